@@ -1,0 +1,67 @@
+"""Wiring: turns a Config into the objects the commands use. The CLI and the demo both build an App."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailbot.clock import Clock, system_clock
+from mailbot.config import Config, read_secret
+from mailbot.fetch.imap import ImapSession
+from mailbot.process import Pipeline
+from mailbot.store import db, ledger
+from mailbot.store.archive import Archive
+from mailbot.sync import Poller, Progress
+
+
+@dataclass
+class App:
+    config: Config
+    clock: Clock = field(default=system_clock)
+
+    @cached_property
+    def engine(self) -> Engine:
+        return db.make_engine(self.config.database_url)
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        return db.make_sessionmaker(self.engine)
+
+    @cached_property
+    def archive(self) -> Archive:
+        return Archive(self.config.archive_path)
+
+    def upgrade(self) -> None:
+        """Migrate the schema, then mirror the config's units into it."""
+        db.upgrade(self.engine)
+        self.sync_units()
+
+    def sync_units(self) -> None:
+        with db.transaction(self.sessions) as session:
+            ledger.sync_units(session, self.config.units, self.clock())
+
+    def ready_pipeline(self) -> Pipeline:
+        """A pipeline on a database that is at the newest revision and knows the config's units."""
+        db.require_current(self.engine)
+        self.sync_units()
+        return Pipeline(self.config, self.sessions, self.archive, self.clock)
+
+    @contextmanager
+    def open_mailbox(self) -> Iterator[ImapSession]:
+        password = read_secret(
+            self.config.imap.password_env, self.config.imap.password_file, "imap", self.config.base_dir
+        )
+        with ImapSession(self.config.imap, password) as session:
+            yield session
+
+    def poller(self, progress: Progress | None = None) -> Poller:
+        return Poller(self.ready_pipeline(), self.open_mailbox, progress=progress)
+
+    def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()

@@ -1,0 +1,220 @@
+"""Classify stage: is a message automatic (never answered, never counted), a report, a nil report, or other.
+
+Pure. Automatic mail is recognised per RFC 3834 and by the habits of Chinese mail services (自动回复, 退信),
+because answering an auto-reply with a receipt starts a mail loop.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import re
+import unicodedata
+import zipfile
+from pathlib import PurePosixPath
+
+from mailbot.attribute import Attribution
+from mailbot.message.decode import html_to_text
+from mailbot.message.model import ParsedMessage, Part
+
+REPORT = "report"
+NIL_REPORT = "nil_report"
+NOT_A_REPORT = "not_a_report"
+AUTO_OR_BOUNCE = "auto_or_bounce"
+UNKNOWN_SENDER = "unknown_sender"
+
+_AUTO_SUBJECTS = (
+    "自动回复",
+    "自动答复",
+    "auto:",
+    "automatic reply",
+    "out of office",
+    "退信",
+    "系统退信",
+    "undeliverable",
+    "delivery status notification",
+    "returned mail",
+)
+_BULK_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply"})
+_DAEMONS = frozenset({"mailer-daemon", "postmaster"})
+_NIL_PHRASES = ("未开展", "没有开展", "无数据", "无相关数据", "本月无", "暂无")
+_TABLE_TYPES = frozenset({"xlsx", "xls", "docx", "doc", "ods", "zip", "csv"})
+_TABLE_EXTENSIONS = frozenset(
+    {".xls", ".xlsx", ".xlsm", ".et", ".ods", ".csv", ".doc", ".docx", ".wps", ".zip", ".rar", ".7z"}
+)
+_CSV_CONTENT_TYPES = frozenset({"text/csv", "text/tab-separated-values", "text/comma-separated-values"})
+_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
+_SNIFF_BYTES = 4096
+
+
+def automatic_reason(msg: ParsedMessage, own_addresses: frozenset[str]) -> str | None:
+    """A short English reason when the message is automatic and must never be answered or counted."""
+    checks = (_own_mail, _auto_headers, _auto_subject, _report_part, _daemon_sender)
+    return next((reason for check in checks if (reason := check(msg, own_addresses))), None)
+
+
+def _own_mail(msg: ParsedMessage, own_addresses: frozenset[str]) -> str | None:
+    if msg.from_address and msg.from_address in own_addresses:
+        return "own mail (from mailbot's address)"
+    return "own mail (X-Mailbot-Kind)" if _has_header(msg, "x-mailbot-kind") else None
+
+
+def _auto_headers(msg: ParsedMessage, _own: frozenset[str]) -> str | None:
+    submitted = _token(msg.header("auto-submitted"))
+    if submitted and submitted != "no":
+        return f"Auto-Submitted: {submitted}"
+    # Outlook sets X-Auto-Response-Suppress on ordinary mail, so presence alone proves nothing.
+    if _token(msg.header("x-autoreply")) == "yes":
+        return "X-Autoreply: yes"
+    precedence = _token(msg.header("precedence"))
+    return f"Precedence: {precedence}" if precedence in _BULK_PRECEDENCE else None
+
+
+def _auto_subject(msg: ParsedMessage, _own: frozenset[str]) -> str | None:
+    subject = unicodedata.normalize("NFKC", msg.subject).strip().lower()
+    prefix = next((p for p in _AUTO_SUBJECTS if subject.startswith(p)), None)
+    return f"subject starts with {prefix!r}" if prefix else None
+
+
+def _report_part(msg: ParsedMessage, _own: frozenset[str]) -> str | None:
+    if msg.content_type != "multipart/report":
+        return None
+    kinds = {"delivery-status": "bounce (delivery-status report)", "disposition-notification": "read receipt"}
+    return kinds.get(msg.report_type, f"multipart/report ({msg.report_type or 'no report-type'})")
+
+
+def _daemon_sender(msg: ParsedMessage, _own: frozenset[str]) -> str | None:
+    if msg.from_address.split("@", 1)[0] in _DAEMONS:
+        return f"bounce (from {msg.from_address})"
+    # RFC 3834 §3.3: automatic responses go out with an empty envelope sender.
+    return "bounce (empty Return-Path)" if msg.header("return-path").strip() == "<>" else None
+
+
+def _has_header(msg: ParsedMessage, name: str) -> bool:
+    return any(key == name for key, _ in msg.headers)
+
+
+def _token(value: str) -> str:
+    # "auto-replied (vacation)" and "auto-generated; owner=x" both carry their keyword first.
+    return re.split(r"[\s;(]", value.strip(), maxsplit=1)[0].lower()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Kind
+
+
+def decide_kind(msg: ParsedMessage, attribution: Attribution, automatic: str | None) -> str:
+    """report | nil_report | not_a_report | auto_or_bounce | unknown_sender (rejected_input comes later)."""
+    if automatic:
+        return AUTO_OR_BOUNCE
+    if attribution.unit is None:
+        return UNKNOWN_SENDER
+    if any(is_table_like(part) for part in msg.attachments) or re.search(r"<table\b", msg.html_body, re.I):
+        return REPORT
+    return NIL_REPORT if says_nil_report(msg) else NOT_A_REPORT
+
+
+def is_table_like(part: Part) -> bool:
+    """Could this attachment hold a statistics table? Content first, then the name and content type."""
+    if sniff_type(part.data, part.filename) in _TABLE_TYPES:
+        return True
+    return _extension(part.filename) in _TABLE_EXTENSIONS or (
+        part.content_type in _CSV_CONTENT_TYPES and _looks_like_text(part.data)
+    )
+
+
+def says_nil_report(msg: ParsedMessage) -> bool:
+    """The unit writes that it has nothing to report this time (本月无, 未开展…)."""
+    body = msg.text_body if msg.text_body.strip() else html_to_text(msg.html_body)
+    text = "".join(ch for ch in unicodedata.normalize("NFKC", f"{msg.subject}\n{body}") if not ch.isspace())
+    return any(phrase in text for phrase in _NIL_PHRASES)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Sniffing
+
+
+def sniff_type(data: bytes, filename: str) -> str:
+    """xlsx, xls, docx, doc, ods, zip, csv, pdf, image, html, text or unknown: content first, name as hint."""
+    if data.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return _zip_type(data)
+    if data.startswith(_OLE2):
+        return _ole2_type(data, _extension(filename))
+    if data.startswith(b"%PDF-"):
+        return "pdf"
+    if data.startswith(_IMAGE_MAGIC) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
+        return "image"
+    return _text_type(data, _extension(filename))
+
+
+def _zip_type(data: bytes) -> str:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = archive.namelist()
+            mimetype = _small_member(archive, "mimetype")
+    except (zipfile.BadZipFile, OSError, ValueError, RuntimeError, EOFError, NotImplementedError):
+        return "zip"  # a broken zip is still a zip; the reader reports what is wrong with it
+    if any(name.startswith("xl/") for name in names):
+        return "xlsx"
+    if any(name.startswith("word/") for name in names):
+        return "docx"
+    return "ods" if mimetype == b"application/vnd.oasis.opendocument.spreadsheet" else "zip"
+
+
+def _small_member(archive: zipfile.ZipFile, name: str) -> bytes:
+    # Only read a member whose declared size is tiny: this runs before any zip-bomb check.
+    try:
+        info = archive.getinfo(name)
+    except KeyError:
+        return b""
+    return archive.read(info)[:100].strip() if info.file_size <= 100 else b""
+
+
+def _ole2_type(data: bytes, extension: str) -> str:
+    # Directory entries hold stream names in UTF-16LE; a Word file may embed a workbook, so Word goes first.
+    if "WordDocument".encode("utf-16-le") in data:
+        return "doc"
+    if "Workbook".encode("utf-16-le") in data or "Book".encode("utf-16-le") in data:
+        return "xls"
+    return {".xls": "xls", ".et": "xls", ".doc": "doc", ".wps": "doc"}.get(extension, "unknown")
+
+
+def _text_type(data: bytes, extension: str) -> str:
+    head = data[:_SNIFF_BYTES]
+    if not _looks_like_text(head):
+        return "unknown"
+    lowered = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if lowered.startswith((b"<!doctype html", b"<html")) or b"<table" in lowered:
+        return "html"
+    if extension in (".csv", ".tsv") or (extension == ".txt" and _looks_delimited(head)):
+        return "csv"
+    return "text"
+
+
+def _looks_like_text(data: bytes) -> bool:
+    head = data[:_SNIFF_BYTES]
+    if not head or b"\x00" in head:
+        return False
+    for codec in ("utf-8", "gb18030"):
+        # Incremental, not final: a character cut at the sniff boundary must not make text look binary.
+        decoder = codecs.getincrementaldecoder(codec)()
+        try:
+            decoder.decode(head, final=len(data) <= _SNIFF_BYTES)
+        except UnicodeDecodeError:
+            continue
+        return True
+    return False
+
+
+def _looks_delimited(head: bytes) -> bool:
+    lines = [line for line in head.splitlines()[:10] if line.strip()]
+    for separator in (b"\t", b","):
+        counts = {line.count(separator) for line in lines}
+        if len(lines) >= 2 and len(counts) == 1 and counts != {0}:
+            return True
+    return False
+
+
+def _extension(filename: str) -> str:
+    return PurePosixPath(filename.replace("\\", "/")).suffix.lower() if filename else ""

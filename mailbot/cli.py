@@ -1,0 +1,401 @@
+"""The command line: a thin layer over the library. Errors become messages and exit codes only here.
+
+Imports of heavy modules (SQLAlchemy, openpyxl, pandas, rich) happen inside the commands, so that
+`mailbot --help` starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from mailbot.app import App
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_CONFIG = "mailbot.toml"
+
+
+class Context:
+    """Lazily builds the App: `--help` and `demo` never read a config file."""
+
+    def __init__(self, config_path: str | None) -> None:
+        self.config_path = config_path
+        self._app: App | None = None
+
+    @property
+    def app(self) -> App:
+        if self._app is None:
+            from mailbot.app import App
+            from mailbot.config import load_config
+
+            self._app = App(load_config(self._resolve()))
+        return self._app
+
+    def _resolve(self) -> Path:
+        from mailbot.errors import ConfigError
+
+        path = Path(self.config_path or os.environ.get("MAILBOT_CONFIG") or DEFAULT_CONFIG)
+        if not path.exists():
+            raise ConfigError(
+                f"config file not found: {path} (copy config.example.toml to {DEFAULT_CONFIG}, or pass --config)"
+            )
+        return path
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    """--as-of: an ISO date or date-time, taken as Asia/Shanghai when it has no offset."""
+    if value is None:
+        return None
+    from mailbot.clock import as_local
+
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"not an ISO date or time: {value!r} (e.g. 2021-06-16 or 2021-06-16T09:00)") from exc
+    if len(value) <= len("2021-06-16"):
+        moment = moment.replace(hour=23, minute=59, second=59)  # a bare date means the end of that day
+    return as_local(moment)
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", metavar="PATH", help="Config file (default ./mailbot.toml or $MAILBOT_CONFIG).")
+@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
+@click.version_option(package_name="mailbot")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
+    """mailbot collects the statistics tables units email to one mailbox.
+
+    \b
+    Example:
+      mailbot demo                      # the whole job on embedded servers
+      mailbot --config mailbot.toml poll
+    """
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = Context(config_path)
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """Database schema commands.
+
+    \b
+    Example:
+      mailbot db upgrade
+    """
+
+
+@db.command("upgrade")
+@pass_context
+def db_upgrade(ctx: Context) -> None:
+    """Create or migrate the database schema to the newest revision and load the units from the config.
+
+    \b
+    Example:
+      mailbot --config mailbot.toml db upgrade
+    """
+    from mailbot.store import db as store_db
+
+    ctx.app.upgrade()
+    click.echo(f"database at revision {store_db.current_revision(ctx.app.engine)}")
+
+
+@cli.command()
+@pass_context
+def poll(ctx: Context) -> None:
+    """Fetch new mail from the IMAP mailbox once and ingest it. The mailbox is left as it was.
+
+    \b
+    Example:
+      MAILBOT_IMAP_PASSWORD=授权码 mailbot poll
+    """
+    from mailbot.console import progress_bar
+
+    with progress_bar("fetching") as progress:
+        result = ctx.app.poller(progress=progress).poll()
+    click.echo(
+        f"fetched {result.fetched}, new {result.new}, relocated {result.relocated}, processed {len(result.outcomes)}"
+        + (", UIDVALIDITY changed" if result.uidvalidity_changed else "")
+    )
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@pass_context
+def ingest(ctx: Context, paths: tuple[Path, ...]) -> None:
+    """Ingest .eml files, folders of them, or mbox files, without IMAP.
+
+    The received time is taken from each message's topmost Received header.
+
+    \b
+    Example:
+      mailbot ingest backfill/2021-06/ old-mail.mbox one.eml
+    """
+    from mailbot.ingest import ingest_paths
+
+    result = ingest_paths(ctx.app.ready_pipeline(), list(paths))
+    click.echo(f"read {result.read}, new {result.new}, processed {len(result.outcomes)}")
+
+
+@cli.command()
+@click.option("--as-of", "as_of", metavar="TIME", help="Show the state as of this day or time (ISO 8601).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@pass_context
+def status(ctx: Context, as_of: str | None, as_json: bool) -> None:
+    """Show what has arrived, per unit, and what needs a person.
+
+    \b
+    Example:
+      mailbot status --as-of 2021-06-16 --json
+    """
+    from mailbot.console import print_status
+    from mailbot.report.status import build_status
+    from mailbot.store.db import transaction
+
+    app = ctx.app
+    moment = _parse_time(as_of) or app.clock()
+    pipeline = app.ready_pipeline()
+    with transaction(pipeline.sessions) as session:
+        result = build_status(session, moment)
+    if as_json:
+        _echo_json(result.to_json())
+    else:
+        print_status(result)
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "xlsx"]), default="json", show_default=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to FILE (required for xlsx).")
+@click.option("--period", metavar="ID", help="Only submissions of this period, e.g. 2021-annex3-06-15.")
+@click.option(
+    "--what", type=click.Choice(["messages", "submissions"]), default="messages", show_default=True,
+    help="For csv: which table to write.",
+)
+@pass_context
+def export(ctx: Context, fmt: str, output: Path | None, period: str | None, what: str) -> None:
+    """Export messages and submissions as JSON, CSV or an xlsx workbook.
+
+    \b
+    Example:
+      mailbot export --format json -o export.json
+      mailbot export --format xlsx -o 汇总.xlsx --period 2021-annex3-06-15
+    """
+    from mailbot.errors import InputError
+    from mailbot.report.export import export_data, write_csv, write_xlsx
+    from mailbot.store.db import transaction
+
+    pipeline = ctx.app.ready_pipeline()
+    with transaction(pipeline.sessions) as session:
+        data = export_data(session, period)
+    if fmt == "xlsx":
+        if output is None:
+            raise InputError("--format xlsx needs -o FILE")
+        write_xlsx(data, output)
+    elif fmt == "csv":
+        _write_text(write_csv(data, what), output)
+    else:
+        _write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", output)
+    if output is not None:
+        click.echo(f"wrote {output}", err=True)
+
+
+def _write_text(text: str, output: Path | None) -> None:
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+@cli.command()
+@click.option("--message", "message_ids", type=int, multiple=True, help="Only this ledger id (repeatable).")
+@pass_context
+def reprocess(ctx: Context, message_ids: tuple[int, ...]) -> None:
+    """Re-read archived messages after a config, mapping or parser change, and report what changed.
+
+    \b
+    Example:
+      mailbot reprocess
+      mailbot reprocess --message 12 --message 15
+    """
+    from mailbot.reprocess import reprocess as run
+
+    count, changes = run(ctx.app.ready_pipeline(), list(message_ids) or None)
+    for change in changes:
+        b, a = change.before, change.after
+        click.echo(
+            f"#{change.message_id} {change.subject!r}: {b.kind}/{b.unit} {sorted(b.problems)}"
+            f" -> {a.kind}/{a.unit} {sorted(a.problems)}"
+        )
+    click.echo(f"reprocessed {count} messages, {len(changes)} changed")
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+
+@cli.group()
+def units() -> None:
+    """The unit registry: list units, settle unknown senders.
+
+    \b
+    Example:
+      mailbot units list
+      mailbot units confirm-address jiaxian@qq.com 郏县总工会
+    """
+
+
+@units.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+def units_list(ctx: Context, as_json: bool) -> None:
+    """List registered units with their addresses.
+
+    \b
+    Example:
+      mailbot units list --json
+    """
+    from mailbot.console import print_units
+    from mailbot.store import ledger
+    from mailbot.store.db import transaction
+
+    app = ctx.app
+    pipeline = app.ready_pipeline()
+    with transaction(pipeline.sessions) as session:
+        registry = ledger.load_registry(session, app.config.staff, app.config.own_addresses)
+    if as_json:
+        _echo_json([
+            {"name": u.name, "category": u.category, "aliases": list(u.aliases), "emails": sorted(u.addresses),
+             "contact": u.contact, "phone": u.phone}
+            for u in registry.units
+        ])
+    else:
+        print_units(registry)
+
+
+@units.command("confirm-address")
+@click.argument("address")
+@click.argument("unit")
+@pass_context
+def units_confirm(ctx: Context, address: str, unit: str) -> None:
+    """Confirm that ADDRESS belongs to UNIT: learn it and re-attribute its mail.
+
+    \b
+    Example:
+      mailbot units confirm-address jiaxian_gh@qq.com 郏县总工会
+    """
+    from mailbot.units import confirm_address
+
+    _settle(ctx, lambda session, now: confirm_address(session, address, unit, now))
+    click.echo(f"{address} now belongs to {unit}")
+
+
+@units.command("reject")
+@click.argument("address")
+@click.option("--note", default="", help="Why (kept for the record).")
+@pass_context
+def units_reject(ctx: Context, address: str, note: str) -> None:
+    """Reject ADDRESS: its mail no longer counts for the unit it named.
+
+    \b
+    Example:
+      mailbot units reject stranger@example.com --note "not a unit"
+    """
+    from mailbot.units import reject_address
+
+    _settle(ctx, lambda session, now: reject_address(session, address, now, note))
+    click.echo(f"{address} rejected")
+
+
+def _settle(ctx: Context, action: Callable[[Any, datetime], list[int]]) -> None:
+    from mailbot.reprocess import reprocess as run
+    from mailbot.store.db import transaction
+
+    pipeline = ctx.app.ready_pipeline()
+    with transaction(pipeline.sessions) as session:
+        message_ids = action(session, ctx.app.clock())
+    if message_ids:
+        _, changes = run(pipeline, message_ids)
+        click.echo(f"re-processed {len(message_ids)} messages, {len(changes)} changed")
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@pass_context
+def doctor(ctx: Context) -> None:
+    """Check the config, the IMAP login (with the ID command), the SMTP login and the database revision.
+
+    \b
+    Example:
+      mailbot --config /etc/mailbot/mailbot.toml doctor
+    """
+    from mailbot.doctor import run_checks
+
+    failed = 0
+    for check in run_checks(ctx.app):
+        mark = click.style("ok  ", fg="green") if check.ok else click.style("FAIL", fg="red")
+        click.echo(f"{mark} {check.name}: {check.detail}")
+        failed += not check.ok
+    if failed:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--dir", "folder", type=click.Path(path_type=Path), help="Where to leave the database and outputs.")
+def demo(folder: Path | None) -> None:
+    """Run the whole job on embedded servers: IMAP and SMTP on loopback, sample mail, SQLite.
+
+    \b
+    Example:
+      mailbot demo
+      mailbot demo --dir /tmp/mailbot-demo
+    """
+    from mailbot.demo.run import run_demo
+
+    run_demo(folder or Path("mailbot-demo"))
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: library errors become one line on stderr and the error's exit code."""
+    try:
+        cli.main(args=argv, prog_name="mailbot", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except Exception as exc:
+        from mailbot.errors import MailbotError
+
+        if not isinstance(exc, MailbotError):
+            raise
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

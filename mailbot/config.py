@@ -1,0 +1,347 @@
+"""Configuration: a TOML file read into frozen dataclasses, validated at load.
+
+Every error names the offending key (``imap.port``, ``units[3].emails[0]``) so an operator can fix the file
+without reading code. Secrets are never in the file: it names an environment variable (or a file) instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mailbot.errors import ConfigError
+
+UNIT_CATEGORIES = ("县市区", "产业工会", "市直", "直属企业", "市总")
+AFTER_INGEST_ACTIONS = ("none", "flag")  # plus "move:<folder>"
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = ""  # empty: a SQLite file inside data_dir
+
+
+@dataclass(frozen=True)
+class ImapConfig:
+    host: str = "imap.163.com"
+    port: int = 993
+    ssl: bool = True
+    user: str = ""
+    password_env: str = "MAILBOT_IMAP_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
+    password_file: str = ""
+    folder: str = "INBOX"
+    batch_size: int = 50
+    timeout_seconds: int = 60
+    # Sent with the IMAP ID command; 163.com refuses SELECT from clients that do not identify themselves.
+    id_name: str = "mailbot"
+    id_vendor: str = "mailbot"
+    # What to do with a message in the mailbox once it is stored: leave it ("none"), add \Seen ("flag"),
+    # or "move:<folder>". Staff read the same mailbox, so the default changes nothing.
+    after_ingest: str = "none"
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str = "smtp.163.com"
+    port: int = 465
+    ssl: bool = True
+    starttls: bool = False
+    user: str = ""
+    password_env: str = "MAILBOT_SMTP_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
+    password_file: str = ""
+    from_address: str = ""
+    from_name: str = "平顶山市总工会统计机器人"
+    timeout_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class StaffConfig:
+    digest_to: tuple[str, ...] = ()
+    # Names of the receiving organisation. Units write them in every mail ("报送市总工会"), so they are
+    # removed from text before a unit is recognised from content; a registered address still attributes
+    # to 市总工会.
+    addressee_names: tuple[str, ...] = ("平顶山市总工会", "市总工会", "市总")
+    # Further addresses whose mail is mailbot's own (besides imap.user and smtp.from_address).
+    own_addresses: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    max_message_bytes: int = 60 * 1024 * 1024
+    max_attachment_bytes: int = 30 * 1024 * 1024
+    # How far the Date header may be from the received time before it is flagged.
+    date_header_tolerance_hours: int = 48
+
+
+@dataclass(frozen=True)
+class DeadlinesConfig:
+    """Deadlines as month-day strings; a year's periods are built from them (GUIDE §2)."""
+
+    annex1: tuple[str, ...] = ("04-15",)
+    annex3: tuple[str, ...] = ("06-15", "11-25")
+    annex2_within_days: int = 7
+    monthly: bool = False
+
+
+@dataclass(frozen=True)
+class RemindersConfig:
+    before_days: tuple[int, ...] = (7, 3, 1)
+    after_days: tuple[int, ...] = (1, 3, 7)
+
+
+@dataclass(frozen=True)
+class UnitConfig:
+    name: str
+    category: str
+    aliases: tuple[str, ...] = ()
+    emails: tuple[str, ...] = ()
+    contact: str = ""
+    phone: str = ""
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: str = "mailbot-data"
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    imap: ImapConfig = field(default_factory=ImapConfig)
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    staff: StaffConfig = field(default_factory=StaffConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    deadlines: DeadlinesConfig = field(default_factory=DeadlinesConfig)
+    reminders: RemindersConfig = field(default_factory=RemindersConfig)
+    units: tuple[UnitConfig, ...] = ()
+    # The folder the config file lives in: relative paths in it are relative to this.
+    base_dir: str = "."
+
+    @property
+    def data_path(self) -> Path:
+        path = Path(self.data_dir)
+        return path if path.is_absolute() else Path(self.base_dir) / path
+
+    @property
+    def archive_path(self) -> Path:
+        return self.data_path / "archive"
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite:///{self.data_path / 'mailbot.db'}"
+
+    @property
+    def own_addresses(self) -> frozenset[str]:
+        found = {self.imap.user, self.smtp.user, self.smtp.from_address, *self.staff.own_addresses}
+        return frozenset(a.strip().lower() for a in found if a.strip())
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate a TOML file. Raises ConfigError naming the key at fault."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return config_from_dict(raw, base_dir=str(path.resolve().parent))
+
+
+def config_from_dict(raw: dict[str, Any], base_dir: str = ".") -> Config:
+    """Build a Config from parsed TOML (the demo and tests build their config this way)."""
+    raw = dict(raw)
+    if "base_dir" in raw:
+        raise ConfigError("base_dir: unknown key (it is always the folder the config file is in)")
+    for section in ("database", "imap", "smtp", "staff", "limits", "deadlines", "reminders"):
+        if section in raw and not isinstance(raw[section], dict):
+            raise ConfigError(f"{section}: expected a table ([{section}])")
+    config: Config = _build(Config, {**raw, "base_dir": base_dir}, "")
+    _check_semantics(config)
+    return config
+
+
+def _build(cls: type[Any], raw: Any, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where or 'config'}: expected a table")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    toml_names = {_toml_name(name): name for name in fields}
+    unknown = sorted(set(raw) - set(toml_names))
+    if unknown:
+        known = ", ".join(sorted(toml_names))
+        raise ConfigError(f"{_join(where, unknown[0])}: unknown key (known keys here: {known})")
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = toml_names[key]
+        values[name] = _convert(hints[name], value, _join(where, key))
+    missing = [
+        n
+        for n, f in fields.items()
+        if n not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(f"{_join(where, _toml_name(missing[0]))}: required key is missing")
+    return cls(**values)
+
+
+def _convert(hint: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(typing.cast(type[Any], hint), value, where)
+    if origin is tuple:
+        item_hint = typing.get_args(hint)[0]
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {_kind(value)}")
+        return tuple(_convert(item_hint, item, f"{where}[{i}]") for i, item in enumerate(value))
+    if origin in (typing.Union, types.UnionType):
+        raise ConfigError(f"{where}: unsupported type")  # no optional keys: every key has a default
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {_kind(value)}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {_kind(value)}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {_kind(value)}")
+        return value
+    raise ConfigError(f"{where}: unsupported type {hint!r}")
+
+
+def _toml_name(field_name: str) -> str:
+    # `from` is a Python keyword, so the dataclass says from_address while the file says `from`.
+    return {"from_address": "from"}.get(field_name, field_name)
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _kind(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list"}.get(
+        type(value), type(value).__name__
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Checks that go beyond types
+
+
+def _check_semantics(config: Config) -> None:
+    _check_month_days("deadlines.annex1", config.deadlines.annex1)
+    _check_month_days("deadlines.annex3", config.deadlines.annex3)
+    _check_positive("imap.port", config.imap.port)
+    _check_positive("smtp.port", config.smtp.port)
+    _check_positive("imap.batch_size", config.imap.batch_size)
+    _check_positive("imap.timeout_seconds", config.imap.timeout_seconds)
+    _check_positive("smtp.timeout_seconds", config.smtp.timeout_seconds)
+    _check_positive("limits.max_message_bytes", config.limits.max_message_bytes)
+    _check_positive("limits.max_attachment_bytes", config.limits.max_attachment_bytes)
+    _check_positive("limits.date_header_tolerance_hours", config.limits.date_header_tolerance_hours)
+    _check_positive("deadlines.annex2_within_days", config.deadlines.annex2_within_days)
+    _check_not_negative("reminders.before_days", config.reminders.before_days)
+    _check_not_negative("reminders.after_days", config.reminders.after_days)
+    if config.smtp.ssl and config.smtp.starttls:
+        raise ConfigError(
+            "smtp.starttls: cannot be true together with smtp.ssl (port 465 is ssl, 587 is starttls)"
+        )
+    _check_after_ingest(config.imap.after_ingest)
+    _check_units(config.units)
+
+
+def _check_positive(where: str, value: int) -> None:
+    if value <= 0:
+        raise ConfigError(f"{where}: must be a positive integer, got {value}")
+
+
+def _check_not_negative(where: str, values: tuple[int, ...]) -> None:
+    for i, value in enumerate(values):
+        if value < 0:
+            raise ConfigError(f"{where}[{i}]: must not be negative, got {value}")
+
+
+def _check_after_ingest(action: str) -> None:
+    if action in AFTER_INGEST_ACTIONS or (action.startswith("move:") and len(action) > len("move:")):
+        return
+    raise ConfigError(f"imap.after_ingest: expected 'none', 'flag' or 'move:<folder>', got {action!r}")
+
+
+def _check_month_days(where: str, values: tuple[str, ...]) -> None:
+    for i, text in enumerate(values):
+        try:
+            month, day = (int(part) for part in text.split("-"))
+        except ValueError:
+            raise ConfigError(f"{where}[{i}]: expected MM-DD, got {text!r}") from None
+        try:
+            datetime.date(2000, month, day)  # a leap year, so 02-29 is allowed
+        except ValueError:
+            raise ConfigError(f"{where}[{i}]: not a valid month-day: {text!r}") from None
+
+
+def _check_units(units: tuple[UnitConfig, ...]) -> None:
+    names: dict[str, int] = {}
+    addresses: dict[str, int] = {}
+    spellings: dict[str, int] = {}
+    for i, unit in enumerate(units):
+        if not unit.name.strip():
+            raise ConfigError(f"units[{i}].name: must not be empty")
+        if unit.category not in UNIT_CATEGORIES:
+            raise ConfigError(
+                f"units[{i}].category: {unit.category!r} is not one of {', '.join(UNIT_CATEGORIES)}"
+            )
+        if unit.name in names:
+            raise ConfigError(
+                f"units[{i}].name: duplicate unit name {unit.name!r} (also units[{names[unit.name]}])"
+            )
+        names[unit.name] = i
+        _check_spellings(i, unit, spellings)
+        for j, email in enumerate(unit.emails):
+            address = email.strip().lower()
+            if "@" not in address:
+                raise ConfigError(f"units[{i}].emails[{j}]: not an email address: {email!r}")
+            if address in addresses:
+                raise ConfigError(
+                    f"units[{i}].emails[{j}]: address {email!r} is already used by "
+                    f"units[{addresses[address]}]"
+                )
+            addresses[address] = i
+
+
+def _check_spellings(i: int, unit: UnitConfig, seen: dict[str, int]) -> None:
+    """A name or alias (spaces ignored) may belong to one unit only, or attribution would be a coin toss."""
+    for key, spelling in [("name", unit.name), *((f"aliases[{j}]", a) for j, a in enumerate(unit.aliases))]:
+        text = "".join(spelling.split())
+        if not text:
+            raise ConfigError(f"units[{i}].{key}: must not be empty")
+        owner = seen.setdefault(text, i)
+        if owner != i:
+            raise ConfigError(f"units[{i}].{key}: {spelling!r} is already a name or alias of units[{owner}]")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Secrets
+
+
+def read_secret(env_name: str, file_name: str, where: str, base_dir: str = ".") -> str:
+    """A password from the environment variable named in the config, else from the named file.
+
+    Pass ``config.base_dir``: a relative password_file is relative to the config file's folder.
+    """
+    if env_name and os.environ.get(env_name):
+        return os.environ[env_name]
+    if file_name:
+        try:
+            return (Path(base_dir) / file_name).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{where}.password_file: cannot read {file_name}: {exc}") from exc
+    raise ConfigError(f"{where}.password_env: environment variable {env_name or '(unset)'} is not set")

@@ -1,0 +1,66 @@
+"""Terminal rendering with rich: tables and progress bars. Only the CLI and the demo import this."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from mailbot.registry import Registry
+from mailbot.report.status import Status
+
+console = Console()
+
+# A first sync of a big mailbox shows a bar; a routine poll of a few messages stays quiet.
+PROGRESS_THRESHOLD = 50
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
+    """Yield a (done, total) callback that draws a bar once the total is large enough."""
+    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console,
+                   transient=True, disable=not sys.stderr.isatty())
+    task: list[int] = []
+
+    def update(done: int, total: int) -> None:
+        if total < PROGRESS_THRESHOLD:
+            return
+        if not task:
+            bar.start()
+            task.append(bar.add_task(label, total=total))
+        bar.update(task[0], completed=done, total=total)
+
+    try:
+        yield update
+    finally:
+        bar.stop()
+
+
+def print_status(status: Status) -> None:
+    console.print(f"as of {status.as_of:%Y-%m-%d %H:%M %Z}: {status.total_messages} messages")
+    kinds = Table("kind", "count", title="messages by kind")
+    for kind, count in sorted(status.by_kind.items()):
+        kinds.add_row(kind, str(count))
+    console.print(kinds)
+    units = Table("unit", "category", "messages", "reports", "last received", "unconfirmed", title="units")
+    for unit in status.units:
+        last = f"{unit.last_received_at:%Y-%m-%d %H:%M}" if unit.last_received_at else "-"
+        units.add_row(unit.name, unit.category, str(unit.messages), str(unit.reports), last, str(unit.unconfirmed))
+    console.print(units)
+    if status.attention:
+        todo = Table("message", "from", "subject", "problem", title="needs a person")
+        for item in status.attention:
+            todo.add_row(str(item["message"]), item["from"], item["subject"], f"{item['code']}: {item['detail']}")
+        console.print(todo)
+
+
+def print_units(registry: Registry) -> None:
+    table = Table("unit", "category", "emails", "aliases", "contact", "phone", title=f"{len(registry.units)} units")
+    for unit in registry.units:
+        table.add_row(unit.name, unit.category, "\n".join(sorted(unit.addresses)), "、".join(unit.aliases),
+                      unit.contact, unit.phone)
+    console.print(table)

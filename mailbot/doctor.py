@@ -1,0 +1,59 @@
+"""`mailbot doctor`: one check per external dependency, each reported, none stopping the others."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from mailbot.app import App
+from mailbot.config import read_secret
+from mailbot.errors import MailbotError
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def run_checks(app: App) -> Iterator[Check]:
+    for name, probe in (
+        ("config", lambda: _config(app)),
+        ("database", lambda: _database(app)),
+        ("imap", lambda: _imap(app)),
+        ("smtp", lambda: _smtp(app)),
+    ):
+        yield _run(name, probe)
+
+
+def _run(name: str, probe: Callable[[], str]) -> Check:
+    try:
+        return Check(name, True, probe())
+    except MailbotError as exc:
+        return Check(name, False, str(exc))
+
+
+def _config(app: App) -> str:
+    config = app.config
+    return f"{len(config.units)} units, data in {config.data_path}"
+
+
+def _database(app: App) -> str:
+    from mailbot.store import db
+
+    db.require_current(app.engine)
+    return f"{db.current_revision(app.engine)} (newest) at {app.engine.url.render_as_string(hide_password=True)}"
+
+
+def _imap(app: App) -> str:
+    with app.open_mailbox() as mailbox:
+        count = len(mailbox.uids_after(0))
+        return f"login, ID and SELECT {app.config.imap.folder} ok on {app.config.imap.host}; {count} messages"
+
+
+def _smtp(app: App) -> str:
+    from mailbot.send.smtp import check_login
+
+    smtp = app.config.smtp
+    return check_login(smtp, read_secret(smtp.password_env, smtp.password_file, "smtp", app.config.base_dir))

@@ -1,0 +1,36 @@
+"""Problem codes (GUIDE §3) and the value that carries one through the pure stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# The contract's codes; keep them, add more below.
+SUM_MISMATCH = "sum_mismatch"
+CHANNEL_TYPO = "channel_typo"
+NOT_CONSUMPTION = "not_consumption"
+ENCRYPTED = "encrypted"
+CORRUPT = "corrupt"
+EMPTY_FILE = "empty_file"
+UNSAFE_XML = "unsafe_xml"
+ARCHIVE_BOMB = "archive_bomb"
+UNSUPPORTED_FORMAT = "unsupported_format"
+PATH_TRAVERSAL_NAME = "path_traversal_name"
+FORMULA_TEXT = "formula_text"
+UNKNOWN_SENDER = "unknown_sender"
+WRONG_DATE_HEADER = "wrong_date_header"
+# Added by mailbot.
+UNDECODABLE_HEADER = "undecodable_header"  # a header could not be decoded cleanly; shown with replacements
+NO_RECEIVED_TIME = "no_received_time"  # an ingested file had no Received header; the Date header was used
+OVERSIZED = "oversized"  # a message or attachment above the configured size cap
+MALFORMED_MESSAGE = "malformed_message"  # the MIME structure is broken; what could be read was kept
+AMBIGUOUS_UNIT = "ambiguous_unit"  # the content names several units and none could be chosen
+REJECTED_SENDER = "rejected_sender"  # staff said this address does not belong to the unit it named
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A problem found by a pure stage, before it is stored. `detail` is for people, in Chinese."""
+
+    code: str
+    detail: str
+    attachment_position: int | None = None

@@ -1,0 +1,136 @@
+"""`mailbot export`: the ledger and the submissions as JSON (GUIDE §3 schema), CSV or xlsx.
+
+Text that came from units is untrusted: in CSV a leading = + - @ tab or CR is neutralised, and in xlsx every
+such value is written as a string cell, never a formula.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from mailbot.store.models import Message, Submission, SubmissionRow
+
+MESSAGE_COLUMNS = ("message_id", "from", "subject", "received_at", "kind", "unit", "sender_known", "problems")
+SUBMISSION_COLUMNS = (
+    "message_id", "unit", "annex", "period", "received_at", "on_time", "status", "total_yuan", "stated_total_yuan",
+    "problems",
+)
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\0")
+
+
+def export_data(session: Session, period: str | None = None) -> dict[str, Any]:
+    """The JSON export: every message, and every submission (optionally of one period)."""
+    messages = session.scalars(
+        select(Message)
+        .where(Message.status != "archived")
+        .order_by(Message.received_at, Message.id)
+        .options(selectinload(Message.problems), selectinload(Message.unit))
+    ).all()
+    query = select(Submission).order_by(Submission.received_at, Submission.id).options(selectinload(Submission.rows))
+    if period is not None:
+        query = query.where(Submission.period == period)
+    submissions = session.scalars(query).all()
+    return {
+        "messages": [_message_json(m) for m in messages],
+        "submissions": [_submission_json(session, s) for s in submissions],
+    }
+
+
+def _message_json(message: Message) -> dict[str, Any]:
+    return {
+        "message_id": message.message_id,
+        "from": message.from_address,
+        "subject": message.subject,
+        "received_at": message.received_at.isoformat(),
+        "kind": message.kind or None,
+        "unit": message.unit.name if message.unit else None,
+        "sender_known": message.sender_known,
+        "problems": [{"code": p.code, "detail": p.detail} for p in message.problems if p.submission_id is None],
+    }
+
+
+def _submission_json(session: Session, submission: Submission) -> dict[str, Any]:
+    message = session.get_one(Message, submission.message_id)
+    unit = message.unit if submission.unit_id == message.unit_id else None
+    return {
+        "message_id": message.message_id,
+        "unit": unit.name if unit else None,
+        "annex": submission.annex,
+        "period": submission.period,
+        "received_at": submission.received_at.isoformat(),
+        "on_time": submission.on_time,
+        "status": submission.status,
+        "rows": [_row_json(r) for r in submission.rows],
+        "total_yuan": _money(submission.total_yuan),
+        "stated_total_yuan": _money(submission.stated_total_yuan),
+        "problems": [
+            {"code": p.code, "detail": p.detail} for p in message.problems if p.submission_id == submission.id
+        ],
+    }
+
+
+def _row_json(row: SubmissionRow) -> dict[str, Any]:
+    return dict(row.fields)
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value:.2f}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# CSV and xlsx
+
+
+def safe_text(value: str) -> str:
+    """Neutralise spreadsheet formula injection for CSV consumers (OWASP's advice: prefix a quote)."""
+    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
+
+
+def _flat(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "; ".join(f"{p['code']}: {p['detail']}" for p in value)
+    return str(value)
+
+
+def write_csv(data: dict[str, Any], what: str) -> str:
+    """CSV of `messages` or `submissions`, UTF-8 with BOM so Excel on Chinese Windows opens it right."""
+    columns = MESSAGE_COLUMNS if what == "messages" else SUBMISSION_COLUMNS
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(columns)
+    for item in data[what]:
+        writer.writerow([safe_text(_flat(item.get(column))) for column in columns])
+    return "\ufeff" + buffer.getvalue()
+
+
+def write_xlsx(data: dict[str, Any], path: Path) -> None:
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None  # a new Workbook always has one sheet
+    sheet.title = "邮件"
+    _fill_sheet(sheet, MESSAGE_COLUMNS, data["messages"])
+    _fill_sheet(workbook.create_sheet("报表"), SUBMISSION_COLUMNS, data["submissions"])
+    workbook.save(path)
+
+
+def _fill_sheet(sheet: Any, columns: tuple[str, ...], items: list[dict[str, Any]]) -> None:
+    sheet.append(list(columns))
+    for item in items:
+        sheet.append([None] * len(columns))
+        for index, column in enumerate(columns, start=1):
+            cell = sheet.cell(row=sheet.max_row, column=index)
+            cell.value = _flat(item.get(column))
+            cell.data_type = "s"  # never let a unit's "=…" become a formula

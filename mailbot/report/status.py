@@ -1,0 +1,121 @@
+"""`mailbot status`: what has arrived, from whom, and what needs a person — as plain data for text or JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mailbot.store.models import MailboxState, Message, Problem, Unit
+
+
+@dataclass
+class UnitStatus:
+    name: str
+    category: str
+    messages: int = 0
+    reports: int = 0
+    last_received_at: datetime | None = None
+    unconfirmed: int = 0  # messages counted for the unit from an unregistered address
+
+
+@dataclass
+class Status:
+    as_of: datetime
+    total_messages: int
+    by_kind: dict[str, int]
+    by_status: dict[str, int]
+    units: list[UnitStatus]
+    attention: list[dict[str, Any]] = field(default_factory=list)
+    mailbox: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "as_of": self.as_of.isoformat(),
+            "total_messages": self.total_messages,
+            "by_kind": self.by_kind,
+            "by_status": self.by_status,
+            "units": [_unit_json(u) for u in self.units],
+            "attention": self.attention,
+            "mailbox": self.mailbox,
+        }
+
+
+def _unit_json(unit: UnitStatus) -> dict[str, Any]:
+    return {
+        "name": unit.name,
+        "category": unit.category,
+        "messages": unit.messages,
+        "reports": unit.reports,
+        "last_received_at": unit.last_received_at.isoformat() if unit.last_received_at else None,
+        "unconfirmed": unit.unconfirmed,
+    }
+
+
+def build_status(session: Session, as_of: datetime) -> Status:
+    seen = Message.received_at <= as_of
+    by_kind = _counts(session, Message.kind, seen)
+    return Status(
+        as_of=as_of,
+        total_messages=sum(by_kind.values()),
+        by_kind=by_kind,
+        by_status=_counts(session, Message.status, seen),
+        units=_unit_statuses(session, as_of),
+        attention=_attention(session, as_of),
+        mailbox=[
+            {"folder": s.folder, "uidvalidity": s.uidvalidity, "last_uid": s.last_uid,
+             "updated_at": s.updated_at.isoformat()}
+            for s in session.scalars(select(MailboxState).order_by(MailboxState.folder))
+        ],
+    )
+
+
+def _counts(session: Session, column: Any, condition: Any) -> dict[str, int]:
+    rows = session.execute(select(column, func.count()).where(condition).group_by(column)).tuples()
+    return {str(key or "(unprocessed)"): count for key, count in rows}
+
+
+def _unit_statuses(session: Session, as_of: datetime) -> list[UnitStatus]:
+    units = {u.id: UnitStatus(u.name, u.category) for u in session.scalars(select(Unit).where(Unit.active).order_by(Unit.position))}
+    messages = session.scalars(select(Message).where(Message.received_at <= as_of, Message.unit_id.is_not(None)))
+    for message in messages:
+        status = units.get(message.unit_id or -1)
+        if status is None:
+            continue
+        status.messages += 1
+        status.reports += message.kind in ("report", "nil_report")
+        status.unconfirmed += not message.sender_known
+        if status.last_received_at is None or message.received_at > status.last_received_at:
+            status.last_received_at = message.received_at
+    return list(units.values())
+
+
+ATTENTION_CODES = ("unknown_sender", "ambiguous_unit", "rejected_sender", "malformed_message", "oversized")
+
+
+def _attention(session: Session, as_of: datetime) -> list[dict[str, Any]]:
+    """Messages a person must look at: failed processing, or a problem only staff can settle."""
+    failed = session.scalars(select(Message).where(Message.status == "failed", Message.received_at <= as_of))
+    items = [_attention_item(m, "failed", m.error) for m in failed]
+    problems = session.execute(
+        select(Message, Problem)
+        .join(Problem, Problem.message_id == Message.id)
+        .where(Problem.code.in_(ATTENTION_CODES), Message.received_at <= as_of)
+        .order_by(Message.received_at)
+    ).tuples()
+    items += [_attention_item(m, p.code, p.detail) for m, p in problems]
+    return items
+
+
+def _attention_item(message: Message, code: str, detail: str) -> dict[str, Any]:
+    return {
+        "message": message.id,
+        "received_at": message.received_at.isoformat(),
+        "from": message.from_address,
+        "subject": message.subject,
+        "code": code,
+        "detail": detail,
+    }

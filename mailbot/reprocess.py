@@ -1,0 +1,46 @@
+"""`mailbot reprocess`: re-run every stage after the archive for chosen messages and report what changed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from mailbot.process import Outcome, Pipeline
+from mailbot.store.db import transaction
+from mailbot.store.models import Message
+
+
+@dataclass(frozen=True)
+class Change:
+    message_id: int
+    subject: str
+    before: Outcome
+    after: Outcome
+
+
+def reprocess(pipeline: Pipeline, message_ids: Sequence[int] | None = None) -> tuple[int, list[Change]]:
+    """Re-analyse messages from the archive (all when `message_ids` is None); return the count and changes."""
+    with transaction(pipeline.sessions) as session:
+        query = select(Message).order_by(Message.id)
+        if message_ids is not None:
+            query = query.where(Message.id.in_(message_ids))
+        before = {m.id: (_snapshot(m), m.subject) for m in session.scalars(query)}
+    registry = pipeline.registry()
+    changes: list[Change] = []
+    for message_id, (old, _) in before.items():
+        new = pipeline.process_one(message_id, registry)
+        if (old.kind, old.unit, sorted(old.problems), old.failed) != (new.kind, new.unit, sorted(new.problems), new.failed):
+            changes.append(Change(message_id, before[message_id][1], old, new))
+    return len(before), changes
+
+
+def _snapshot(message: Message) -> Outcome:
+    return Outcome(
+        message_id=message.id,
+        kind=message.kind,
+        unit=message.unit.name if message.unit else None,
+        problems=tuple(p.code for p in message.problems),
+        failed=message.status == "failed",
+    )

@@ -1,0 +1,204 @@
+"""Queries on the ledger and the registry. Every function takes the caller's Session: the caller owns the
+transaction, so a stage's writes commit together or not at all."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from mailbot.config import StaffConfig, UnitConfig
+from mailbot.registry import Registry, RegistryUnit
+from mailbot.store.models import MailboxState, Message, SenderDecision, Unit, UnitAddress, UnitAlias
+
+# ---------------------------------------------------------------------------------------------------------
+# Registry
+
+
+def sync_units(session: Session, units: Sequence[UnitConfig], now: datetime) -> None:
+    """Mirror the config's units into the database. Addresses staff confirmed are kept; the config wins
+    when it names an address for another unit."""
+    existing = {u.name: u for u in session.scalars(select(Unit).options(selectinload(Unit.aliases)))}
+    for position, unit_config in enumerate(units):
+        unit = existing.get(unit_config.name) or Unit(name=unit_config.name)
+        _update_unit(unit, unit_config, position)
+        session.add(unit)
+    configured = {u.name for u in units}
+    for name, unit in existing.items():
+        unit.active = name in configured
+    session.flush()
+    _sync_config_addresses(session, units, now)
+
+
+def _update_unit(unit: Unit, config: UnitConfig, position: int) -> None:
+    unit.category = config.category
+    unit.position = position
+    unit.contact = config.contact
+    unit.phone = config.phone
+    unit.active = True
+    wanted = list(dict.fromkeys(config.aliases))
+    if [a.alias for a in unit.aliases] != wanted:
+        unit.aliases = [UnitAlias(alias=alias) for alias in wanted]
+
+
+def _sync_config_addresses(session: Session, units: Sequence[UnitConfig], now: datetime) -> None:
+    ids = dict(session.execute(select(Unit.name, Unit.id)).tuples().all())
+    wanted = {e.strip().lower(): ids[u.name] for u in units for e in u.emails}
+    rows = {a.address: a for a in session.scalars(select(UnitAddress))}
+    for address, row in rows.items():
+        if row.source == "config" and address not in wanted:
+            session.delete(row)
+    for address, unit_id in wanted.items():
+        row = rows.get(address)
+        if row is None:
+            session.add(UnitAddress(address=address, unit_id=unit_id, source="config", created_at=now))
+        elif row.unit_id != unit_id or row.source != "config":
+            row.unit_id, row.source = unit_id, "config"
+    session.flush()
+
+
+def load_registry(session: Session, staff: StaffConfig, own_addresses: frozenset[str]) -> Registry:
+    units = session.scalars(
+        select(Unit)
+        .where(Unit.active)
+        .order_by(Unit.position)
+        .options(selectinload(Unit.aliases), selectinload(Unit.addresses))
+    ).all()
+    rejected = frozenset(session.scalars(select(SenderDecision.address).where(SenderDecision.decision == "rejected")))
+    return Registry(
+        units=tuple(_registry_unit(u) for u in units),
+        rejected_addresses=rejected,
+        addressee_names=staff.addressee_names,
+        own_addresses=own_addresses,
+    )
+
+
+def _registry_unit(unit: Unit) -> RegistryUnit:
+    return RegistryUnit(
+        name=unit.name,
+        category=unit.category,
+        aliases=tuple(a.alias for a in unit.aliases),
+        addresses=frozenset(a.address for a in unit.addresses),
+        contact=unit.contact,
+        phone=unit.phone,
+    )
+
+
+def unit_by_name(session: Session, name: str) -> Unit | None:
+    return session.scalar(select(Unit).where(Unit.name == name))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Mailbox state and the ledger
+
+
+def mailbox_state(session: Session, folder: str) -> MailboxState | None:
+    return session.get(MailboxState, folder)
+
+
+def save_mailbox_state(session: Session, folder: str, uidvalidity: int, last_uid: int, now: datetime) -> None:
+    state = session.get(MailboxState, folder)
+    if state is None:
+        session.add(MailboxState(folder=folder, uidvalidity=uidvalidity, last_uid=last_uid, updated_at=now))
+        return
+    state.uidvalidity, state.last_uid, state.updated_at = uidvalidity, last_uid, now
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """A message whose raw bytes are in the archive, about to enter the ledger."""
+
+    sha256: str
+    size: int
+    source: str  # imap | file
+    received_at: datetime
+    received_source: str = "internaldate"
+    message_id: str = ""
+    source_ref: str = ""
+    folder: str | None = None
+    uidvalidity: int | None = None
+    uid: int | None = None
+
+
+def record_arrival(session: Session, arrival: Arrival, now: datetime) -> tuple[Message, bool]:
+    """Insert the ledger row, or, for bytes already recorded, only refresh their mailbox location.
+
+    Returns the row and whether it is new. The SHA-256 is what makes a message "the same" across UIDVALIDITY
+    changes, re-ingested files and a crash between archiving and recording.
+    """
+    row = session.scalar(select(Message).where(Message.sha256 == arrival.sha256))
+    if row is not None:
+        if arrival.source == "imap":
+            _move_location(session, row, arrival)
+        return row, False
+    row = Message(
+        sha256=arrival.sha256,
+        size=arrival.size,
+        source=arrival.source,
+        source_ref=arrival.source_ref,
+        folder=arrival.folder,
+        uidvalidity=arrival.uidvalidity,
+        uid=arrival.uid,
+        message_id=arrival.message_id,
+        received_at=arrival.received_at,
+        received_source=arrival.received_source,
+        archived_at=now,
+        status="archived",
+    )
+    session.add(row)
+    session.flush()
+    return row, True
+
+
+def _move_location(session: Session, row: Message, arrival: Arrival) -> None:
+    # Another row may still claim this location under the same UIDVALIDITY only if the server reused a UID,
+    # which IMAP forbids; clear it rather than fail the whole batch.
+    clash = session.scalar(
+        select(Message).where(
+            Message.folder == arrival.folder,
+            Message.uidvalidity == arrival.uidvalidity,
+            Message.uid == arrival.uid,
+            Message.id != row.id,
+        )
+    )
+    if clash is not None:
+        clash.uid = None
+        session.flush()
+    row.folder, row.uidvalidity, row.uid = arrival.folder, arrival.uidvalidity, arrival.uid
+    if row.source == "file":
+        row.source = "imap"
+
+
+def find_by_message_id_and_size(session: Session, message_id: str, size: int) -> Message | None:
+    if not message_id:
+        return None
+    return session.scalar(select(Message).where(Message.message_id == message_id, Message.size == size).limit(1))
+
+
+def relocate(session: Session, row: Message, folder: str, uidvalidity: int, uid: int) -> None:
+    _move_location(session, row, Arrival(row.sha256, row.size, "imap", row.received_at, folder=folder,
+                                         uidvalidity=uidvalidity, uid=uid))
+
+
+def pending_message_ids(session: Session, limit: int | None = None) -> list[int]:
+    query = select(Message.id).where(Message.status == "archived").order_by(Message.id)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query))
+
+
+def awaiting_mailbox_action(session: Session, folder: str, uidvalidity: int) -> list[Message]:
+    return list(
+        session.scalars(
+            select(Message).where(
+                Message.folder == folder,
+                Message.uidvalidity == uidvalidity,
+                Message.uid.is_not(None),
+                Message.status != "archived",
+                Message.mailbox_action_at.is_(None),
+            )
+        )
+    )

@@ -1,0 +1,248 @@
+"""SQLAlchemy 2 models. The schema is created only by Alembic migrations (`mailbot db upgrade`).
+
+Money columns are Numeric and map to Decimal. Times go through TZDateTime and always come back aware.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from mailbot.clock import TZ
+
+# Stable constraint names so that migrations can refer to them on every backend.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class TZDateTime(TypeDecorator[datetime]):
+    """An aware datetime on every backend.
+
+    SQLite has no time zones, so it stores Asia/Shanghai wall time (China has no DST, so order is kept);
+    PostgreSQL stores timestamptz. Either way values come back aware, in Asia/Shanghai.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; mailbot only stores aware times")
+        return value.astimezone(TZ) if dialect.name != "sqlite" else value.astimezone(TZ).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=TZ)
+        return value.astimezone(TZ)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: TZDateTime(), dict[str, Any]: JSON()}
+
+
+class Unit(Base):
+    """A registered sender organisation, mirrored from the config's [[units]] at every start."""
+
+    __tablename__ = "units"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    category: Mapped[str] = mapped_column(String(20))
+    position: Mapped[int] = mapped_column(Integer, default=0)  # the registry's order, used by reports
+    contact: Mapped[str] = mapped_column(String(100), default="")
+    phone: Mapped[str] = mapped_column(String(100), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    aliases: Mapped[list[UnitAlias]] = relationship(back_populates="unit", cascade="all, delete-orphan")
+    addresses: Mapped[list[UnitAddress]] = relationship(back_populates="unit", cascade="all, delete-orphan")
+
+
+class UnitAlias(Base):
+    __tablename__ = "unit_aliases"
+    __table_args__ = (UniqueConstraint("unit_id", "alias"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
+    alias: Mapped[str] = mapped_column(String(200))
+    unit: Mapped[Unit] = relationship(back_populates="aliases")
+
+
+class UnitAddress(Base):
+    """An address that belongs to a unit: from the config, or learned when staff confirmed it."""
+
+    __tablename__ = "unit_addresses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(320), unique=True)
+    source: Mapped[str] = mapped_column(String(20))  # config | confirmed
+    created_at: Mapped[datetime]
+    unit: Mapped[Unit] = relationship(back_populates="addresses")
+
+
+class SenderDecision(Base):
+    """Staff said an unregistered address does NOT belong to the unit its mail named (`units reject`)."""
+
+    __tablename__ = "sender_decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    address: Mapped[str] = mapped_column(String(320), unique=True)
+    decision: Mapped[str] = mapped_column(String(20))  # rejected
+    decided_at: Mapped[datetime]
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class MailboxState(Base):
+    """How far a folder has been synced. UIDs mean nothing without their UIDVALIDITY."""
+
+    __tablename__ = "mailbox_state"
+
+    folder: Mapped[str] = mapped_column(String(200), primary_key=True)
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime]
+
+
+class Message(Base):
+    """The ledger: one row per received message, created right after its raw bytes were archived.
+
+    Keyed by its mailbox location (folder + UIDVALIDITY + UID) and, because locations change when the server
+    renumbers, also by the SHA-256 of the raw bytes, which never changes.
+    """
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("folder", "uidvalidity", "uid", name="uq_messages_location"),
+        Index("ix_messages_message_id", "message_id"),
+        Index("ix_messages_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(String(20))  # imap | file
+    source_ref: Mapped[str] = mapped_column(Text, default="")  # the file path for `ingest`
+    folder: Mapped[str | None] = mapped_column(String(200))
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    uid: Mapped[int | None] = mapped_column(BigInteger)
+    message_id: Mapped[str] = mapped_column(String(998), default="")
+    received_at: Mapped[datetime]
+    # Where received_at came from: internaldate (IMAP) | received_header | date_header | ingest_time.
+    received_source: Mapped[str] = mapped_column(String(20), default="internaldate")
+    archived_at: Mapped[datetime]
+    # Filled by processing; empty until then.
+    status: Mapped[str] = mapped_column(String(20), default="archived")  # archived | processed | failed
+    error: Mapped[str] = mapped_column(Text, default="")
+    processed_at: Mapped[datetime | None]
+    date_header: Mapped[datetime | None]
+    from_address: Mapped[str] = mapped_column(String(320), default="")
+    from_name: Mapped[str] = mapped_column(String(320), default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[str] = mapped_column(String(20), default="")
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"))
+    sender_known: Mapped[bool] = mapped_column(Boolean, default=False)
+    attributed_by: Mapped[str] = mapped_column(String(40), default="")  # address | subject | filename | body …
+    # When the optional after-ingest action (flag / move) was applied in the mailbox; never by default.
+    mailbox_action_at: Mapped[datetime | None]
+
+    unit: Mapped[Unit | None] = relationship()
+    attachments: Mapped[list[Attachment]] = relationship(
+        back_populates="message", cascade="all, delete-orphan", order_by="Attachment.position"
+    )
+    problems: Mapped[list[Problem]] = relationship(
+        back_populates="message", cascade="all, delete-orphan", order_by="Problem.id"
+    )
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+    __table_args__ = (UniqueConstraint("message_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    filename: Mapped[str] = mapped_column(Text, default="")  # decoded, for display only: never a path
+    content_type: Mapped[str] = mapped_column(String(200), default="")
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    sniffed_type: Mapped[str] = mapped_column(String(40), default="")
+    message: Mapped[Message] = relationship(back_populates="attachments")
+
+
+class Submission(Base):
+    """One table from one message for one unit and period; filled by the table readers."""
+
+    __tablename__ = "submissions"
+    __table_args__ = (Index("ix_submissions_unit_period", "unit_id", "period"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    attachment_id: Mapped[int | None] = mapped_column(ForeignKey("attachments.id", ondelete="SET NULL"))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"))
+    annex: Mapped[str] = mapped_column(String(20))
+    period: Mapped[str] = mapped_column(String(100))
+    received_at: Mapped[datetime]
+    on_time: Mapped[bool | None]
+    status: Mapped[str] = mapped_column(String(20), default="current")  # current | superseded
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id", ondelete="SET NULL"))
+    total_yuan: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
+    stated_total_yuan: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
+    content_sha256: Mapped[str] = mapped_column(String(64), default="")
+
+    rows: Mapped[list[SubmissionRow]] = relationship(
+        back_populates="submission", cascade="all, delete-orphan", order_by="SubmissionRow.position"
+    )
+
+
+class SubmissionRow(Base):
+    __tablename__ = "submission_rows"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    fields: Mapped[dict[str, Any]]  # canonical field names of GUIDE §3, values as strings
+    amount_yuan: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
+    submission: Mapped[Submission] = relationship(back_populates="rows")
+
+
+class Problem(Base):
+    """Something a person should know about a message, an attachment or a submission (GUIDE §3 codes)."""
+
+    __tablename__ = "problems"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    attachment_id: Mapped[int | None] = mapped_column(ForeignKey("attachments.id", ondelete="CASCADE"))
+    submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    message: Mapped[Message] = relationship(back_populates="problems")

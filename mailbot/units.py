@@ -1,0 +1,53 @@
+"""Staff settle unknown senders: `units confirm-address` learns an address, `units reject` refuses it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from mailbot.errors import InputError
+from mailbot.store import ledger
+from mailbot.store.models import Message, SenderDecision, UnitAddress
+
+
+def confirm_address(session: Session, address: str, unit_name: str, now: datetime) -> list[int]:
+    """Learn that `address` belongs to `unit_name`. Returns the ids of its messages, to be re-processed."""
+    address = _normalise(address)
+    unit = ledger.unit_by_name(session, unit_name)
+    if unit is None:
+        raise InputError(f"no unit named {unit_name!r} (see `mailbot units list`)")
+    existing = session.scalar(select(UnitAddress).where(UnitAddress.address == address))
+    if existing is not None and existing.unit_id != unit.id:
+        owner = existing.unit.name
+        raise InputError(f"{address} already belongs to {owner}; change the config to move it")
+    if existing is None:
+        session.add(UnitAddress(address=address, unit_id=unit.id, source="confirmed", created_at=now))
+    session.execute(delete(SenderDecision).where(SenderDecision.address == address))
+    return _messages_from(session, address)
+
+
+def reject_address(session: Session, address: str, now: datetime, note: str = "") -> list[int]:
+    """Record that `address` is not the unit its mail named; its mail is no longer counted for any unit."""
+    address = _normalise(address)
+    learned = session.scalar(select(UnitAddress).where(UnitAddress.address == address))
+    if learned is not None and learned.source == "config":
+        raise InputError(f"{address} is registered for {learned.unit.name} in the config; remove it there first")
+    if learned is not None:
+        session.delete(learned)
+    decision = session.scalar(select(SenderDecision).where(SenderDecision.address == address))
+    if decision is None:
+        session.add(SenderDecision(address=address, decision="rejected", decided_at=now, note=note))
+    return _messages_from(session, address)
+
+
+def _messages_from(session: Session, address: str) -> list[int]:
+    return list(session.scalars(select(Message.id).where(Message.from_address == address).order_by(Message.id)))
+
+
+def _normalise(address: str) -> str:
+    address = address.strip().lower()
+    if "@" not in address:
+        raise InputError(f"not an email address: {address!r}")
+    return address

@@ -1,0 +1,29 @@
+"""Shared fixtures. The mail servers behind them live in ``mailservers.py`` (usable without pytest too)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from mailservers import IdRequiredProxy, MailServer, make_server, server_kinds
+
+# ---------------------------------------------------------------------------------------------------------
+# IMAP servers on loopback
+
+
+@pytest.fixture(params=server_kinds())
+def imap_server(request: pytest.FixtureRequest) -> Iterator[MailServer]:
+    """A fresh, empty IMAP server per test: dovecot (when installed) and pymap.
+
+    Attributes host, port, user, password; methods append(raws, folder=, flags=, internaldates=) -> UIDs,
+    flags(folder) -> {uid: flags}, count(folder), create_folder(name).
+    """
+    with make_server(request.param) as server:
+        yield server
+
+
+@pytest.fixture
+def id_proxy(imap_server: MailServer) -> Iterator[IdRequiredProxy]:
+    """A 163.com look-alike in front of ``imap_server``: refuses SELECT/EXAMINE before ID, counts LOGINs."""
+    with IdRequiredProxy(imap_server.host, imap_server.port) as proxy:
+        yield proxy

@@ -1,0 +1,95 @@
+"""Database fixtures: every storage test runs on SQLite and, when MAILBOT_TEST_DATABASE_URL is set, on a
+fresh PostgreSQL database created for the test and dropped after it."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from mailbot.app import App
+from mailbot.clock import TZ
+from mailbot.config import Config, config_from_dict
+from mailbot.store.db import make_engine
+
+PG_URL = os.environ.get("MAILBOT_TEST_DATABASE_URL", "")
+BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
+
+UNITS: list[dict[str, Any]] = [
+    {"name": "郏县总工会", "category": "县市区", "aliases": ["郏县", "郟县"], "emails": ["jiaxian@example.cn"],
+     "contact": "张三", "phone": "0375-2900001"},
+    {"name": "宝丰县总工会", "category": "县市区", "aliases": ["宝丰"], "emails": ["baofeng@example.cn"],
+     "contact": "李四", "phone": "0375-2900002"},
+    {"name": "舞钢市总工会", "category": "县市区", "aliases": ["舞钢市"], "emails": ["wugangshi@example.cn"]},
+    {"name": "舞钢公司工会", "category": "直属企业", "aliases": ["舞钢公司"], "emails": ["wugang@example.cn"]},
+    {"name": "平顶山发电分公司工会", "category": "直属企业", "aliases": ["平顶山 发电分公司"],
+     "emails": ["fadian@example.cn"]},
+    {"name": "市总工会", "category": "市总", "aliases": [], "emails": ["shizong@example.cn"]},
+]
+
+
+class FixedClock:
+    """A settable clock for tests that need `now` to move without time-machine."""
+
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+
+def new_postgres_database() -> tuple[str, str]:
+    name = f"mailbot_test_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(PG_URL).execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return PG_URL.rsplit("/", 1)[0] + "/" + name, name
+
+
+def drop_postgres_database(name: str) -> None:
+    admin = make_engine(PG_URL).execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'mailbot.db'}"
+        return
+    url, name = new_postgres_database()
+    try:
+        yield url
+    finally:
+        drop_postgres_database(name)
+
+
+def make_config(data_dir: Path, database_url: str, **sections: Any) -> Config:
+    raw: dict[str, Any] = {"data_dir": str(data_dir), "database": {"url": database_url}, "units": UNITS}
+    raw["imap"] = {"user": "pingqf163@example.cn", "host": "127.0.0.1", "port": 1, "ssl": False}
+    raw["smtp"] = {"user": "pingqf163@example.cn", "from": "pingqf163@example.cn"}
+    raw.update(sections)
+    return config_from_dict(raw)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(datetime(2021, 6, 20, 10, 0, tzinfo=TZ))
+
+
+@pytest.fixture
+def app(tmp_path: Path, database_url: str, clock: FixedClock) -> Iterator[App]:
+    application = App(make_config(tmp_path / "data", database_url), clock=clock)
+    application.upgrade()
+    try:
+        yield application
+    finally:
+        application.close()

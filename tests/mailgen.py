@@ -1,0 +1,123 @@
+"""Build raw test messages in code, including the encodings units' mail clients really produce."""
+
+from __future__ import annotations
+
+import base64
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from datetime import datetime
+
+from mailbot.clock import TZ
+
+XLSX_MAGIC = b"PK\x03\x04"
+
+
+def make_message(
+    sender: str = "jiaxian@example.cn",
+    subject: str = "郏县总工会 消费惠农统计表",
+    body: str = "附件是我单位的统计表，请查收。",
+    attachments: list[tuple[str, bytes]] | None = None,
+    received: datetime | None = None,
+    date: datetime | None = None,
+    headers: dict[str, str] | None = None,
+    message_id: str | None = None,
+) -> bytes:
+    """A well-formed UTF-8 message; `received` adds a topmost Received header with that timestamp."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = "pingqf163@example.cn"
+    message["Subject"] = subject
+    message["Date"] = format_datetime(date or received or datetime(2021, 6, 10, 9, 0, tzinfo=TZ))
+    message["Message-ID"] = message_id or make_msgid(domain="example.cn")
+    for name, value in (headers or {}).items():
+        message[name] = value
+    message.set_content(body)
+    for filename, data in attachments or []:
+        message.add_attachment(data, maintype="application", subtype="octet-stream", filename=filename)
+    raw = message.as_bytes()
+    if received is not None:
+        stamp = format_datetime(received).encode()
+        raw = b"Received: from mx.example.cn by mx.163.com; " + stamp + b"\r\n" + raw
+    return raw
+
+
+def fake_xlsx(label: str = "") -> bytes:
+    """Bytes that sniff as a zip container; enough for classification, not a real workbook."""
+    return XLSX_MAGIC + label.encode() + b"\x00" * 64
+
+
+def gbk_raw_subject_message(sender: str, subject: str, filename: str, body: str = "请查收") -> bytes:
+    """Raw 8-bit GBK in Subject and filename, as some old Chinese clients send."""
+    encoded_body = base64.b64encode(body.encode("gbk")).decode()
+    return (
+        f"From: {sender}\r\nTo: pingqf163@example.cn\r\n".encode()
+        + b"Subject: " + subject.encode("gbk") + b"\r\n"
+        + b"Date: Thu, 10 Jun 2021 09:00:00 +0800\r\nMessage-ID: <gbk-" + sender.encode() + b">\r\n"
+        + b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"BB\"\r\n\r\n"
+        + b"--BB\r\nContent-Type: text/plain; charset=gbk\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + encoded_body.encode() + b"\r\n"
+        + b"--BB\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n"
+        + b"Content-Disposition: attachment; filename=\"" + filename.encode("gbk") + b"\"\r\n\r\n"
+        + base64.b64encode(fake_xlsx()) + b"\r\n--BB--\r\n"
+    )
+
+
+def mixed_messages(count: int, start: datetime | None = None) -> list[bytes]:
+    """`count` distinct messages cycling through every header encoding and sender kind units produce."""
+    from datetime import timedelta
+
+    base = start or datetime(2021, 6, 1, 9, 0, tzinfo=TZ)
+    makers = [_utf8, _gbk_raw, _gb2312_label, _rfc2231_name, _utf8_raw_8bit, _auto_reply, _stranger]
+    return [makers[i % len(makers)](i, base + timedelta(minutes=i)) for i in range(count)]
+
+
+def _utf8(i: int, when: datetime) -> bytes:
+    return make_message(subject=f"郏县总工会 附件3 第{i}份", received=when, message_id=f"<m{i}@example.cn>",
+                        attachments=[(f"郏县附件3-{i}.xlsx", fake_xlsx(str(i)))])
+
+
+def _gbk_raw(i: int, when: datetime) -> bytes:
+    return gbk_raw_subject_message("baofeng@example.cn", f"宝丰县总工会报表{i}", f"宝丰{i}.xlsx", f"第{i}份")
+
+
+def _gb2312_label(i: int, when: datetime) -> bytes:
+    # Old clients label GBK bytes as gb2312 even when they carry 郟, which only GBK has.
+    subject = "=?gb2312?B?" + base64.b64encode(f"郟县统计{i}".encode("gbk")).decode() + "?="
+    return _plain("someone@qq.com", subject, when, f"<g{i}@qq.com>")
+
+
+def _rfc2231_name(i: int, when: datetime) -> bytes:
+    from urllib.parse import quote
+
+    name = quote(f"舞钢公司附件3第{i}份.xlsx".encode("gbk"))
+    return (
+        _plain("wugang@example.cn", f"report {i}", when, f"<r{i}@example.cn>", multipart=True)
+        + b"--BB\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n"
+        + b"Content-Disposition: attachment; filename*=gbk''" + name.encode() + b"\r\n\r\n"
+        + base64.b64encode(fake_xlsx(str(i))) + b"\r\n--BB--\r\n"
+    )
+
+
+def _utf8_raw_8bit(i: int, when: datetime) -> bytes:
+    return _plain("fadian@example.cn", f"平顶山 发电分公司 报表{i}".encode().decode("latin-1"), when, f"<u{i}@example.cn>")
+
+
+def _auto_reply(i: int, when: datetime) -> bytes:
+    return make_message(sender="wugangshi@example.cn", subject=f"自动回复: 您的邮件{i}", received=when,
+                        headers={"Auto-Submitted": "auto-replied"}, message_id=f"<a{i}@example.cn>")
+
+
+def _stranger(i: int, when: datetime) -> bytes:
+    return make_message(sender=f"news{i}@ads.example", subject=f"促销 {i}", received=when,
+                        message_id=f"<s{i}@ads.example>")
+
+
+def _plain(sender: str, subject: str, when: datetime, message_id: str, multipart: bool = False) -> bytes:
+    head = (
+        f"From: {sender}\r\nTo: pingqf163@example.cn\r\nDate: {format_datetime(when)}\r\n"
+        f"Message-ID: {message_id}\r\nMIME-Version: 1.0\r\n"
+    ).encode() + b"Subject: " + subject.encode("latin-1") + b"\r\n"
+    if multipart:
+        return head + b"Content-Type: multipart/mixed; boundary=\"BB\"\r\n\r\n--BB\r\n" \
+            + b"Content-Type: text/plain; charset=utf-8\r\n\r\nsee attachment\r\n"
+    return head + b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + "请查收".encode() + b"\r\n"

@@ -1,0 +1,164 @@
+"""The command line as a user meets it: help everywhere, clear errors, and the commands over real files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+from openpyxl import load_workbook
+
+from mailbot.cli import cli, main
+from mailbot.clock import TZ
+
+from mailgen import fake_xlsx, make_message
+
+
+def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
+    found: list[tuple[str, click.Command]] = []
+    for name, command in group.commands.items():
+        found.append((f"{prefix}{name}", command))
+        if isinstance(command, click.Group):
+            found += _commands(command, f"{prefix}{name} ")
+    return found
+
+
+@pytest.mark.parametrize("name,command", _commands(cli), ids=lambda v: v if isinstance(v, str) else "")
+def test_it_has_help_with_an_example_for_every_command(name: str, command: click.Command) -> None:
+    result = CliRunner().invoke(cli, [*name.split(), "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Example" in result.output and f"mailbot" in result.output
+    assert command.help and len(command.help.splitlines()[0]) > 10
+
+
+def test_it_shows_help_without_importing_heavy_libraries() -> None:
+    code = (
+        "import sys\nfrom mailbot.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print([m for m in ('pandas', 'sqlalchemy', 'openpyxl', 'rich', 'imap_tools') if m in sys.modules])"
+    )
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip().splitlines()[-1] == "[]"
+
+
+def _config_file(folder: Path) -> Path:
+    path = folder / "mailbot.toml"
+    path.write_text(
+        f"""
+data_dir = "{folder / 'data'}"
+[imap]
+user = "pingqf163@example.cn"
+[[units]]
+name = "郏县总工会"
+category = "县市区"
+aliases = ["郏县", "郟县"]
+emails = ["jiaxian@example.cn"]
+contact = "张三"
+phone = "0375-2900001"
+[[units]]
+name = "宝丰县总工会"
+category = "县市区"
+aliases = ["宝丰"]
+emails = ["baofeng@example.cn"]
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _run(config: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["--config", str(config), *args], catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_it_explains_a_missing_config_and_exits_with_the_config_code(tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--config", str(tmp_path / "nope.toml"), "status"])
+    assert exited.value.code == 2
+    assert "config.example.toml" in capsys.readouterr().err
+
+
+def test_it_names_the_bad_key_of_an_invalid_config(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('[imap]\nport = "993"\n', encoding="utf-8")
+    with pytest.raises(SystemExit) as exited:
+        main(["--config", str(path), "status"])
+    assert exited.value.code == 2
+    assert "imap.port" in capsys.readouterr().err
+
+
+def test_it_asks_for_an_upgrade_before_working_on_a_new_database(tmp_path: Path, capsys) -> None:
+    config = _config_file(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        main(["--config", str(config), "status"])
+    assert exited.value.code == 3
+    assert "mailbot db upgrade" in capsys.readouterr().err
+
+
+def _ingested(tmp_path: Path) -> Path:
+    config = _config_file(tmp_path)
+    assert _run(config, "db", "upgrade")[0] == 0
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    received = datetime(2021, 6, 10, 9, 0, tzinfo=TZ)
+    (inbox / "1.eml").write_bytes(make_message(received=received, attachments=[("附件3.xlsx", fake_xlsx())]))
+    (inbox / "2.eml").write_bytes(make_message(sender="x@qq.com", subject="=cmd|' /C calc'!A0 宝丰", received=received))
+    code, out, _ = _run(config, "ingest", str(inbox))
+    assert code == 0 and "new 2" in out
+    return config
+
+
+def test_it_reports_status_as_json(tmp_path: Path) -> None:
+    config = _ingested(tmp_path)
+    code, out, _ = _run(config, "status", "--json", "--as-of", "2021-06-30")
+    data = json.loads(out)
+    assert code == 0 and data["total_messages"] == 2
+    assert data["by_kind"] == {"report": 1, "not_a_report": 1}
+    units = {u["name"]: u for u in data["units"]}
+    assert units["郏县总工会"]["reports"] == 1 and units["宝丰县总工会"]["unconfirmed"] == 1
+    assert [a["code"] for a in data["attention"]] == ["unknown_sender"]
+    early = json.loads(_run(config, "status", "--json", "--as-of", "2021-06-01")[1])
+    assert early["total_messages"] == 0
+
+
+def test_it_exports_json_in_the_contract_schema(tmp_path: Path) -> None:
+    config = _ingested(tmp_path)
+    data = json.loads(_run(config, "export", "--format", "json")[1])
+    assert set(data) == {"messages", "submissions"}
+    first = data["messages"][0]
+    assert set(first) == {"message_id", "from", "subject", "received_at", "kind", "unit", "sender_known", "problems"}
+    assert first["received_at"] == "2021-06-10T09:00:00+08:00"
+    assert first["unit"] == "郏县总工会" and first["sender_known"] is True
+
+
+def test_it_exports_csv_and_xlsx_without_formulas(tmp_path: Path) -> None:
+    config = _ingested(tmp_path)
+    text = _run(config, "export", "--format", "csv")[1]
+    rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+    assert rows[1]["subject"].startswith("'=cmd")
+    out = tmp_path / "out.xlsx"
+    assert _run(config, "export", "--format", "xlsx", "-o", str(out))[0] == 0
+    sheet = load_workbook(out).worksheets[0]
+    subjects = [sheet.cell(row=r, column=3) for r in range(2, sheet.max_row + 1)]
+    dangerous = next(c for c in subjects if str(c.value).startswith("=cmd"))
+    assert dangerous.data_type == "s"
+
+
+def test_it_confirms_and_rejects_addresses_from_the_command_line(tmp_path: Path) -> None:
+    config = _ingested(tmp_path)
+    code, out, _ = _run(config, "units", "confirm-address", "x@qq.com", "宝丰县总工会")
+    assert code == 0 and "1 changed" in out
+    listed = json.loads(_run(config, "units", "list", "--json")[1])
+    assert "x@qq.com" in next(u for u in listed if u["name"] == "宝丰县总工会")["emails"]
+    result = CliRunner().invoke(cli, ["--config", str(config), "units", "confirm-address", "x@qq.com", "无此单位"])
+    assert result.exit_code != 0
+    assert _run(config, "units", "reject", "x@qq.com")[0] == 0
+    listed = json.loads(_run(config, "units", "list", "--json")[1])
+    assert "x@qq.com" not in next(u for u in listed if u["name"] == "宝丰县总工会")["emails"]

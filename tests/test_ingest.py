@@ -1,0 +1,133 @@
+"""`ingest` end to end on files: archive first, ledger once, kinds and units decided, re-runs idempotent."""
+
+from __future__ import annotations
+
+import mailbox
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select
+
+from mailbot.app import App
+from mailbot.clock import TZ
+from mailbot.ingest import ingest_paths
+from mailbot.reprocess import reprocess
+from mailbot.store.db import transaction
+from mailbot.store.models import Message
+from mailbot.units import confirm_address, reject_address
+
+from mailgen import fake_xlsx, gbk_raw_subject_message, make_message
+
+JUNE_10 = datetime(2021, 6, 10, 9, 30, tzinfo=TZ)
+
+
+def _write(folder: Path, name: str, raw: bytes) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(raw)
+    return path
+
+
+def _messages(app: App) -> list[Message]:
+    with transaction(app.sessions) as session:
+        rows = session.scalars(select(Message).order_by(Message.id)).all()
+        for row in rows:
+            _ = row.unit, row.problems, row.attachments
+        return list(rows)
+
+
+def test_it_archives_records_and_attributes_a_report(app: App, tmp_path: Path) -> None:
+    raw = make_message(attachments=[("附件3.xlsx", fake_xlsx())], received=JUNE_10)
+    result = ingest_paths(app.ready_pipeline(), [_write(tmp_path / "in", "a.eml", raw)])
+    assert (result.read, result.new) == (1, 1)
+    [row] = _messages(app)
+    assert app.archive.load(row.sha256) == raw
+    assert (row.kind, row.unit.name if row.unit else None, row.sender_known) == ("report", "郏县总工会", True)
+    assert row.received_at == JUNE_10 and row.received_source == "received_header"
+    assert [a.filename for a in row.attachments] == ["附件3.xlsx"]
+    assert row.status == "processed"
+
+
+def test_it_takes_the_received_time_from_the_topmost_received_header(app: App, tmp_path: Path) -> None:
+    wrong_date = datetime(2021, 5, 1, 8, 0, tzinfo=TZ)
+    raw = make_message(received=JUNE_10, date=wrong_date)
+    ingest_paths(app.ready_pipeline(), [_write(tmp_path / "in", "a.eml", raw)])
+    [row] = _messages(app)
+    assert row.received_at == JUNE_10
+    assert "wrong_date_header" in [p.code for p in row.problems]
+
+
+def test_it_falls_back_to_the_date_header_and_says_so(app: App, tmp_path: Path) -> None:
+    raw = make_message(date=JUNE_10)
+    ingest_paths(app.ready_pipeline(), [_write(tmp_path / "in", "a.eml", raw)])
+    [row] = _messages(app)
+    assert row.received_at == JUNE_10 and row.received_source == "date_header"
+    assert "no_received_time" in [p.code for p in row.problems]
+
+
+def test_it_reads_folders_and_mbox_files_and_never_records_twice(app: App, tmp_path: Path) -> None:
+    raws = [make_message(subject=f"宝丰 第{i}次", sender="baofeng@example.cn", received=JUNE_10) for i in range(3)]
+    for i, raw in enumerate(raws):
+        _write(tmp_path / "in" / "sub", f"{i}.eml", raw)
+    box = mailbox.mbox(tmp_path / "old.mbox")
+    for raw in raws[:2]:
+        box.add(raw)
+    box.close()
+    pipeline = app.ready_pipeline()
+    first = ingest_paths(pipeline, [tmp_path / "in"])
+    again = ingest_paths(pipeline, [tmp_path / "in", tmp_path / "old.mbox"])
+    assert (first.read, first.new) == (3, 3)
+    assert (again.read, again.new) == (5, 0)
+    assert len(_messages(app)) == 3
+
+
+def test_it_counts_content_named_units_from_unknown_addresses_but_flags_them(app: App, tmp_path: Path) -> None:
+    raw = gbk_raw_subject_message("someone@qq.com", "郟县总工会报送附件3", "郟县统计表.xlsx")
+    ingest_paths(app.ready_pipeline(), [_write(tmp_path / "in", "a.eml", raw)])
+    [row] = _messages(app)
+    assert row.unit is not None and row.unit.name == "郏县总工会"
+    assert row.kind == "report" and not row.sender_known
+    assert row.subject == "郟县总工会报送附件3"
+    assert "unknown_sender" in [p.code for p in row.problems]
+
+
+def test_it_marks_strangers_without_a_unit_as_unknown_sender(app: App, tmp_path: Path) -> None:
+    raw = make_message(sender="ads@spam.example", subject="优惠促销", body="点击领取")
+    ingest_paths(app.ready_pipeline(), [_write(tmp_path / "in", "a.eml", raw)])
+    [row] = _messages(app)
+    assert (row.kind, row.unit) == ("unknown_sender", None)
+
+
+def test_it_never_counts_auto_replies_or_its_own_mail(app: App, tmp_path: Path) -> None:
+    auto = make_message(subject="自动回复: 郏县总工会", headers={"Auto-Submitted": "auto-replied"})
+    own = make_message(sender="pingqf163@example.cn", subject="【回执】郏县总工会")
+    pipeline = app.ready_pipeline()
+    ingest_paths(pipeline, [_write(tmp_path / "in", "a.eml", auto), _write(tmp_path / "in", "b.eml", own)])
+    assert [m.kind for m in _messages(app)] == ["auto_or_bounce", "auto_or_bounce"]
+    assert all(not m.problems for m in _messages(app))
+
+
+def test_it_learns_a_confirmed_address_and_forgets_a_rejected_one(app: App, tmp_path: Path) -> None:
+    pipeline = app.ready_pipeline()
+    raw = make_message(sender="bf2021@qq.com", subject="宝丰县总工会 统计表", attachments=[("a.xlsx", fake_xlsx())])
+    ingest_paths(pipeline, [_write(tmp_path / "in", "a.eml", raw)])
+    with transaction(app.sessions) as session:
+        ids = confirm_address(session, "BF2021@qq.com", "宝丰县总工会", app.clock())
+    _, changes = reprocess(pipeline, ids)
+    [row] = _messages(app)
+    assert row.sender_known and "unknown_sender" not in [p.code for p in row.problems]
+    assert len(changes) == 1
+    with transaction(app.sessions) as session:
+        ids = reject_address(session, "bf2021@qq.com", app.clock(), note="test")
+    reprocess(pipeline, ids)
+    [row] = _messages(app)
+    assert row.unit is None and not row.sender_known
+    assert "rejected_sender" in [p.code for p in row.problems]
+
+
+def test_it_reprocesses_from_the_archive_without_changes_when_nothing_changed(app: App, tmp_path: Path) -> None:
+    pipeline = app.ready_pipeline()
+    raws = [make_message(received=JUNE_10, subject=f"郏县 {i}") for i in range(2)]
+    ingest_paths(pipeline, [_write(tmp_path / "in", f"{i}.eml", r) for i, r in enumerate(raws)])
+    count, changes = reprocess(pipeline)
+    assert (count, changes) == (2, [])

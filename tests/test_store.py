@@ -1,0 +1,112 @@
+"""Storage on SQLite and PostgreSQL: migrations, the registry mirror, the ledger's dedupe, types."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select, text
+
+from mailbot.app import App
+from mailbot.clock import TZ
+from mailbot.config import UnitConfig
+from mailbot.errors import DatabaseError
+from mailbot.store import db, ledger
+from mailbot.store.db import transaction
+from mailbot.store.ledger import Arrival
+from mailbot.store.models import Message, Submission, SubmissionRow, Unit, UnitAddress
+
+from dbfixtures import make_config
+
+NOW = datetime(2021, 6, 20, 10, 0, tzinfo=TZ)
+
+
+def test_it_creates_every_table_at_the_head_revision(app: App) -> None:
+    assert db.current_revision(app.engine) == db.head_revision()
+    for table in ("units", "unit_addresses", "messages", "attachments", "submissions", "submission_rows",
+                  "problems", "mailbox_state", "sender_decisions"):
+        assert table in db.table_names(app.engine)
+
+
+def test_it_refuses_a_database_that_is_not_migrated(tmp_path, database_url) -> None:
+    fresh = App(make_config(tmp_path / "d", database_url))
+    with pytest.raises(DatabaseError, match="mailbot db upgrade"):
+        fresh.ready_pipeline()
+    fresh.close()
+
+
+def test_it_runs_sqlite_in_wal_mode_with_foreign_keys(tmp_path) -> None:
+    application = App(make_config(tmp_path / "d", f"sqlite:///{tmp_path / 'x.db'}"))
+    application.upgrade()
+    with application.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    application.close()
+
+
+def test_it_mirrors_config_units_in_order_with_aliases_and_addresses(app: App) -> None:
+    with transaction(app.sessions) as session:
+        units = session.scalars(select(Unit).order_by(Unit.position)).all()
+        assert [u.name for u in units][:2] == ["郏县总工会", "宝丰县总工会"]
+        assert [a.alias for a in units[0].aliases] == ["郏县", "郟县"]
+        address = session.scalar(select(UnitAddress).where(UnitAddress.address == "jiaxian@example.cn"))
+        assert address is not None and address.unit.name == "郏县总工会" and address.source == "config"
+
+
+def test_it_keeps_confirmed_addresses_and_deactivates_removed_units(app: App) -> None:
+    with transaction(app.sessions) as session:
+        unit = ledger.unit_by_name(session, "宝丰县总工会")
+        assert unit is not None
+        session.add(UnitAddress(address="bf@qq.com", unit_id=unit.id, source="confirmed", created_at=NOW))
+    smaller = (UnitConfig(name="宝丰县总工会", category="县市区", emails=("baofeng@example.cn",)),)
+    with transaction(app.sessions) as session:
+        ledger.sync_units(session, smaller, NOW)
+    with transaction(app.sessions) as session:
+        registry = ledger.load_registry(session, app.config.staff, frozenset())
+        assert [u.name for u in registry.units] == ["宝丰县总工会"]
+        assert registry.units[0].addresses == frozenset({"baofeng@example.cn", "bf@qq.com"})
+        assert registry.unit_for_address("JIAXIAN@example.cn") is None
+
+
+def _arrival(sha: str, uid: int | None, uidvalidity: int = 7) -> Arrival:
+    return Arrival(sha256=sha, size=10, source="imap", received_at=NOW, message_id=f"{sha}@x",
+                   folder="INBOX", uidvalidity=uidvalidity, uid=uid)
+
+
+def test_it_records_the_same_bytes_once_and_moves_their_location(app: App) -> None:
+    with transaction(app.sessions) as session:
+        _, created = ledger.record_arrival(session, _arrival("a" * 64, 1), NOW)
+        assert created
+        row, created_again = ledger.record_arrival(session, _arrival("a" * 64, 5, uidvalidity=8), NOW)
+        assert not created_again
+        assert (row.uidvalidity, row.uid) == (8, 5)
+    with transaction(app.sessions) as session:
+        assert session.scalar(select(Message).where(Message.sha256 == "a" * 64)) is not None
+        assert len(session.scalars(select(Message)).all()) == 1
+
+
+def test_it_keeps_times_aware_in_shanghai_and_money_decimal(app: App) -> None:
+    utc_moment = datetime(2021, 6, 15, 15, 59, 59, tzinfo=TZ) - timedelta(hours=8)
+    with transaction(app.sessions) as session:
+        row, _ = ledger.record_arrival(
+            session, Arrival(sha256="b" * 64, size=1, source="file", received_at=utc_moment.astimezone(TZ)), NOW
+        )
+        submission = Submission(message_id=row.id, annex="3", period="2021-annex3-06-15",
+                                received_at=NOW, total_yuan=Decimal("33415700.00"))
+        submission.rows = [SubmissionRow(position=1, fields={"product": "大米"}, amount_yuan=Decimal("0.10"))]
+        session.add(submission)
+    with transaction(app.sessions) as session:
+        stored = session.scalars(select(Message)).one()
+        assert stored.received_at.tzinfo is not None
+        assert stored.received_at.utcoffset() == timedelta(hours=8)
+        assert stored.received_at == utc_moment
+        saved = session.scalars(select(Submission)).one()
+        assert saved.total_yuan == Decimal("33415700.00") and isinstance(saved.total_yuan, Decimal)
+        assert saved.rows[0].amount_yuan == Decimal("0.10")
+
+
+def test_it_refuses_naive_datetimes(app: App) -> None:
+    with pytest.raises(Exception, match="naive"), transaction(app.sessions) as session:
+        ledger.record_arrival(session, Arrival(sha256="c" * 64, size=1, source="file",
+                                               received_at=datetime(2021, 1, 1)), NOW)
