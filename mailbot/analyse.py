@@ -71,7 +71,12 @@ def _attribution(parsed: ParsedMessage, registry: Registry, automatic: str | Non
 def _size_findings(size: int, limits: LimitsConfig) -> tuple[Finding, ...]:
     if size <= limits.max_message_bytes:
         return ()
-    return (Finding(OVERSIZED, f"邮件大小 {size // 1024 // 1024} MB，超过上限 {limits.max_message_bytes // 1024 // 1024} MB"),)
+    return (
+        Finding(
+            OVERSIZED,
+            f"邮件大小 {size // 1024 // 1024} MB，超过上限 {limits.max_message_bytes // 1024 // 1024} MB",
+        ),
+    )
 
 
 def _sender_findings(kind: str, attribution: Attribution, parsed: ParsedMessage) -> tuple[Finding, ...]:

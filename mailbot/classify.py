@@ -110,9 +110,22 @@ def decide_kind(msg: ParsedMessage, attribution: Attribution, automatic: str | N
         return AUTO_OR_BOUNCE
     if attribution.unit is None:
         return UNKNOWN_SENDER
-    if any(is_table_like(part) for part in msg.attachments) or re.search(r"<table\b", msg.html_body, re.I):
+    if any(is_table_like(part) for part in msg.attachments) or has_data_table(msg.html_body):
         return REPORT
     return NIL_REPORT if says_nil_report(msg) else NOT_A_REPORT
+
+
+_ROW = re.compile(r"<tr\b", re.IGNORECASE)
+_CELL = re.compile(r"<t[dh]\b", re.IGNORECASE)
+
+
+def has_data_table(html: str) -> bool:
+    """A pasted statistics table, not a layout table: at least two rows of three or more cells.
+
+    Webmail signatures and layouts use tables too (one or two cells a row), so a bare <table> proves nothing.
+    """
+    rows = _ROW.split(html)[1:]
+    return sum(1 for row in rows if len(_CELL.findall(row.split("</table", 1)[0])) >= 3) >= 2
 
 
 def is_table_like(part: Part) -> bool:

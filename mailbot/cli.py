@@ -75,7 +75,9 @@ def _echo_json(data: Any) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_path", metavar="PATH", help="Config file (default ./mailbot.toml or $MAILBOT_CONFIG).")
+@click.option(
+    "--config", "config_path", metavar="PATH", help="Config file (default ./mailbot.toml or $MAILBOT_CONFIG)."
+)
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
 @click.version_option(package_name="mailbot")
 @click.pass_context
@@ -188,7 +190,10 @@ def status(ctx: Context, as_of: str | None, as_json: bool) -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to FILE (required for xlsx).")
 @click.option("--period", metavar="ID", help="Only submissions of this period, e.g. 2021-annex3-06-15.")
 @click.option(
-    "--what", type=click.Choice(["messages", "submissions"]), default="messages", show_default=True,
+    "--what",
+    type=click.Choice(["messages", "submissions"]),
+    default="messages",
+    show_default=True,
     help="For csv: which table to write.",
 )
 @pass_context
@@ -282,11 +287,19 @@ def units_list(ctx: Context, as_json: bool) -> None:
     with transaction(pipeline.sessions) as session:
         registry = ledger.load_registry(session, app.config.staff, app.config.own_addresses)
     if as_json:
-        _echo_json([
-            {"name": u.name, "category": u.category, "aliases": list(u.aliases), "emails": sorted(u.addresses),
-             "contact": u.contact, "phone": u.phone}
-            for u in registry.units
-        ])
+        _echo_json(
+            [
+                {
+                    "name": u.name,
+                    "category": u.category,
+                    "aliases": list(u.aliases),
+                    "emails": sorted(u.addresses),
+                    "contact": u.contact,
+                    "phone": u.phone,
+                }
+                for u in registry.units
+            ]
+        )
     else:
         print_units(registry)
 

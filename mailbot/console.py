@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from mailbot.registry import Registry
@@ -22,9 +22,16 @@ PROGRESS_THRESHOLD = 50
 @contextmanager
 def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
     """Yield a (done, total) callback that draws a bar once the total is large enough."""
-    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console,
-                   transient=True, disable=not sys.stderr.isatty())
-    task: list[int] = []
+    bar = Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    )
+    task: list[TaskID] = []
 
     def update(done: int, total: int) -> None:
         if total < PROGRESS_THRESHOLD:
@@ -61,6 +68,12 @@ def print_status(status: Status) -> None:
 def print_units(registry: Registry) -> None:
     table = Table("unit", "category", "emails", "aliases", "contact", "phone", title=f"{len(registry.units)} units")
     for unit in registry.units:
-        table.add_row(unit.name, unit.category, "\n".join(sorted(unit.addresses)), "、".join(unit.aliases),
-                      unit.contact, unit.phone)
+        table.add_row(
+            unit.name,
+            unit.category,
+            "\n".join(sorted(unit.addresses)),
+            "、".join(unit.aliases),
+            unit.contact,
+            unit.phone,
+        )
     console.print(table)

@@ -67,7 +67,7 @@ class Pipeline:
                 analysis = self._analyse_row(row, registry)
                 _store(session, row, analysis, registry, self.clock())
                 return _outcome(row, analysis)
-        except Exception as exc:  # noqa: BLE001 - one bad message must not stop the others
+        except Exception as exc:
             log.exception("processing message %s failed", message_id)
             return self._mark_failed(message_id, exc)
 
@@ -88,7 +88,11 @@ def _store(session: Session, row: Message, analysis: Analysis, registry: Registr
     row.message_id = row.message_id or parsed.message_id
     row.from_address, row.from_name, row.subject = parsed.from_address, parsed.from_name, parsed.subject
     row.date_header = parsed.date_header
-    row.kind, row.sender_known, row.attributed_by = analysis.kind, analysis.sender_known, analysis.attributed_by
+    row.kind, row.sender_known, row.attributed_by = (
+        analysis.kind,
+        analysis.sender_known,
+        analysis.attributed_by,
+    )
     unit = ledger.unit_by_name(session, analysis.unit) if analysis.unit else None
     row.unit_id = unit.id if unit else None
     row.status, row.error, row.processed_at = "processed", "", now
@@ -113,7 +117,7 @@ def _store_attachments(session: Session, row: Message, analysis: Analysis) -> di
             position=part.position,
             filename=part.filename,
             content_type=part.content_type,
-            size=len(part.data),
+            size=part.byte_size,
             sha256=part.sha256,
             sniffed_type=sniff_type(part.data, part.filename),
         )

@@ -31,7 +31,12 @@ def reprocess(pipeline: Pipeline, message_ids: Sequence[int] | None = None) -> t
     changes: list[Change] = []
     for message_id, (old, _) in before.items():
         new = pipeline.process_one(message_id, registry)
-        if (old.kind, old.unit, sorted(old.problems), old.failed) != (new.kind, new.unit, sorted(new.problems), new.failed):
+        if (old.kind, old.unit, sorted(old.problems), old.failed) != (
+            new.kind,
+            new.unit,
+            sorted(new.problems),
+            new.failed,
+        ):
             changes.append(Change(message_id, before[message_id][1], old, new))
     return len(before), changes
 

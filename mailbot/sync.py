@@ -105,9 +105,7 @@ class Poller:
             if self.progress is not None:
                 self.progress(done, len(uids))
 
-    def _record_batch(
-        self, fetched: list[FetchedMessage], uidvalidity: int, last_uid: int, result: PollResult
-    ) -> None:
+    def _record_batch(self, fetched: list[FetchedMessage], uidvalidity: int, last_uid: int, result: PollResult) -> None:
         archive, now = self.pipeline.archive, self.pipeline.clock()
         digests = [archive.store(item.raw) for item in fetched]  # archive before anything else
         with transaction(self.pipeline.sessions) as session:

@@ -22,14 +22,35 @@ PG_URL = os.environ.get("MAILBOT_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
 
 UNITS: list[dict[str, Any]] = [
-    {"name": "郏县总工会", "category": "县市区", "aliases": ["郏县", "郟县"], "emails": ["jiaxian@example.cn"],
-     "contact": "张三", "phone": "0375-2900001"},
-    {"name": "宝丰县总工会", "category": "县市区", "aliases": ["宝丰"], "emails": ["baofeng@example.cn"],
-     "contact": "李四", "phone": "0375-2900002"},
+    {
+        "name": "郏县总工会",
+        "category": "县市区",
+        "aliases": ["郏县", "郟县"],
+        "emails": ["jiaxian@example.cn"],
+        "contact": "张三",
+        "phone": "0375-2900001",
+    },
+    {
+        "name": "宝丰县总工会",
+        "category": "县市区",
+        "aliases": ["宝丰"],
+        "emails": ["baofeng@example.cn"],
+        "contact": "李四",
+        "phone": "0375-2900002",
+    },
     {"name": "舞钢市总工会", "category": "县市区", "aliases": ["舞钢市"], "emails": ["wugangshi@example.cn"]},
-    {"name": "舞钢公司工会", "category": "直属企业", "aliases": ["舞钢公司"], "emails": ["wugang@example.cn"]},
-    {"name": "平顶山发电分公司工会", "category": "直属企业", "aliases": ["平顶山 发电分公司"],
-     "emails": ["fadian@example.cn"]},
+    {
+        "name": "舞钢公司工会",
+        "category": "直属企业",
+        "aliases": ["舞钢公司"],
+        "emails": ["wugang@example.cn"],
+    },
+    {
+        "name": "平顶山发电分公司工会",
+        "category": "直属企业",
+        "aliases": ["平顶山 发电分公司"],
+        "emails": ["fadian@example.cn"],
+    },
     {"name": "市总工会", "category": "市总", "aliases": [], "emails": ["shizong@example.cn"]},
 ]
 

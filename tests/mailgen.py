@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import base64
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from datetime import datetime
 
 from mailbot.clock import TZ
 
@@ -51,14 +51,22 @@ def gbk_raw_subject_message(sender: str, subject: str, filename: str, body: str 
     encoded_body = base64.b64encode(body.encode("gbk")).decode()
     return (
         f"From: {sender}\r\nTo: pingqf163@example.cn\r\n".encode()
-        + b"Subject: " + subject.encode("gbk") + b"\r\n"
-        + b"Date: Thu, 10 Jun 2021 09:00:00 +0800\r\nMessage-ID: <gbk-" + sender.encode() + b">\r\n"
-        + b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"BB\"\r\n\r\n"
+        + b"Subject: "
+        + subject.encode("gbk")
+        + b"\r\n"
+        + b"Date: Thu, 10 Jun 2021 09:00:00 +0800\r\nMessage-ID: <gbk-"
+        + sender.encode()
+        + b">\r\n"
+        + b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="BB"\r\n\r\n'
         + b"--BB\r\nContent-Type: text/plain; charset=gbk\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-        + encoded_body.encode() + b"\r\n"
+        + encoded_body.encode()
+        + b"\r\n"
         + b"--BB\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n"
-        + b"Content-Disposition: attachment; filename=\"" + filename.encode("gbk") + b"\"\r\n\r\n"
-        + base64.b64encode(fake_xlsx()) + b"\r\n--BB--\r\n"
+        + b'Content-Disposition: attachment; filename="'
+        + filename.encode("gbk")
+        + b'"\r\n\r\n'
+        + base64.b64encode(fake_xlsx())
+        + b"\r\n--BB--\r\n"
     )
 
 
@@ -72,8 +80,12 @@ def mixed_messages(count: int, start: datetime | None = None) -> list[bytes]:
 
 
 def _utf8(i: int, when: datetime) -> bytes:
-    return make_message(subject=f"郏县总工会 附件3 第{i}份", received=when, message_id=f"<m{i}@example.cn>",
-                        attachments=[(f"郏县附件3-{i}.xlsx", fake_xlsx(str(i)))])
+    return make_message(
+        subject=f"郏县总工会 附件3 第{i}份",
+        received=when,
+        message_id=f"<m{i}@example.cn>",
+        attachments=[(f"郏县附件3-{i}.xlsx", fake_xlsx(str(i)))],
+    )
 
 
 def _gbk_raw(i: int, when: datetime) -> bytes:
@@ -93,31 +105,53 @@ def _rfc2231_name(i: int, when: datetime) -> bytes:
     return (
         _plain("wugang@example.cn", f"report {i}", when, f"<r{i}@example.cn>", multipart=True)
         + b"--BB\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n"
-        + b"Content-Disposition: attachment; filename*=gbk''" + name.encode() + b"\r\n\r\n"
-        + base64.b64encode(fake_xlsx(str(i))) + b"\r\n--BB--\r\n"
+        + b"Content-Disposition: attachment; filename*=gbk''"
+        + name.encode()
+        + b"\r\n\r\n"
+        + base64.b64encode(fake_xlsx(str(i)))
+        + b"\r\n--BB--\r\n"
     )
 
 
 def _utf8_raw_8bit(i: int, when: datetime) -> bytes:
-    return _plain("fadian@example.cn", f"平顶山 发电分公司 报表{i}".encode().decode("latin-1"), when, f"<u{i}@example.cn>")
+    return _plain(
+        "fadian@example.cn",
+        f"平顶山 发电分公司 报表{i}".encode().decode("latin-1"),
+        when,
+        f"<u{i}@example.cn>",
+    )
 
 
 def _auto_reply(i: int, when: datetime) -> bytes:
-    return make_message(sender="wugangshi@example.cn", subject=f"自动回复: 您的邮件{i}", received=when,
-                        headers={"Auto-Submitted": "auto-replied"}, message_id=f"<a{i}@example.cn>")
+    return make_message(
+        sender="wugangshi@example.cn",
+        subject=f"自动回复: 您的邮件{i}",
+        received=when,
+        headers={"Auto-Submitted": "auto-replied"},
+        message_id=f"<a{i}@example.cn>",
+    )
 
 
 def _stranger(i: int, when: datetime) -> bytes:
-    return make_message(sender=f"news{i}@ads.example", subject=f"促销 {i}", received=when,
-                        message_id=f"<s{i}@ads.example>")
+    return make_message(
+        sender=f"news{i}@ads.example", subject=f"促销 {i}", received=when, message_id=f"<s{i}@ads.example>"
+    )
 
 
 def _plain(sender: str, subject: str, when: datetime, message_id: str, multipart: bool = False) -> bytes:
     head = (
-        f"From: {sender}\r\nTo: pingqf163@example.cn\r\nDate: {format_datetime(when)}\r\n"
-        f"Message-ID: {message_id}\r\nMIME-Version: 1.0\r\n"
-    ).encode() + b"Subject: " + subject.encode("latin-1") + b"\r\n"
+        (
+            f"From: {sender}\r\nTo: pingqf163@example.cn\r\nDate: {format_datetime(when)}\r\n"
+            f"Message-ID: {message_id}\r\nMIME-Version: 1.0\r\n"
+        ).encode()
+        + b"Subject: "
+        + subject.encode("latin-1")
+        + b"\r\n"
+    )
     if multipart:
-        return head + b"Content-Type: multipart/mixed; boundary=\"BB\"\r\n\r\n--BB\r\n" \
+        return (
+            head
+            + b'Content-Type: multipart/mixed; boundary="BB"\r\n\r\n--BB\r\n'
             + b"Content-Type: text/plain; charset=utf-8\r\n\r\nsee attachment\r\n"
+        )
     return head + b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + "请查收".encode() + b"\r\n"

@@ -34,7 +34,7 @@ def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Com
 def test_it_has_help_with_an_example_for_every_command(name: str, command: click.Command) -> None:
     result = CliRunner().invoke(cli, [*name.split(), "--help"])
     assert result.exit_code == 0, result.output
-    assert "Example" in result.output and f"mailbot" in result.output
+    assert "Example" in result.output and "mailbot" in result.output
     assert command.help and len(command.help.splitlines()[0]) > 10
 
 
@@ -52,7 +52,7 @@ def _config_file(folder: Path) -> Path:
     path = folder / "mailbot.toml"
     path.write_text(
         f"""
-data_dir = "{folder / 'data'}"
+data_dir = "{folder / "data"}"
 [imap]
 user = "pingqf163@example.cn"
 [[units]]
@@ -133,7 +133,16 @@ def test_it_exports_json_in_the_contract_schema(tmp_path: Path) -> None:
     data = json.loads(_run(config, "export", "--format", "json")[1])
     assert set(data) == {"messages", "submissions"}
     first = data["messages"][0]
-    assert set(first) == {"message_id", "from", "subject", "received_at", "kind", "unit", "sender_known", "problems"}
+    assert set(first) == {
+        "message_id",
+        "from",
+        "subject",
+        "received_at",
+        "kind",
+        "unit",
+        "sender_known",
+        "problems",
+    }
     assert first["received_at"] == "2021-06-10T09:00:00+08:00"
     assert first["unit"] == "郏县总工会" and first["sender_known"] is True
 

@@ -25,7 +25,7 @@ COUNT = 200
 def _write_config(folder: Path, server: MailServer, database_url: str) -> Path:
     path = folder / "mailbot.toml"
     path.write_text(
-        f"""data_dir = "{folder / 'data'}"
+        f"""data_dir = "{folder / "data"}"
 [database]
 url = "{database_url}"
 [imap]
@@ -49,7 +49,9 @@ def _mailbot(config: Path, *args: str, password: str) -> subprocess.Popen[bytes]
     env = {**os.environ, "CRASH_TEST_PASSWORD": password}
     return subprocess.Popen(
         [sys.executable, "-m", "mailbot", "--config", str(config), *args],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import imaplib
-from datetime import datetime, timedelta, timezone
+import socket
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from mailservers import IdRequiredProxy, MailServer, free_port
 
 from mailbot.clock import TZ
 from mailbot.config import ImapConfig
@@ -19,6 +19,8 @@ from mailbot.fetch.imap import (
     parse_fetch_responses,
     parse_internaldate,
 )
+
+from mailservers import PASSWORD, IdRequiredProxy, MailServer, free_port
 
 WHEN = datetime(2021, 4, 15, 23, 59, 58, tzinfo=TZ)
 
@@ -35,7 +37,7 @@ def config_for(host: str, port: int, **overrides: object) -> ImapConfig:
     return ImapConfig(**values)  # type: ignore[arg-type]
 
 
-def session(target: MailServer | IdRequiredProxy, password: str = "secret", **overrides: object) -> ImapSession:
+def session(target: MailServer | IdRequiredProxy, password: str = PASSWORD, **overrides: object) -> ImapSession:
     return ImapSession(config_for(target.host, target.port, **overrides), password)
 
 
@@ -48,7 +50,7 @@ def mail(n: int, message_id: str | None = None, body: bytes = b"") -> bytes:
 
 
 # Bytes that trip naive FETCH parsers: 8-bit GBK, a literal-looking "{12}", parentheses, a line with ")".
-AWKWARD_BODY = "郏县总工会 报送 附件3\r\n".encode("gbk") + b"{12}\r\n) BODY[] (UID 7)\r\n\"quoted\" \\ NIL\r\n"
+AWKWARD_BODY = "郏县总工会 报送 附件3\r\n".encode("gbk") + b'{12}\r\n) BODY[] (UID 7)\r\n"quoted" \\ NIL\r\n'
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -73,23 +75,21 @@ def test_it_proves_the_proxy_refuses_select_without_id(id_proxy: IdRequiredProxy
         client.login(imap_server.user, imap_server.password)
         typ, data = client.select("INBOX")
         assert typ == "NO"
-        assert b"Unsafe Login" in data[0]
+        assert data == [b"SELECT Unsafe Login. Please contact kefu@188.com for help"]
     finally:
         client.logout()
 
 
 def test_it_reports_a_refused_select_naming_the_answer(imap_server: MailServer) -> None:
     # A server that rejects our ID and then refuses SELECT, as 163.com does for clients it does not know.
-    with IdRequiredProxy(imap_server.host, imap_server.port, id_answer=b"BAD Unknown command") as proxy:
-        with pytest.raises(MailServerError, match="Unsafe Login") as caught:
-            session(proxy).connect()
+    proxy = IdRequiredProxy(imap_server.host, imap_server.port, id_answer=b"BAD Unknown command")
+    with proxy, pytest.raises(MailServerError, match="Unsafe Login") as caught:
+        session(proxy).connect()
     assert not isinstance(caught.value, AuthenticationError)
 
 
 def test_it_tolerates_a_server_that_answers_bad_to_id(imap_server: MailServer) -> None:
     imap_server.append([mail(1)])
-    with IdRequiredProxy(imap_server.host, imap_server.port, require_id=False, id_answer=b"BAD Unknown command"):
-        pass
     proxy = IdRequiredProxy(imap_server.host, imap_server.port, require_id=False, id_answer=b"BAD Unknown")
     with proxy, session(proxy) as imap:
         assert len(imap.uids_after(0)) == 1
@@ -124,9 +124,29 @@ def test_it_raises_server_error_when_nothing_listens() -> None:
     assert not isinstance(caught.value, AuthenticationError)
 
 
-def test_it_raises_server_error_when_the_connection_drops(
-    id_proxy: IdRequiredProxy, imap_server: MailServer
-) -> None:
+def test_it_raises_server_error_when_the_server_never_answers() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts (backlog) but never greets
+        config = config_for("127.0.0.1", silent.getsockname()[1], timeout_seconds=1)
+        with pytest.raises(MailServerError, match="timed out"):
+            ImapSession(config, PASSWORD).connect()
+
+
+def test_it_raises_server_error_when_tls_meets_a_plain_server(imap_server: MailServer) -> None:
+    with pytest.raises(MailServerError) as caught:
+        session(imap_server, ssl=True).connect()
+    assert not isinstance(caught.value, AuthenticationError)
+
+
+def test_it_refuses_calls_after_close(imap_server: MailServer) -> None:
+    imap = session(imap_server)
+    with imap:
+        pass
+    imap.close()
+    with pytest.raises(MailServerError, match="not connected"):
+        imap.uids_after(0)
+
+
+def test_it_raises_server_error_when_the_connection_drops(id_proxy: IdRequiredProxy, imap_server: MailServer) -> None:
     imap_server.append([mail(1)])
     imap = session(id_proxy)
     with imap:
@@ -268,7 +288,7 @@ def test_it_reports_a_move_to_a_missing_folder(imap_server: MailServer) -> None:
 def test_it_parses_fetch_items_in_any_order_with_unsolicited_responses() -> None:
     data = [
         b"1 (FLAGS (\\Recent))",
-        (b"1 (UID 101 INTERNALDATE \"13-Sep-2020 12:26:40 +0000\" RFC822.SIZE 5 BODY[] {5}", b"hello"),
+        (b'1 (UID 101 INTERNALDATE "13-Sep-2020 12:26:40 +0000" RFC822.SIZE 5 BODY[] {5}', b"hello"),
         b")",
         (b"2 (RFC822.SIZE 21 BODY[HEADER.FIELDS (MESSAGE-ID)] {21}", b"Message-ID: <a@b>\r\n\r\n"),
         b" UID 102)",
@@ -281,12 +301,12 @@ def test_it_parses_fetch_items_in_any_order_with_unsolicited_responses() -> None
     assert parsed[0]["FLAGS"] == [b"\\Recent"]
     assert parsed[1]["HEADER"] == b"Message-ID: <a@b>\r\n\r\n"
     assert parsed[1]["UID"] == b"102"
-    assert parsed[2]["BODY[]" if False else "UID"] == b"103"
+    assert parsed[2] == {"UID": b"103", "FLAGS": [b"\\Seen"]}
 
 
 def test_it_parses_internaldates_with_padded_days_and_offsets() -> None:
     moment = parse_internaldate(b" 3-Feb-2021 01:02:03 -0700")
-    assert moment == datetime(2021, 2, 3, 8, 2, 3, tzinfo=timezone.utc)
+    assert moment == datetime(2021, 2, 3, 8, 2, 3, tzinfo=UTC)
     assert moment.tzinfo is TZ
     with pytest.raises(MailServerError):
         parse_internaldate(b"yesterday")

@@ -131,3 +131,23 @@ def test_it_reprocesses_from_the_archive_without_changes_when_nothing_changed(ap
     ingest_paths(pipeline, [_write(tmp_path / "in", f"{i}.eml", r) for i, r in enumerate(raws)])
     count, changes = reprocess(pipeline)
     assert (count, changes) == (2, [])
+
+
+def test_it_counts_a_table_pasted_in_html_but_not_a_signature_layout(app: App, tmp_path: Path) -> None:
+    table = "<table>" + "".join(f"<tr><td>单位</td><td>产品</td><td>{i}</td></tr>" for i in range(3)) + "</table>"
+    signature = "<table><tr><td>张三</td><td>0375-2900001</td></tr><tr><td>郏县总工会</td></tr></table>"
+    pasted = _html_message(f"<p>统计表如下</p>{table}")
+    signed = _html_message(f"<p>收到，谢谢</p>{signature}")
+    ingest_paths(app.ready_pipeline(), [_write(tmp_path / "in", "a.eml", pasted), _write(tmp_path / "in", "b.eml", signed)])
+    assert [m.kind for m in _messages(app)] == ["report", "not_a_report"]
+
+
+def _html_message(html: str) -> bytes:
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "jiaxian@example.cn", "pingqf163@example.cn", "郏县"
+    message["Date"] = "Thu, 10 Jun 2021 09:00:00 +0800"
+    message.set_content("见下表")
+    message.add_alternative(html, subtype="html")
+    return message.as_bytes()

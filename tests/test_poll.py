@@ -26,8 +26,15 @@ PASSWORD_ENV = "MAILBOT_TEST_IMAP_PASSWORD"
 
 
 def poll_app(tmp_path: Path, database_url: str, proxy: IdRequiredProxy | MailServer, **imap: Any) -> App:
-    settings = {"host": proxy.host, "port": proxy.port, "ssl": False, "user": "mailbot@example.test",
-                "password_env": PASSWORD_ENV, "batch_size": 25, **imap}
+    settings = {
+        "host": proxy.host,
+        "port": proxy.port,
+        "ssl": False,
+        "user": "mailbot@example.test",
+        "password_env": PASSWORD_ENV,
+        "batch_size": 25,
+        **imap,
+    }
     config = make_config(tmp_path / "data", database_url, imap=settings)
     application = App(config, clock=FixedClock(datetime(2021, 6, 20, 10, 0, tzinfo=TZ)))
     application.upgrade()
@@ -96,8 +103,11 @@ def test_it_fetches_only_what_is_new_on_the_next_poll(app: App, imap_server: Mai
 
 
 def test_it_stops_at_once_when_the_password_is_refused(
-    tmp_path: Path, database_url: str, id_proxy: IdRequiredProxy, monkeypatch: pytest.MonkeyPatch,
-    imap_server: MailServer
+    tmp_path: Path,
+    database_url: str,
+    id_proxy: IdRequiredProxy,
+    monkeypatch: pytest.MonkeyPatch,
+    imap_server: MailServer,
 ) -> None:
     monkeypatch.setenv(PASSWORD_ENV, "wrong")
     application = poll_app(tmp_path, database_url, id_proxy)

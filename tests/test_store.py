@@ -24,8 +24,17 @@ NOW = datetime(2021, 6, 20, 10, 0, tzinfo=TZ)
 
 def test_it_creates_every_table_at_the_head_revision(app: App) -> None:
     assert db.current_revision(app.engine) == db.head_revision()
-    for table in ("units", "unit_addresses", "messages", "attachments", "submissions", "submission_rows",
-                  "problems", "mailbox_state", "sender_decisions"):
+    for table in (
+        "units",
+        "unit_addresses",
+        "messages",
+        "attachments",
+        "submissions",
+        "submission_rows",
+        "problems",
+        "mailbox_state",
+        "sender_decisions",
+    ):
         assert table in db.table_names(app.engine)
 
 
@@ -70,8 +79,16 @@ def test_it_keeps_confirmed_addresses_and_deactivates_removed_units(app: App) ->
 
 
 def _arrival(sha: str, uid: int | None, uidvalidity: int = 7) -> Arrival:
-    return Arrival(sha256=sha, size=10, source="imap", received_at=NOW, message_id=f"{sha}@x",
-                   folder="INBOX", uidvalidity=uidvalidity, uid=uid)
+    return Arrival(
+        sha256=sha,
+        size=10,
+        source="imap",
+        received_at=NOW,
+        message_id=f"{sha}@x",
+        folder="INBOX",
+        uidvalidity=uidvalidity,
+        uid=uid,
+    )
 
 
 def test_it_records_the_same_bytes_once_and_moves_their_location(app: App) -> None:
@@ -90,10 +107,17 @@ def test_it_keeps_times_aware_in_shanghai_and_money_decimal(app: App) -> None:
     utc_moment = datetime(2021, 6, 15, 15, 59, 59, tzinfo=TZ) - timedelta(hours=8)
     with transaction(app.sessions) as session:
         row, _ = ledger.record_arrival(
-            session, Arrival(sha256="b" * 64, size=1, source="file", received_at=utc_moment.astimezone(TZ)), NOW
+            session,
+            Arrival(sha256="b" * 64, size=1, source="file", received_at=utc_moment.astimezone(TZ)),
+            NOW,
         )
-        submission = Submission(message_id=row.id, annex="3", period="2021-annex3-06-15",
-                                received_at=NOW, total_yuan=Decimal("33415700.00"))
+        submission = Submission(
+            message_id=row.id,
+            annex="3",
+            period="2021-annex3-06-15",
+            received_at=NOW,
+            total_yuan=Decimal("33415700.00"),
+        )
         submission.rows = [SubmissionRow(position=1, fields={"product": "大米"}, amount_yuan=Decimal("0.10"))]
         session.add(submission)
     with transaction(app.sessions) as session:
@@ -108,5 +132,6 @@ def test_it_keeps_times_aware_in_shanghai_and_money_decimal(app: App) -> None:
 
 def test_it_refuses_naive_datetimes(app: App) -> None:
     with pytest.raises(Exception, match="naive"), transaction(app.sessions) as session:
-        ledger.record_arrival(session, Arrival(sha256="c" * 64, size=1, source="file",
-                                               received_at=datetime(2021, 1, 1)), NOW)
+        ledger.record_arrival(
+            session, Arrival(sha256="c" * 64, size=1, source="file", received_at=datetime(2021, 1, 1)), NOW
+        )

@@ -41,6 +41,7 @@ HEADER_ITEMS = "(UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"
 # Response codes of a refused LOGIN that mean "the server is unwell", not "the credentials are wrong".
 _TEMPORARY_LOGIN_CODES = (b"[UNAVAILABLE]", b"[SERVERBUG]", b"[LIMIT]", b"[INUSE]")
 _LOGOUT_TIMEOUT_SECONDS = 5.0
+_MAX_UID = 2**32 - 1  # RFC 3501: UIDs are 32-bit
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,8 @@ class ImapSession:
 
     def uids_after(self, last_uid: int) -> list[int]:
         """UIDs above ``last_uid``, ascending."""
+        if last_uid >= _MAX_UID:
+            return []
         with self._errors("UID SEARCH"):
             typ, data = self.client.uid("SEARCH", f"UID {max(last_uid, 0) + 1}:*")
         self._check(typ, data, "UID SEARCH")
@@ -233,9 +236,7 @@ class ImapSession:
         finally:
             client.untagged_responses.pop("ID", None)
         if typ != "OK":
-            log.warning(
-                "IMAP %s answered %s to ID (%s); going on without it", self._where, typ, _answer(data)
-            )
+            log.warning("IMAP %s answered %s to ID (%s); going on without it", self._where, typ, _answer(data))
             return
         self.id_answer = _answer(data)
 
@@ -322,9 +323,7 @@ class ImapSession:
         with self._errors("CAPABILITY"):
             typ, data = self.client.capability()
         self._check(typ, data, "CAPABILITY")
-        return {
-            token.upper() for chunk in data if isinstance(chunk, bytes) for token in chunk.decode().split()
-        }
+        return {token.upper() for chunk in data if isinstance(chunk, bytes) for token in chunk.decode().split()}
 
     # -- errors ---------------------------------------------------------------------------------------
 
@@ -353,10 +352,7 @@ _Value: TypeAlias = "bytes | list[_Value] | None"
 _LITERAL_AT_END = re.compile(rb"\{\d+\+?\}$")
 _LITERAL_MARK = b"\x00"  # stands for the next literal in the joined response text
 _MONTHS = {
-    m: i
-    for i, m in enumerate(
-        ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), 1
-    )
+    m: i for i, m in enumerate(("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), 1)
 }
 _INTERNALDATE = re.compile(
     rb"\s*(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})\s*", re.ASCII
@@ -496,9 +492,7 @@ def parse_internaldate(value: bytes) -> datetime:
 
 
 def _message_id(header_block: bytes) -> str:
-    message = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(
-        header_block, headersonly=True
-    )
+    message = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(header_block, headersonly=True)
     value = message.get("Message-ID")
     if value is None:
         return ""

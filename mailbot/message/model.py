@@ -15,8 +15,13 @@ class Part:
     position: int
     filename: str
     content_type: str
-    data: bytes
-    sha256: str
+    data: bytes  # empty when the part was over the size cap
+    sha256: str  # "" when data was not kept
+    size: int = -1  # the decoded size; -1 means len(data)
+
+    @property
+    def byte_size(self) -> int:
+        return len(self.data) if self.size < 0 else self.size
 
 
 @dataclass(frozen=True)

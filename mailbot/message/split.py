@@ -261,14 +261,12 @@ def _display_name(name: str) -> str:
 # Attachments
 
 
-def _attachment(
-    part: Message, position: int, name: str, ctype: str, limit: int | None, got: _Collected
-) -> Part:
+def _attachment(part: Message, position: int, name: str, ctype: str, limit: int | None, got: _Collected) -> Part:
     size = _encoded_size(part)
     data = b"" if limit is not None and size > limit else _payload(part)
     if limit is not None and (size > limit or len(data) > limit):
         got.findings.append(_oversized(position, name, max(size, len(data)), limit))
-        return Part(position, name, ctype, b"", "")  # no hash: there is no content to identify
+        return Part(position, name, ctype, b"", "", size=max(size, len(data)))  # no hash: no content kept
     return Part(position, name, ctype, data, hashlib.sha256(data).hexdigest())
 
 

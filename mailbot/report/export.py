@@ -19,7 +19,15 @@ from mailbot.store.models import Message, Submission, SubmissionRow
 
 MESSAGE_COLUMNS = ("message_id", "from", "subject", "received_at", "kind", "unit", "sender_known", "problems")
 SUBMISSION_COLUMNS = (
-    "message_id", "unit", "annex", "period", "received_at", "on_time", "status", "total_yuan", "stated_total_yuan",
+    "message_id",
+    "unit",
+    "annex",
+    "period",
+    "received_at",
+    "on_time",
+    "status",
+    "total_yuan",
+    "stated_total_yuan",
     "problems",
 )
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\0")

@@ -66,20 +66,27 @@ def build_status(session: Session, as_of: datetime) -> Status:
         units=_unit_statuses(session, as_of),
         attention=_attention(session, as_of),
         mailbox=[
-            {"folder": s.folder, "uidvalidity": s.uidvalidity, "last_uid": s.last_uid,
-             "updated_at": s.updated_at.isoformat()}
+            {
+                "folder": s.folder,
+                "uidvalidity": s.uidvalidity,
+                "last_uid": s.last_uid,
+                "updated_at": s.updated_at.isoformat(),
+            }
             for s in session.scalars(select(MailboxState).order_by(MailboxState.folder))
         ],
     )
 
 
 def _counts(session: Session, column: Any, condition: Any) -> dict[str, int]:
-    rows = session.execute(select(column, func.count()).where(condition).group_by(column)).tuples()
+    rows = session.execute(select(column, func.count()).where(condition).group_by(column)).all()
     return {str(key or "(unprocessed)"): count for key, count in rows}
 
 
 def _unit_statuses(session: Session, as_of: datetime) -> list[UnitStatus]:
-    units = {u.id: UnitStatus(u.name, u.category) for u in session.scalars(select(Unit).where(Unit.active).order_by(Unit.position))}
+    units = {
+        u.id: UnitStatus(u.name, u.category)
+        for u in session.scalars(select(Unit).where(Unit.active).order_by(Unit.position))
+    }
     messages = session.scalars(select(Message).where(Message.received_at <= as_of, Message.unit_id.is_not(None)))
     for message in messages:
         status = units.get(message.unit_id or -1)
@@ -105,7 +112,7 @@ def _attention(session: Session, as_of: datetime) -> list[dict[str, Any]]:
         .join(Problem, Problem.message_id == Message.id)
         .where(Problem.code.in_(ATTENTION_CODES), Message.received_at <= as_of)
         .order_by(Message.received_at)
-    ).tuples()
+    ).all()
     items += [_attention_item(m, p.code, p.detail) for m, p in problems]
     return items
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import smtplib
-import socket
 import ssl
 
 from mailbot.config import SmtpConfig
@@ -34,7 +33,7 @@ def check_login(config: SmtpConfig, password: str) -> str:
         return f"logged in to {config.host}:{config.port} as {config.user}"
     except smtplib.SMTPAuthenticationError as exc:
         raise AuthenticationError(f"SMTP login refused ({exc.smtp_code}): check the 授权码; not retrying") from exc
-    except (OSError, smtplib.SMTPException, socket.timeout) as exc:
+    except (TimeoutError, OSError, smtplib.SMTPException) as exc:
         raise MailServerError(f"SMTP error: {exc}") from exc
     finally:
         try:

@@ -38,7 +38,7 @@ class Archive:
                 handle.write(raw)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(temp_name, target)
+            Path(temp_name).replace(target)
         except BaseException:
             Path(temp_name).unlink(missing_ok=True)
             raise

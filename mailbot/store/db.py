@@ -14,7 +14,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.errors import DatabaseError
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+def _migrations_dir() -> Path:
+    # Installed, the top-level migrations/ folder is the package mailbot.migrations (see pyproject.toml).
+    import mailbot.migrations
+
+    return Path(mailbot.migrations.__file__).resolve().parent
+
+
+MIGRATIONS_DIR = _migrations_dir()
 
 
 def make_engine(url: str) -> Engine:

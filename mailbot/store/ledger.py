@@ -45,18 +45,18 @@ def _update_unit(unit: Unit, config: UnitConfig, position: int) -> None:
 
 
 def _sync_config_addresses(session: Session, units: Sequence[UnitConfig], now: datetime) -> None:
-    ids = dict(session.execute(select(Unit.name, Unit.id)).tuples().all())
+    ids = dict(session.execute(select(Unit.name, Unit.id)).all())
     wanted = {e.strip().lower(): ids[u.name] for u in units for e in u.emails}
     rows = {a.address: a for a in session.scalars(select(UnitAddress))}
     for address, row in rows.items():
         if row.source == "config" and address not in wanted:
             session.delete(row)
     for address, unit_id in wanted.items():
-        row = rows.get(address)
-        if row is None:
+        found = rows.get(address)
+        if found is None:
             session.add(UnitAddress(address=address, unit_id=unit_id, source="config", created_at=now))
-        elif row.unit_id != unit_id or row.source != "config":
-            row.unit_id, row.source = unit_id, "config"
+        elif found.unit_id != unit_id or found.source != "config":
+            found.unit_id, found.source = unit_id, "config"
     session.flush()
 
 
@@ -179,8 +179,11 @@ def find_by_message_id_and_size(session: Session, message_id: str, size: int) ->
 
 
 def relocate(session: Session, row: Message, folder: str, uidvalidity: int, uid: int) -> None:
-    _move_location(session, row, Arrival(row.sha256, row.size, "imap", row.received_at, folder=folder,
-                                         uidvalidity=uidvalidity, uid=uid))
+    _move_location(
+        session,
+        row,
+        Arrival(row.sha256, row.size, "imap", row.received_at, folder=folder, uidvalidity=uidvalidity, uid=uid),
+    )
 
 
 def pending_message_ids(session: Session, limit: int | None = None) -> list[int]:

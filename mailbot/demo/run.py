@@ -1,0 +1,284 @@
+"""`mailbot demo`: the whole job on embedded servers, from an empty folder to an export.
+
+It starts pymap (IMAP) and aiosmtpd (SMTP) on loopback, fills the mailbox with the sample mail of the 2021
+附件3 period (mailbot.demo.samples), and runs the real pipeline through App.poller() into a SQLite database
+in the folder. It leaves behind ``mailbot.toml`` (so ``mailbot --config <folder>/mailbot.toml status`` works
+on the same database afterwards; the servers are gone by then), ``mailbot.db``, ``archive/``,
+``export.json`` and ``export.xlsx``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from mailbot.clock import Clock, as_local, system_clock
+from mailbot.config import Config, UnitConfig, config_from_dict
+from mailbot.defaults import load_default_units
+from mailbot.demo.samples import DEADLINE, PERIOD, SampleMessage, build_mailbox
+from mailbot.demo.servers import DEMO_PASSWORD, DEMO_USER, DemoImapServer, DemoSmtpServer
+from mailbot.errors import InputError
+
+IMAP_PASSWORD_ENV = "MAILBOT_DEMO_IMAP_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
+SMTP_PASSWORD_ENV = "MAILBOT_DEMO_SMTP_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
+MARKER = ".mailbot-demo"  # says "the demo made this folder": only then does a re-run delete its files
+OWN_FILES = ("mailbot.toml", "mailbot.db", "mailbot.db-wal", "mailbot.db-shm", "mailbot.db-journal",
+             "export.json", "export.xlsx")  # fmt: skip
+OWN_DIRS = ("archive",)
+COUNTED_KINDS = ("report", "nil_report")
+VERDICTS = ("on_time", "late", "nil", "missing")
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    folder: Path
+    config_path: Path
+    database: Path
+    mailbox_count: int  # messages put into the demo mailbox
+    recorded: int  # ledger rows after the poll
+    by_kind: dict[str, int]
+    verdicts: dict[str, str]  # unit → on_time | late | nil | missing, in registry order
+    messages: list[dict[str, Any]]  # the JSON export's messages
+    smtp_received: int  # mail mailbot sent through the demo SMTP server
+    seconds: float
+
+
+def run_demo(folder: Path, clock: Clock | None = None, console: Console | None = None) -> DemoResult:
+    """Run the demo into `folder` (created if needed; a previous demo's files there are replaced)."""
+    started = time.perf_counter()
+    out = console or Console()
+    folder = folder.resolve()
+    _prepare_folder(folder)
+    units = load_default_units()
+    samples = build_mailbox(units)
+    out.print(f"mailbot demo: {len(samples)} sample messages for period {PERIOD} (due {DEADLINE:%Y-%m-%d %H:%M:%S})")
+    with DemoImapServer() as imap, DemoSmtpServer() as smtp, _secrets():
+        raw_config = demo_config_dict(units, imap.port, smtp.port)
+        (folder / "mailbot.toml").write_text(to_toml(raw_config, _TOML_HEADER), encoding="utf-8")
+        config = config_from_dict(raw_config, base_dir=str(folder))
+        imap.append([(s.raw, s.received) for s in samples])
+        data, recorded = _poll_and_export(config, clock or system_clock)
+        smtp_received = len(smtp.messages)
+    result = DemoResult(
+        folder=folder,
+        config_path=folder / "mailbot.toml",
+        database=config.data_path / "mailbot.db",
+        mailbox_count=len(samples),
+        recorded=recorded,
+        by_kind=dict(sorted(Counter(m["kind"] or "(unprocessed)" for m in data["messages"]).items())),
+        verdicts=unit_verdicts(units, data["messages"], DEADLINE),
+        messages=data["messages"],
+        smtp_received=smtp_received,
+        seconds=time.perf_counter() - started,
+    )
+    _print_report(out, result, units)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The folder
+
+
+def _prepare_folder(folder: Path) -> None:
+    """Create the folder, or clear what an earlier demo left there; never touch a folder the demo did not make."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ours = [folder / name for name in (*OWN_FILES, *OWN_DIRS) if (folder / name).exists()]
+    if ours and not (folder / MARKER).exists():
+        raise InputError(
+            f"{folder} already holds {ours[0].name} but was not made by `mailbot demo`; "
+            "choose another folder with --dir"
+        )
+    for path in ours:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    (folder / MARKER).write_text("made by `mailbot demo`; a re-run replaces its files here\n", encoding="utf-8")
+
+
+@contextmanager
+def _secrets() -> Iterator[None]:
+    """The demo password in the environment variables the config names, for the duration of the run."""
+    saved = {name: os.environ.get(name) for name in (IMAP_PASSWORD_ENV, SMTP_PASSWORD_ENV)}
+    os.environ.update(dict.fromkeys(saved, DEMO_PASSWORD))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Config
+
+
+_TOML_HEADER = """\
+# Written by `mailbot demo`. The IMAP and SMTP servers below lived only while the demo ran, but the database
+# stays: try `mailbot --config <this file> status` or `... export --format json`.
+"""
+
+
+def demo_config_dict(units: Sequence[UnitConfig], imap_port: int, smtp_port: int) -> dict[str, Any]:
+    """The demo's config, as parsed TOML: everything in the folder the config file is in."""
+    return {
+        "data_dir": ".",
+        "imap": {
+            "host": "127.0.0.1", "port": imap_port, "ssl": False, "user": DEMO_USER,
+            "password_env": IMAP_PASSWORD_ENV, "folder": "INBOX",
+        },
+        "smtp": {
+            "host": "127.0.0.1", "port": smtp_port, "ssl": False, "starttls": False, "user": DEMO_USER,
+            "password_env": SMTP_PASSWORD_ENV, "from": DEMO_USER,
+        },
+        "staff": {"digest_to": ["staff@example.cn"]},
+        "units": [_unit_dict(unit) for unit in units],
+    }  # fmt: skip
+
+
+def _unit_dict(unit: UnitConfig) -> dict[str, Any]:
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in dataclasses.asdict(unit).items()}
+
+
+def to_toml(raw: Mapping[str, Any], header: str = "") -> str:
+    """Enough TOML for a config: top-level scalars, tables of scalars and lists, arrays of such tables."""
+    lines = [header.rstrip("\n")] if header else []
+    lines += [f"{key} = {_toml_value(value)}" for key, value in raw.items() if not isinstance(value, dict | list)]
+    lines += [f"{key} = {_toml_value(value)}" for key, value in raw.items() if _is_scalar_list(value)]
+    for key, value in raw.items():
+        if isinstance(value, dict):
+            lines += ["", f"[{key}]", *(f"{k} = {_toml_value(v)}" for k, v in value.items())]
+        elif isinstance(value, list) and not _is_scalar_list(value):
+            for item in value:
+                lines += ["", f"[[{key}]]", *(f"{k} = {_toml_value(v)}" for k, v in item.items())]
+    return "\n".join(lines) + "\n"
+
+
+def _is_scalar_list(value: Any) -> bool:
+    return isinstance(value, list) and not any(isinstance(item, dict) for item in value)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The run
+
+
+def _poll_and_export(config: Config, clock: Clock) -> tuple[dict[str, Any], int]:
+    from sqlalchemy import func, select
+
+    from mailbot.app import App
+    from mailbot.report.export import export_data, write_xlsx
+    from mailbot.store.db import transaction
+    from mailbot.store.models import Message
+
+    app = App(config, clock)
+    try:
+        app.upgrade()
+        app.poller().poll()
+        with transaction(app.sessions) as session:
+            data = export_data(session)
+            recorded = session.scalar(select(func.count()).select_from(Message)) or 0
+    finally:
+        app.close()
+    folder = config.data_path
+    (folder / "export.json").write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    write_xlsx(data, folder / "export.xlsx")
+    return data, recorded
+
+
+def unit_verdicts(
+    units: Sequence[UnitConfig], messages: Sequence[Mapping[str, Any]], deadline: datetime
+) -> dict[str, str]:
+    """on_time | late | nil | missing per unit, from the first report or nil report counted for it."""
+    first: dict[str, Mapping[str, Any]] = {}
+    for message in sorted(messages, key=lambda m: datetime.fromisoformat(m["received_at"])):
+        if message["kind"] in COUNTED_KINDS and message["unit"]:
+            first.setdefault(message["unit"], message)
+    verdicts: dict[str, str] = {}
+    for unit in units:
+        found = first.get(unit.name)
+        if found is None:
+            verdicts[unit.name] = "missing"
+        elif datetime.fromisoformat(found["received_at"]) > deadline:
+            verdicts[unit.name] = "late"
+        else:
+            verdicts[unit.name] = "nil" if found["kind"] == "nil_report" else "on_time"
+    return verdicts
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Printing
+
+
+_VERDICT_STYLE = {"on_time": "green", "late": "yellow", "nil": "cyan", "missing": "bold red"}
+
+
+def _print_report(out: Console, result: DemoResult, units: Sequence[UnitConfig]) -> None:
+    out.print(_messages_table(result.messages))
+    out.print(_units_table(result, units))
+    counts = Counter(result.verdicts.values())
+    out.print("units: " + ", ".join(f"{counts[v]} {v}" for v in VERDICTS))
+    out.print("messages by kind: " + ", ".join(f"{k} {n}" for k, n in result.by_kind.items()))
+    out.print(
+        f"\nrecorded {result.recorded} of {result.mailbox_count} messages in {result.seconds:.1f} s\n"
+        f"database: {result.database}\n"
+        f"raw mail: {result.folder / 'archive'}\n"
+        f"exports:  {result.folder / 'export.json'}, {result.folder / 'export.xlsx'}\n"
+        f"config:   {result.config_path}\n"
+        f"next:     mailbot --config {result.config_path} status"
+    )
+
+
+def _messages_table(messages: Sequence[Mapping[str, Any]]) -> Table:
+    table = Table("received (+08:00)", "from", "subject", "unit", "kind", "problems", title="messages")
+    table.columns[2].max_width = 28
+    table.columns[2].no_wrap = True
+    for message in messages:
+        received = as_local(datetime.fromisoformat(message["received_at"]))
+        problems = ", ".join(dict.fromkeys(p["code"] for p in message["problems"])) or "-"
+        table.add_row(f"{received:%m-%d %H:%M}", message["from"], message["subject"], message["unit"] or "-",
+                      message["kind"] or "-", problems)  # fmt: skip
+    return table
+
+
+def _units_table(result: DemoResult, units: Sequence[UnitConfig]) -> Table:
+    table = Table("#", "unit", "category", "verdict", "first received", "messages", "note",
+                  title=f"units, period {PERIOD}, due {DEADLINE:%Y-%m-%d %H:%M:%S}")  # fmt: skip
+    for position, unit in enumerate(units, start=1):
+        mine = [m for m in result.messages if m["unit"] == unit.name]
+        counted = [m for m in mine if m["kind"] in COUNTED_KINDS]
+        first = min((as_local(datetime.fromisoformat(m["received_at"])) for m in counted), default=None)
+        verdict = result.verdicts[unit.name]
+        note = "unregistered sender, confirm" if any(not m["sender_known"] for m in counted) else ""
+        table.add_row(str(position), unit.name, unit.category, f"[{_VERDICT_STYLE[verdict]}]{verdict}[/]",
+                      f"{first:%m-%d %H:%M}" if first else "-", str(len(mine)), note)  # fmt: skip
+    return table
+
+
+__all__ = ["DemoResult", "SampleMessage", "demo_config_dict", "run_demo", "to_toml", "unit_verdicts"]

@@ -1,0 +1,262 @@
+"""Classify: automatic mail is never answered or counted; reports are told from other mail by content."""
+
+from __future__ import annotations
+
+import base64
+import io
+import zipfile
+
+import openpyxl
+import pytest
+
+from mailbot.attribute import Attribution
+from mailbot.classify import automatic_reason, decide_kind, sniff_type
+from mailbot.message.model import ParsedMessage
+from mailbot.message.split import parse_message
+
+OWN = frozenset({"pingqf163@163.com"})
+UNIT = Attribution("郏县总工会", sender_known=True, by="address")
+NOBODY = Attribution(None, sender_known=False, by="")
+OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def mail(
+    subject: str = "郏县总工会消费惠农统计表",
+    extra: str = "",
+    sender: str = "jiaxian@qq.com",
+    body: str = "附件是统计表，请查收。",
+    html: str = "",
+    files: tuple[tuple[str, bytes], ...] = (),
+) -> ParsedMessage:
+    head = f"From: {sender}\r\nTo: pingqf163@163.com\r\nSubject: {subject}\r\n{extra}MIME-Version: 1.0\r\n"
+    parts = [f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n".encode()]
+    if html:
+        parts.append(f"Content-Type: text/html; charset=utf-8\r\n\r\n{html}\r\n".encode())
+    for name, data in files:
+        b64 = base64.encodebytes(data)
+        parts.append(
+            f'Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="{name}"\r\n'
+            "Content-Transfer-Encoding: base64\r\n\r\n".encode()
+            + b64
+        )
+    body_bytes = b"".join(b"--B\r\n" + part + b"\r\n" for part in parts) + b"--B--\r\n"
+    raw = head.encode() + b"Content-Type: multipart/mixed; boundary=B\r\n\r\n" + body_bytes
+    return parse_message(raw)
+
+
+def report_mail(report_type: str, text: str) -> ParsedMessage:
+    raw = (
+        b"From: MAILER-DAEMON@163.com\r\nSubject: notice\r\n"
+        b"Content-Type: multipart/report; report-type=" + report_type.encode() + b"; boundary=R\r\n\r\n"
+        b"--R\r\nContent-Type: text/plain\r\n\r\n" + text.encode() + b"\r\n"
+        b"--R\r\nContent-Type: message/" + report_type.encode() + b"\r\n\r\nReporting-MTA: dns; x\r\n\r\n"
+        b"--R--\r\n"
+    )
+    return parse_message(raw)
+
+
+def real_xlsx() -> bytes:
+    book = openpyxl.Workbook()
+    book.worksheets[0].append(["单位名称", "产品名称", "金额(元)"])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def zip_of(members: dict[str, bytes], stored_first: bool = False) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data, compress_type=zipfile.ZIP_STORED if stored_first else zipfile.ZIP_DEFLATED)
+    return out.getvalue()
+
+
+def ole2_with(stream: str) -> bytes:
+    return OLE2 + bytes(500) + stream.encode("utf-16-le") + bytes(100)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# automatic_reason
+
+
+def test_it_treats_ordinary_mail_as_not_automatic() -> None:
+    assert automatic_reason(mail(), OWN) is None
+
+
+@pytest.mark.parametrize("value", ["auto-replied", "auto-generated", "auto-notified; owner-email=x@y"])
+def test_it_recognises_auto_submitted(value: str) -> None:
+    reason = automatic_reason(mail(extra=f"Auto-Submitted: {value}\r\n"), OWN)
+    assert reason is not None
+    assert reason.startswith("Auto-Submitted")
+
+
+def test_it_ignores_auto_submitted_no() -> None:
+    assert automatic_reason(mail(extra="Auto-Submitted: no\r\n"), OWN) is None
+
+
+def test_it_does_not_trust_outlook_suppress_headers_alone() -> None:
+    extra = "X-Auto-Response-Suppress: All\r\nX-Autorespond: 1\r\nX-Autoreply: no\r\n"
+    assert automatic_reason(mail(extra=extra), OWN) is None
+
+
+def test_it_recognises_x_autoreply_yes() -> None:
+    assert automatic_reason(mail(extra="X-Autoreply: yes\r\n"), OWN) == "X-Autoreply: yes"
+
+
+@pytest.mark.parametrize("value", ["bulk", "junk", "list", "auto_reply", "Bulk"])
+def test_it_recognises_bulk_precedence(value: str) -> None:
+    assert automatic_reason(mail(extra=f"Precedence: {value}\r\n"), OWN) == f"Precedence: {value.lower()}"
+
+
+def test_it_ignores_other_precedence() -> None:
+    assert automatic_reason(mail(extra="Precedence: first-class\r\n"), OWN) is None
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "自动回复：郏县总工会消费惠农统计表",
+        "自动答复: 统计表",
+        "Auto: 统计表",
+        "Automatic reply: 统计表",
+        "Out of Office: 统计表",
+        "退信：无法投递",
+        "系统退信",
+        "Undeliverable: 统计表",
+        "Delivery Status Notification (Failure)",
+        "Returned mail: see transcript",
+    ],
+)
+def test_it_recognises_automatic_subjects(subject: str) -> None:
+    reason = automatic_reason(mail(subject=subject), OWN)
+    assert reason is not None
+    assert reason.startswith("subject")
+
+
+def test_it_does_not_take_a_reply_about_an_auto_reply_for_one() -> None:
+    assert automatic_reason(mail(subject="回复：关于自动回复的问题"), OWN) is None
+
+
+def test_it_recognises_bounces_and_read_receipts() -> None:
+    assert automatic_reason(report_mail("delivery-status", "退信"), frozenset()) == "bounce (delivery-status report)"
+    assert automatic_reason(report_mail("disposition-notification", "已读"), frozenset()) == "read receipt"
+
+
+def test_it_recognises_a_read_receipt_from_a_person() -> None:
+    raw = (
+        b"From: jiaxian@qq.com\r\nSubject: =?utf-8?B?5bey6K+7?=\r\n"
+        b"Content-Type: multipart/report; report-type=disposition-notification; boundary=R\r\n\r\n"
+        b"--R\r\nContent-Type: text/plain\r\n\r\nread\r\n"
+        b"--R\r\nContent-Type: message/disposition-notification\r\n\r\n"
+        b"Disposition: manual-action/MDN-sent-manually; displayed\r\n"
+        b"--R--\r\n"
+    )
+    assert automatic_reason(parse_message(raw), OWN) == "read receipt"
+
+
+@pytest.mark.parametrize("sender", ["MAILER-DAEMON@163.com", "postmaster@qq.com"])
+def test_it_recognises_daemon_senders(sender: str) -> None:
+    assert automatic_reason(mail(subject="通知", sender=sender), OWN) == f"bounce (from {sender.lower()})"
+
+
+def test_it_recognises_an_empty_return_path() -> None:
+    assert automatic_reason(mail(extra="Return-Path: <>\r\n"), OWN) == "bounce (empty Return-Path)"
+
+
+def test_it_recognises_its_own_mail() -> None:
+    assert automatic_reason(mail(sender="PingQF163@163.com"), OWN) == "own mail (from mailbot's address)"
+    assert automatic_reason(mail(extra="X-Mailbot-Kind: receipt\r\n"), OWN) == "own mail (X-Mailbot-Kind)"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# decide_kind
+
+
+def test_it_puts_automatic_mail_first() -> None:
+    assert decide_kind(mail(files=(("a.xlsx", real_xlsx()),)), UNIT, "read receipt") == "auto_or_bounce"
+
+
+def test_it_says_unknown_sender_without_a_unit() -> None:
+    assert decide_kind(mail(files=(("a.xlsx", real_xlsx()),)), NOBODY, None) == "unknown_sender"
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("统计表.xlsx", real_xlsx()),
+        ("no-extension", real_xlsx()),
+        ("统计表.xls", ole2_with("Workbook")),
+        ("统计表.dat", ole2_with("WordDocument")),
+        ("统计表.et", b"whatever WPS writes"),
+        ("统计表.wps", b"whatever"),
+        ("统计表.rar", b"Rar!\x1a\x07\x00"),
+        ("统计表.csv", "单位名称,金额\n郏县,100\n".encode()),
+        ("data.txt", "单位名称\t金额\n郏县\t100\n".encode()),
+    ],
+)
+def test_it_sees_a_report_in_a_table_like_attachment(name: str, data: bytes) -> None:
+    assert decide_kind(mail(files=((name, data),)), UNIT, None) == "report"
+
+
+def test_it_sees_a_report_in_an_html_table() -> None:
+    html = "<html><body><TABLE border=1><tr><td>产品</td><td>金额</td></tr></TABLE></body></html>"
+    assert decide_kind(mail(html=html), UNIT, None) == "report"
+
+
+@pytest.mark.parametrize("text", ["本月无消费惠农数据", "我单位本次未开展活动", "暂 无", "没有开展相关工作"])
+def test_it_recognises_a_nil_report(text: str) -> None:
+    assert decide_kind(mail(body=text), UNIT, None) == "nil_report"
+    assert decide_kind(mail(subject=f"郏县总工会{text}", body="见标题"), UNIT, None) == "nil_report"
+
+
+def test_it_calls_other_mail_not_a_report() -> None:
+    parsed = mail(body="请问附件3怎么填？", files=(("说明.pdf", b"%PDF-1.4 ..."), ("photo.jpg", b"\xff\xd8\xff\xe0")))
+    assert decide_kind(parsed, UNIT, None) == "not_a_report"
+
+
+def test_it_does_not_take_a_plain_text_file_for_a_table() -> None:
+    parsed = mail(body="见附件", files=(("说明.txt", "我单位联系人：张三".encode()),))
+    assert decide_kind(parsed, UNIT, None) == "not_a_report"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# sniff_type
+
+
+def test_it_sniffs_ooxml_and_odf_zips_by_member_names() -> None:
+    assert sniff_type(real_xlsx(), "x.bin") == "xlsx"
+    assert sniff_type(zip_of({"[Content_Types].xml": b"", "word/document.xml": b""}), "a.doc") == "docx"
+    ods = zip_of({"mimetype": b"application/vnd.oasis.opendocument.spreadsheet", "content.xml": b""}, True)
+    assert sniff_type(ods, "a.ods") == "ods"
+    assert sniff_type(zip_of({"郏县.xlsx": b"PK"}), "a.zip") == "zip"
+
+
+def test_it_calls_a_broken_zip_a_zip() -> None:
+    assert sniff_type(b"PK\x03\x04" + bytes(50), "a.xlsx") == "zip"
+
+
+def test_it_sniffs_ole2_by_stream_names() -> None:
+    assert sniff_type(ole2_with("Workbook"), "a.doc") == "xls"
+    assert sniff_type(ole2_with("Book"), "") == "xls"
+    assert sniff_type(ole2_with("WordDocument"), "a.xls") == "doc"
+    assert sniff_type(ole2_with("Other"), "a.et") == "xls"
+    assert sniff_type(ole2_with("Other"), "a.bin") == "unknown"
+
+
+def test_it_sniffs_pdf_images_html_and_text() -> None:
+    assert sniff_type(b"%PDF-1.7\n", "a.xls") == "pdf"
+    assert sniff_type(b"\x89PNG\r\n\x1a\n", "") == "image"
+    assert sniff_type(b"\xff\xd8\xff\xe0", "") == "image"
+    assert sniff_type(b"RIFF\x00\x00\x00\x00WEBPVP8 ", "") == "image"
+    assert sniff_type(b"<html><table><tr><td>1</td></tr></table></html>", "web.xls") == "html"
+    assert sniff_type("郏县总工会".encode("gbk"), "a") == "text"
+    assert sniff_type(b"a,b\n1,2\n", "a.CSV") == "csv"
+    assert sniff_type(b"a\tb\n1\t2\n", "a.txt") == "csv"
+    assert sniff_type(b"just a note\nsecond line", "a.txt") == "text"
+    assert sniff_type(b"\x00\x01\x02\xff", "a.csv") == "unknown"
+    assert sniff_type(b"", "a.csv") == "unknown"
+
+
+def test_it_does_not_mistake_a_character_cut_at_the_sniff_boundary_for_binary() -> None:
+    data = "郏县,100\n".encode() * 1000
+    assert sniff_type(data, "a.csv") == "csv"
