@@ -149,7 +149,9 @@ class Poller:
         with transaction(self.pipeline.sessions) as session:
             for info in headers:
                 row = ledger.find_by_message_id_and_size(session, info.message_id, info.size)
-                if row is None:
+                # A row already moved to this UIDVALIDITY was claimed by another UID with the same
+                # Message-ID and size: only the full bytes can tell them apart.
+                if row is None or row.uidvalidity == uidvalidity:
                     unknown.append(info.uid)
                     continue
                 ledger.relocate(session, row, self.folder, uidvalidity, info.uid)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from datetime import datetime
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 
 from mailbot.clock import TZ
@@ -34,7 +35,7 @@ def make_message(
     message.set_content(body)
     for filename, data in attachments or []:
         message.add_attachment(data, maintype="application", subtype="octet-stream", filename=filename)
-    raw = message.as_bytes()
+    raw = message.as_bytes(policy=SMTP)  # CRLF, as on the wire and as IMAP servers store it
     if received is not None:
         stamp = format_datetime(received).encode()
         raw = b"Received: from mx.example.cn by mx.163.com; " + stamp + b"\r\n" + raw

@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -236,11 +237,12 @@ def unit_verdicts(
 # Printing
 
 
+WIDE_TERMINAL = 140  # below this the subject column is left out: the other columns matter more
 _VERDICT_STYLE = {"on_time": "green", "late": "yellow", "nil": "cyan", "missing": "bold red"}
 
 
 def _print_report(out: Console, result: DemoResult, units: Sequence[UnitConfig]) -> None:
-    out.print(_messages_table(result.messages))
+    out.print(_messages_table(result.messages, out.width))
     out.print(_units_table(result, units))
     counts = Counter(result.verdicts.values())
     out.print("units: " + ", ".join(f"{counts[v]} {v}" for v in VERDICTS))
@@ -255,27 +257,37 @@ def _print_report(out: Console, result: DemoResult, units: Sequence[UnitConfig])
     )
 
 
-def _messages_table(messages: Sequence[Mapping[str, Any]]) -> Table:
-    table = Table("received (+08:00)", "from", "subject", "unit", "kind", "problems", title="messages")
-    table.columns[2].max_width = 28
-    table.columns[2].no_wrap = True
+def _messages_table(messages: Sequence[Mapping[str, Any]], width: int) -> Table:
+    """Received time, sender, unit, kind, problems; the subject too when the terminal is wide enough."""
+    wide = width >= WIDE_TERMINAL
+    table = Table(title="messages", box=box.SIMPLE_HEAD)
+    table.add_column("received", no_wrap=True)
+    table.add_column("from", no_wrap=True, max_width=None if wide else 22)
+    if wide:
+        table.add_column("subject", max_width=30, no_wrap=True)
+    table.add_column("unit", overflow="fold", min_width=8)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("problems", overflow="fold")
     for message in messages:
         received = as_local(datetime.fromisoformat(message["received_at"]))
         problems = ", ".join(dict.fromkeys(p["code"] for p in message["problems"])) or "-"
-        table.add_row(f"{received:%m-%d %H:%M}", message["from"], message["subject"], message["unit"] or "-",
+        subject = [message["subject"]] if wide else []
+        table.add_row(f"{received:%m-%d %H:%M}", message["from"], *subject, message["unit"] or "-",
                       message["kind"] or "-", problems)  # fmt: skip
     return table
 
 
 def _units_table(result: DemoResult, units: Sequence[UnitConfig]) -> Table:
-    table = Table("#", "unit", "category", "verdict", "first received", "messages", "note",
-                  title=f"units, period {PERIOD}, due {DEADLINE:%Y-%m-%d %H:%M:%S}")  # fmt: skip
+    table = Table(title=f"units, period {PERIOD}, due {DEADLINE:%Y-%m-%d %H:%M:%S} (times +08:00)", box=box.SIMPLE_HEAD)
+    for name in ("#", "unit", "category", "verdict", "first received", "messages"):
+        table.add_column(name, no_wrap=True) if name != "unit" else table.add_column(name, overflow="fold")
+    table.add_column("note", overflow="fold")
     for position, unit in enumerate(units, start=1):
         mine = [m for m in result.messages if m["unit"] == unit.name]
         counted = [m for m in mine if m["kind"] in COUNTED_KINDS]
         first = min((as_local(datetime.fromisoformat(m["received_at"])) for m in counted), default=None)
         verdict = result.verdicts[unit.name]
-        note = "unregistered sender, confirm" if any(not m["sender_known"] for m in counted) else ""
+        note = "sender not registered" if any(not m["sender_known"] for m in counted) else ""
         table.add_row(str(position), unit.name, unit.category, f"[{_VERDICT_STYLE[verdict]}]{verdict}[/]",
                       f"{first:%m-%d %H:%M}" if first else "-", str(len(mine)), note)  # fmt: skip
     return table

@@ -173,9 +173,13 @@ def _move_location(session: Session, row: Message, arrival: Arrival) -> None:
 
 
 def find_by_message_id_and_size(session: Session, message_id: str, size: int) -> Message | None:
+    """The one known message with this Message-ID and size; None when there is none or more than one
+    (clients reuse Message-IDs, so an ambiguous match is fetched in full and settled by its SHA-256)."""
     if not message_id:
         return None
-    return session.scalar(select(Message).where(Message.message_id == message_id, Message.size == size).limit(1))
+    found = session.scalars(select(Message).where(Message.message_id == message_id, Message.size == size).limit(2))
+    matches = list(found)
+    return matches[0] if len(matches) == 1 else None
 
 
 def relocate(session: Session, row: Message, folder: str, uidvalidity: int, uid: int) -> None:
