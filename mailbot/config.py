@@ -252,9 +252,7 @@ def _check_semantics(config: Config) -> None:
     _check_not_negative("reminders.before_days", config.reminders.before_days)
     _check_not_negative("reminders.after_days", config.reminders.after_days)
     if config.smtp.ssl and config.smtp.starttls:
-        raise ConfigError(
-            "smtp.starttls: cannot be true together with smtp.ssl (port 465 is ssl, 587 is starttls)"
-        )
+        raise ConfigError("smtp.starttls: cannot be true together with smtp.ssl (port 465 is ssl, 587 is starttls)")
     _check_after_ingest(config.imap.after_ingest)
     _check_units(config.units)
 
@@ -296,13 +294,9 @@ def _check_units(units: tuple[UnitConfig, ...]) -> None:
         if not unit.name.strip():
             raise ConfigError(f"units[{i}].name: must not be empty")
         if unit.category not in UNIT_CATEGORIES:
-            raise ConfigError(
-                f"units[{i}].category: {unit.category!r} is not one of {', '.join(UNIT_CATEGORIES)}"
-            )
+            raise ConfigError(f"units[{i}].category: {unit.category!r} is not one of {', '.join(UNIT_CATEGORIES)}")
         if unit.name in names:
-            raise ConfigError(
-                f"units[{i}].name: duplicate unit name {unit.name!r} (also units[{names[unit.name]}])"
-            )
+            raise ConfigError(f"units[{i}].name: duplicate unit name {unit.name!r} (also units[{names[unit.name]}])")
         names[unit.name] = i
         _check_spellings(i, unit, spellings)
         for j, email in enumerate(unit.emails):
@@ -311,8 +305,7 @@ def _check_units(units: tuple[UnitConfig, ...]) -> None:
                 raise ConfigError(f"units[{i}].emails[{j}]: not an email address: {email!r}")
             if address in addresses:
                 raise ConfigError(
-                    f"units[{i}].emails[{j}]: address {email!r} is already used by "
-                    f"units[{addresses[address]}]"
+                    f"units[{i}].emails[{j}]: address {email!r} is already used by units[{addresses[address]}]"
                 )
             addresses[address] = i
 

@@ -24,7 +24,5 @@ def load_default_units() -> tuple[UnitConfig, ...]:
         raise ConfigError(f"mailbot/data/{DEFAULT_UNITS_RESOURCE}: not valid TOML: {exc}") from exc
     unknown = sorted(set(raw) - {"units"})
     if unknown:
-        raise ConfigError(
-            f"mailbot/data/{DEFAULT_UNITS_RESOURCE}: only [[units]] belongs here, not {unknown[0]}"
-        )
+        raise ConfigError(f"mailbot/data/{DEFAULT_UNITS_RESOURCE}: only [[units]] belongs here, not {unknown[0]}")
     return config_from_dict({"units": raw.get("units", [])}).units

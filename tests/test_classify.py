@@ -199,8 +199,14 @@ def test_it_sees_a_report_in_a_table_like_attachment(name: str, data: bytes) -> 
 
 
 def test_it_sees_a_report_in_an_html_table() -> None:
-    html = "<html><body><TABLE border=1><tr><td>产品</td><td>金额</td></tr></TABLE></body></html>"
+    rows = "<tr><td>产品</td><td>来源</td><td>金额</td></tr><TR><TD>大米</TD><TD>农户</TD><TD>100</TD></TR>"
+    html = f"<html><body><TABLE border=1>{rows}</TABLE></body></html>"
     assert decide_kind(mail(html=html), UNIT, None) == "report"
+
+
+def test_it_does_not_take_a_signature_layout_table_for_a_report() -> None:
+    html = "<table><tr><td>张三</td><td>0375-2900001</td></tr><tr><td>郏县总工会</td></tr></table>"
+    assert decide_kind(mail(html=html), UNIT, None) == "not_a_report"
 
 
 @pytest.mark.parametrize("text", ["本月无消费惠农数据", "我单位本次未开展活动", "暂 无", "没有开展相关工作"])

@@ -198,9 +198,7 @@ def test_it_defaults_to_163_and_leaves_the_mailbox_alone(example: Config) -> Non
     assert (Config().smtp.host, Config().smtp.port, Config().smtp.ssl) == ("smtp.163.com", 465, True)
     assert Config().imap.after_ingest == "none"
     assert example.imap == dataclasses.replace(ImapConfig(), user="pingqf163@163.com")
-    assert example.smtp == dataclasses.replace(
-        SmtpConfig(), user="pingqf163@163.com", from_address="pingqf163@163.com"
-    )
+    assert example.smtp == dataclasses.replace(SmtpConfig(), user="pingqf163@163.com", from_address="pingqf163@163.com")
 
 
 def test_it_uses_defaults_for_an_empty_file(tmp_path: Path) -> None:
@@ -218,9 +216,7 @@ def test_it_resolves_data_dir_against_the_config_folder(tmp_path: Path) -> None:
 
 
 def test_it_collects_own_addresses_case_insensitively(example: Config) -> None:
-    config = config_from_dict(
-        {"imap": {"user": "Pingqf163@163.com"}, "staff": {"own_addresses": ["Bot@X.cn "]}}
-    )
+    config = config_from_dict({"imap": {"user": "Pingqf163@163.com"}, "staff": {"own_addresses": ["Bot@X.cn "]}})
     assert config.own_addresses == {"pingqf163@163.com", "bot@x.cn"}
     assert example.own_addresses == {"pingqf163@163.com"}
 
@@ -283,9 +279,7 @@ def test_it_requires_a_unit_name() -> None:
 
 
 def test_it_rejects_a_duplicate_unit_name() -> None:
-    with pytest.raises(
-        ConfigError, match=r"units\[1\]\.name: duplicate unit name '叶县总工会' \(also units\[0\]\)"
-    ):
+    with pytest.raises(ConfigError, match=r"units\[1\]\.name: duplicate unit name '叶县总工会' \(also units\[0\]\)"):
         config_from_dict({"units": [unit("叶县总工会", "a@x.cn"), unit("叶县总工会", "b@x.cn")]})
 
 
@@ -342,9 +336,7 @@ def test_it_names_the_position_of_a_bad_annex3_date() -> None:
 
 
 def test_it_accepts_february_29() -> None:
-    assert config_from_dict({"deadlines": {"annex1": ["02-29"]}}).deadlines == DeadlinesConfig(
-        annex1=("02-29",)
-    )
+    assert config_from_dict({"deadlines": {"annex1": ["02-29"]}}).deadlines == DeadlinesConfig(annex1=("02-29",))
 
 
 @pytest.mark.parametrize("action", ["delete", "move:", "move", "Flag", ""])
@@ -425,9 +417,7 @@ def test_it_reads_a_relative_secret_file_from_the_config_folder(
     assert read_secret(imap.password_env, imap.password_file, "imap", config.base_dir) == "auth-code"
 
 
-def test_it_falls_back_to_the_file_when_the_variable_is_empty(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_it_falls_back_to_the_file_when_the_variable_is_empty(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MAILBOT_TEST_SECRET", "")
     (tmp_path / "secret").write_text("auth-code", encoding="utf-8")
     assert read_secret("MAILBOT_TEST_SECRET", str(tmp_path / "secret"), "smtp") == "auth-code"
@@ -435,15 +425,11 @@ def test_it_falls_back_to_the_file_when_the_variable_is_empty(
 
 def test_it_names_the_key_when_no_secret_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MAILBOT_TEST_SECRET", raising=False)
-    with pytest.raises(
-        ConfigError, match=r"^smtp\.password_env: environment variable MAILBOT_TEST_SECRET is not set"
-    ):
+    with pytest.raises(ConfigError, match=r"^smtp\.password_env: environment variable MAILBOT_TEST_SECRET is not set"):
         read_secret("MAILBOT_TEST_SECRET", "", "smtp")
 
 
-def test_it_names_the_key_when_the_secret_file_is_unreadable(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_it_names_the_key_when_the_secret_file_is_unreadable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("MAILBOT_TEST_SECRET", raising=False)
     with pytest.raises(ConfigError, match=r"^imap\.password_file: cannot read"):
         read_secret("MAILBOT_TEST_SECRET", str(tmp_path / "missing"), "imap")
@@ -457,9 +443,7 @@ def _sections() -> dict[str, type[Any]]:
     """'' for the top level, then each [section] and its dataclass."""
     hints = typing.get_type_hints(Config)
     found: dict[str, type[Any]] = {"": Config}
-    found.update(
-        {f.name: hints[f.name] for f in dataclasses.fields(Config) if dataclasses.is_dataclass(hints[f.name])}
-    )
+    found.update({f.name: hints[f.name] for f in dataclasses.fields(Config) if dataclasses.is_dataclass(hints[f.name])})
     return found
 
 

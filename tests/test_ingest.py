@@ -138,7 +138,9 @@ def test_it_counts_a_table_pasted_in_html_but_not_a_signature_layout(app: App, t
     signature = "<table><tr><td>张三</td><td>0375-2900001</td></tr><tr><td>郏县总工会</td></tr></table>"
     pasted = _html_message(f"<p>统计表如下</p>{table}")
     signed = _html_message(f"<p>收到，谢谢</p>{signature}")
-    ingest_paths(app.ready_pipeline(), [_write(tmp_path / "in", "a.eml", pasted), _write(tmp_path / "in", "b.eml", signed)])
+    ingest_paths(
+        app.ready_pipeline(), [_write(tmp_path / "in", "a.eml", pasted), _write(tmp_path / "in", "b.eml", signed)]
+    )
     assert [m.kind for m in _messages(app)] == ["report", "not_a_report"]
 
 

@@ -237,7 +237,7 @@ def unit_verdicts(
 # Printing
 
 
-WIDE_TERMINAL = 140  # below this the subject column is left out: the other columns matter more
+WIDE_TERMINAL = 140  # narrower terminals get fewer message columns (see _messages_table)
 _VERDICT_STYLE = {"on_time": "green", "late": "yellow", "nil": "cyan", "missing": "bold red"}
 
 
@@ -258,36 +258,49 @@ def _print_report(out: Console, result: DemoResult, units: Sequence[UnitConfig])
 
 
 def _messages_table(messages: Sequence[Mapping[str, Any]], width: int) -> Table:
-    """Received time, sender, unit, kind, problems; the subject too when the terminal is wide enough."""
+    """Received time, sender, unit, kind, problems. A narrow terminal gets one "sender" column instead of
+    subject, from and unit: the unit when the address is registered, else the address (and the unit it named)."""
     wide = width >= WIDE_TERMINAL
-    table = Table(title="messages", box=box.SIMPLE_HEAD)
+    table = Table(title="messages", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("received", no_wrap=True)
-    table.add_column("from", no_wrap=True, max_width=None if wide else 22)
-    if wide:
-        table.add_column("subject", max_width=30, no_wrap=True)
-    table.add_column("unit", overflow="fold", min_width=8)
+    names = ("from", "subject", "unit") if wide else ("sender",)
+    for name in names:
+        table.add_column(name, no_wrap=name == "subject", max_width=30 if name == "subject" else None)
     table.add_column("kind", no_wrap=True)
-    table.add_column("problems", overflow="fold")
+    table.add_column("problems")
     for message in messages:
         received = as_local(datetime.fromisoformat(message["received_at"]))
-        problems = ", ".join(dict.fromkeys(p["code"] for p in message["problems"])) or "-"
-        subject = [message["subject"]] if wide else []
-        table.add_row(f"{received:%m-%d %H:%M}", message["from"], *subject, message["unit"] or "-",
-                      message["kind"] or "-", problems)  # fmt: skip
+        problems = "\n".join(dict.fromkeys(p["code"] for p in message["problems"])) or "-"
+        table.add_row(f"{received:%m-%d %H:%M}", *_who(message, wide), message["kind"] or "-", problems)
     return table
 
 
+def _who(message: Mapping[str, Any], wide: bool) -> list[str]:
+    unit = message["unit"] or "-"
+    if wide:
+        return [message["from"], message["subject"], unit]
+    if message["sender_known"]:
+        return [unit]
+    return [message["from"] if unit == "-" else f"{unit}\n({message['from']})"]
+
+
 def _units_table(result: DemoResult, units: Sequence[UnitConfig]) -> Table:
-    table = Table(title=f"units, period {PERIOD}, due {DEADLINE:%Y-%m-%d %H:%M:%S} (times +08:00)", box=box.SIMPLE_HEAD)
-    for name in ("#", "unit", "category", "verdict", "first received", "messages"):
-        table.add_column(name, no_wrap=True) if name != "unit" else table.add_column(name, overflow="fold")
-    table.add_column("note", overflow="fold")
+    table = Table(
+        title=f"units, period {PERIOD}, due {DEADLINE:%Y-%m-%d %H:%M:%S} (times +08:00)",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    table.add_column("#", no_wrap=True)
+    table.add_column("unit", overflow="fold")
+    for name in ("category", "verdict", "received", "mails"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("note")
     for position, unit in enumerate(units, start=1):
         mine = [m for m in result.messages if m["unit"] == unit.name]
         counted = [m for m in mine if m["kind"] in COUNTED_KINDS]
         first = min((as_local(datetime.fromisoformat(m["received_at"])) for m in counted), default=None)
         verdict = result.verdicts[unit.name]
-        note = "sender not registered" if any(not m["sender_known"] for m in counted) else ""
+        note = "unregistered sender" if any(not m["sender_known"] for m in counted) else ""
         table.add_row(str(position), unit.name, unit.category, f"[{_VERDICT_STYLE[verdict]}]{verdict}[/]",
                       f"{first:%m-%d %H:%M}" if first else "-", str(len(mine)), note)  # fmt: skip
     return table

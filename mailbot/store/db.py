@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,11 +15,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.errors import DatabaseError
 
+
 def _migrations_dir() -> Path:
     # Installed, the top-level migrations/ folder is the package mailbot.migrations (see pyproject.toml).
-    import mailbot.migrations
-
-    return Path(mailbot.migrations.__file__).resolve().parent
+    spec = importlib.util.find_spec("mailbot.migrations")
+    if spec is None or not spec.submodule_search_locations:
+        raise DatabaseError("the migrations are missing from this installation of mailbot")
+    return Path(next(iter(spec.submodule_search_locations))).resolve()
 
 
 MIGRATIONS_DIR = _migrations_dir()

@@ -39,9 +39,13 @@ def _update_unit(unit: Unit, config: UnitConfig, position: int) -> None:
     unit.contact = config.contact
     unit.phone = config.phone
     unit.active = True
+    # A diff, not a replacement: the unit's aliases are unique, and a flush inserts before it deletes.
     wanted = list(dict.fromkeys(config.aliases))
-    if [a.alias for a in unit.aliases] != wanted:
-        unit.aliases = [UnitAlias(alias=alias) for alias in wanted]
+    current = {a.alias: a for a in unit.aliases}
+    for alias, row in current.items():
+        if alias not in wanted:
+            unit.aliases.remove(row)
+    unit.aliases.extend(UnitAlias(alias=alias) for alias in wanted if alias not in current)
 
 
 def _sync_config_addresses(session: Session, units: Sequence[UnitConfig], now: datetime) -> None:

@@ -82,7 +82,9 @@ class Unit(Base):
     phone: Mapped[str] = mapped_column(String(100), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
-    aliases: Mapped[list[UnitAlias]] = relationship(back_populates="unit", cascade="all, delete-orphan")
+    aliases: Mapped[list[UnitAlias]] = relationship(
+        back_populates="unit", cascade="all, delete-orphan", order_by="UnitAlias.id"
+    )
     addresses: Mapped[list[UnitAddress]] = relationship(back_populates="unit", cascade="all, delete-orphan")
 
 
