@@ -71,13 +71,15 @@ def gbk_raw_subject_message(sender: str, subject: str, filename: str, body: str 
     )
 
 
-def mixed_messages(count: int, start: datetime | None = None) -> list[bytes]:
-    """`count` distinct messages cycling through every header encoding and sender kind units produce."""
+def mixed_messages(count: int, start: datetime | None = None, first: int = 0) -> list[bytes]:
+    """`count` distinct messages cycling through every header encoding and sender kind units produce;
+    `first` numbers them on from an earlier batch, so batches never repeat each other."""
     from datetime import timedelta
 
     base = start or datetime(2021, 6, 1, 9, 0, tzinfo=TZ)
     makers = [_utf8, _gbk_raw, _gb2312_label, _rfc2231_name, _utf8_raw_8bit, _auto_reply, _stranger]
-    return [makers[i % len(makers)](i, base + timedelta(minutes=i)) for i in range(count)]
+    numbers = range(first, first + count)
+    return [makers[i % len(makers)](i, base + timedelta(minutes=i)) for i in numbers]
 
 
 def _utf8(i: int, when: datetime) -> bytes:
