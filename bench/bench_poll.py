@@ -16,12 +16,12 @@ from pathlib import Path
 
 from common import summary  # also puts tests/ on sys.path
 
+from mailbot.app import App
+from mailbot.clock import TZ
+
 from dbfixtures import FixedClock, make_config
 from mailgen import mixed_messages
 from mailservers import DovecotServer, IdRequiredProxy
-
-from mailbot.app import App
-from mailbot.clock import TZ
 
 
 def bare_round(server: DovecotServer) -> float:
@@ -45,16 +45,21 @@ def main() -> None:
             server.append(mixed_messages(min(1000, args.messages - start), first=start))
         print(f"filled dovecot with {args.messages} messages in {time.perf_counter() - fill_start:.1f} s")
         os.environ["BENCH_IMAP_PASSWORD"] = server.password
-        imap = {"host": server.host, "port": server.port, "ssl": False, "user": server.user,
-                "password_env": "BENCH_IMAP_PASSWORD", "batch_size": 200}
+        imap = {
+            "host": server.host,
+            "port": server.port,
+            "ssl": False,
+            "user": server.user,
+            "password_env": "BENCH_IMAP_PASSWORD",
+            "batch_size": 200,
+        }
         config = make_config(Path(folder), f"sqlite:///{folder}/bench.db", imap=imap)
         app = App(config, clock=FixedClock(datetime(2021, 6, 20, 10, 0, tzinfo=TZ)))
         app.upgrade()
         sync_start = time.perf_counter()
         first = app.poller().poll()
         took = time.perf_counter() - sync_start
-        print(f"first sync: {first.new} messages recorded and processed in {took:.1f} s "
-              f"({first.new / took:.0f} msg/s)")
+        print(f"first sync: {first.new} messages recorded and processed in {took:.1f} s ({first.new / took:.0f} msg/s)")
         poll_times, bare_times = [], []
         for _ in range(args.rounds):  # interleaved, so both see the same machine load
             bare_times.append(bare_round(server))
@@ -67,8 +72,7 @@ def main() -> None:
         ratio = sorted(poll_times)[len(poll_times) // 2] / sorted(bare_times)[len(bare_times) // 2]
         print(f"ratio (medians): {ratio:.2f}x  (target <= 1.5x)")
         with IdRequiredProxy(server.host, server.port) as proxy:
-            proxied = App(make_config(Path(folder), f"sqlite:///{folder}/bench.db",
-                                      imap={**imap, "port": proxy.port}))
+            proxied = App(make_config(Path(folder), f"sqlite:///{folder}/bench.db", imap={**imap, "port": proxy.port}))
             proxied.poller().poll()
             fetches = [c for c in proxy.stats.commands if "FETCH" in c]
             print(f"commands of one idle poll: {proxy.stats.commands}; FETCH commands: {len(fetches)}")

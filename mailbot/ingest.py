@@ -36,17 +36,15 @@ def ingest_paths(pipeline: Pipeline, paths: list[Path], progress: Callable[[int]
 
 
 def _record(pipeline: Pipeline, batch: Iterable[FileMessage], result: IngestResult) -> None:
-    now = pipeline.clock()
-    arrivals = [_arrival(pipeline, item) for item in batch]  # archived before the ledger sees them
+    items = list(batch)
+    digests = pipeline.archive.store_many([item.raw for item in items])  # archived before the ledger sees them
+    arrivals = [_arrival(pipeline, item, digest) for item, digest in zip(items, digests, strict=True)]
     with transaction(pipeline.sessions) as session:
-        for arrival in arrivals:
-            _, created = ledger.record_arrival(session, arrival, now)
-            result.new += created
+        result.new += ledger.record_arrivals(session, arrivals, pipeline.clock())
     result.read += len(arrivals)
 
 
-def _arrival(pipeline: Pipeline, item: FileMessage) -> Arrival:
-    digest = pipeline.archive.store(item.raw)
+def _arrival(pipeline: Pipeline, item: FileMessage, digest: str) -> Arrival:
     received, source = received_time_of(item.raw)
     if received is None:  # no Received and no usable Date header: the best we know is "now"
         received, source = pipeline.clock(), "ingest_time"

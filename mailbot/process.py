@@ -1,25 +1,33 @@
-"""Store what `analyse` decided: one transaction per message, idempotent, safe to re-run (`reprocess`)."""
+"""Store what `analyse` decided. Idempotent and safe to re-run (`reprocess`).
+
+Messages are processed in batches: one transaction per batch, a savepoint per message. A message that fails
+rolls back only its own savepoint and is marked failed; the others in the batch still commit.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from mailbot.analyse import Analysis, analyse
+from mailbot.classify import sniff_type
 from mailbot.clock import Clock
 from mailbot.config import Config
+from mailbot.message.model import Part
 from mailbot.registry import Registry
 from mailbot.store import ledger
 from mailbot.store.archive import Archive
 from mailbot.store.db import transaction
-from mailbot.store.models import Attachment, Message, Problem
+from mailbot.store.models import Attachment, Message, Problem, Unit
 
 log = logging.getLogger(__name__)
+
+BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -44,88 +52,77 @@ class Pipeline:
         with transaction(self.sessions) as session:
             return ledger.load_registry(session, self.config.staff, self.config.own_addresses)
 
-    def process_pending(self, on_each: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+    def process_pending(self) -> list[Outcome]:
         """Process every archived-but-unprocessed message, oldest first."""
         registry = self.registry()
         outcomes: list[Outcome] = []
         while True:
             with transaction(self.sessions) as session:
-                batch = ledger.pending_message_ids(session, limit=200)
+                batch = ledger.pending_message_ids(session, limit=BATCH)
             if not batch:
                 return outcomes
-            for message_id in batch:
-                outcome = self.process_one(message_id, registry)
-                outcomes.append(outcome)
-                if on_each is not None:
-                    on_each(outcome)
+            outcomes += self.process(batch, registry)
 
-    def process_one(self, message_id: int, registry: Registry) -> Outcome:
-        """Analyse and store one message. A failure is recorded on the row and never stops the worker."""
-        try:
+    def process(self, message_ids: Sequence[int], registry: Registry) -> list[Outcome]:
+        """Analyse and store the given messages, in batches."""
+        outcomes: list[Outcome] = []
+        for start in range(0, len(message_ids), BATCH):
             with transaction(self.sessions) as session:
-                row = session.get_one(Message, message_id)
+                outcomes += self._process_batch(session, message_ids[start : start + BATCH], registry)
+        return outcomes
+
+    def _process_batch(self, session: Session, message_ids: Sequence[int], registry: Registry) -> list[Outcome]:
+        unit_ids = dict(session.execute(select(Unit.name, Unit.id)).all())
+        rows = session.scalars(
+            select(Message).where(Message.id.in_(message_ids)).options(selectinload(Message.unit)).order_by(Message.id)
+        ).all()
+        return [self._process_row(session, row, registry, unit_ids) for row in rows]
+
+    def _process_row(self, session: Session, row: Message, registry: Registry, unit_ids: dict[str, int]) -> Outcome:
+        """One message in its own savepoint. A failure is recorded on the row and never stops the others."""
+        try:
+            with session.begin_nested():
                 analysis = self._analyse_row(row, registry)
-                _store(session, row, analysis, registry, self.clock())
-                return _outcome(row, analysis)
+                _store(session, row, analysis, unit_ids, self.clock())
+            return Outcome(row.id, analysis.kind, analysis.unit, tuple(f.code for f in analysis.findings))
         except Exception as exc:
-            log.exception("processing message %s failed", message_id)
-            return self._mark_failed(message_id, exc)
+            log.exception("processing message %s failed", row.id)
+            row.status, row.error, row.processed_at = "failed", f"{type(exc).__name__}: {exc}", self.clock()
+            return Outcome(row.id, "", None, (), failed=True)
 
     def _analyse_row(self, row: Message, registry: Registry) -> Analysis:
         raw = self.archive.load(row.sha256)
         from_header = row.received_source in ("internaldate", "received_header")
         return analyse(raw, registry, self.config.limits, row.received_at, received_from_header=from_header)
 
-    def _mark_failed(self, message_id: int, exc: Exception) -> Outcome:
-        with transaction(self.sessions) as session:
-            row = session.get_one(Message, message_id)
-            row.status, row.error, row.processed_at = "failed", f"{type(exc).__name__}: {exc}", self.clock()
-        return Outcome(message_id, "", None, (), failed=True)
 
-
-def _store(session: Session, row: Message, analysis: Analysis, registry: Registry, now: datetime) -> None:
+def _store(session: Session, row: Message, analysis: Analysis, unit_ids: dict[str, int], now: datetime) -> None:
     parsed = analysis.parsed
     row.message_id = row.message_id or parsed.message_id
     row.from_address, row.from_name, row.subject = parsed.from_address, parsed.from_name, parsed.subject
     row.date_header = parsed.date_header
-    row.kind, row.sender_known, row.attributed_by = (
-        analysis.kind,
-        analysis.sender_known,
-        analysis.attributed_by,
-    )
-    unit = ledger.unit_by_name(session, analysis.unit) if analysis.unit else None
-    row.unit_id = unit.id if unit else None
+    row.kind, row.sender_known, row.attributed_by = analysis.kind, analysis.sender_known, analysis.attributed_by
+    row.unit_id = unit_ids.get(analysis.unit) if analysis.unit else None
+    if row.processed_at is not None:
+        # Re-processing replaces what an earlier run derived; the raw archive is the only source of truth.
+        session.execute(delete(Problem).where(Problem.message_id == row.id))
+        session.execute(delete(Attachment).where(Attachment.message_id == row.id))
     row.status, row.error, row.processed_at = "processed", "", now
-    # Re-processing replaces what an earlier run derived; the raw archive is the only source of truth.
-    session.execute(delete(Problem).where(Problem.message_id == row.id))
-    session.execute(delete(Attachment).where(Attachment.message_id == row.id))
-    session.flush()
-    positions = _store_attachments(session, row, analysis)
+    attachments = {part.position: _attachment(row, part) for part in analysis.parsed.attachments}
+    session.add_all(attachments.values())
     for finding in analysis.findings:
-        attachment_id = positions.get(finding.attachment_position) if finding.attachment_position is not None else None
-        session.add(Problem(message_id=row.id, attachment_id=attachment_id, code=finding.code, detail=finding.detail))
+        attachment = attachments.get(finding.attachment_position) if finding.attachment_position is not None else None
+        session.add(Problem(message=row, attachment=attachment, code=finding.code, detail=finding.detail))
     session.flush()
 
 
-def _store_attachments(session: Session, row: Message, analysis: Analysis) -> dict[int, int]:
-    from mailbot.classify import sniff_type
-
-    ids: dict[int, int] = {}
-    for part in analysis.parsed.attachments:
-        attachment = Attachment(
-            message_id=row.id,
-            position=part.position,
-            filename=part.filename,
-            content_type=part.content_type,
-            size=part.byte_size,
-            sha256=part.sha256,
-            sniffed_type=sniff_type(part.data, part.filename),
-        )
-        session.add(attachment)
-        session.flush()
-        ids[part.position] = attachment.id
-    return ids
-
-
-def _outcome(row: Message, analysis: Analysis) -> Outcome:
-    return Outcome(row.id, analysis.kind, analysis.unit, tuple(f.code for f in analysis.findings))
+def _attachment(row: Message, part: Part) -> Attachment:
+    return Attachment(
+        message=row,
+        position=part.position,
+        filename=part.filename,
+        content_type=part.content_type,
+        size=part.byte_size,
+        sha256=part.sha256,
+        sniffed_type=sniff_type(part.data, part.filename),
+    )

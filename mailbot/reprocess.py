@@ -27,18 +27,16 @@ def reprocess(pipeline: Pipeline, message_ids: Sequence[int] | None = None) -> t
         if message_ids is not None:
             query = query.where(Message.id.in_(message_ids))
         before = {m.id: (_snapshot(m), m.subject) for m in session.scalars(query)}
-    registry = pipeline.registry()
     changes: list[Change] = []
-    for message_id, (old, _) in before.items():
-        new = pipeline.process_one(message_id, registry)
-        if (old.kind, old.unit, sorted(old.problems), old.failed) != (
-            new.kind,
-            new.unit,
-            sorted(new.problems),
-            new.failed,
-        ):
-            changes.append(Change(message_id, before[message_id][1], old, new))
+    for new in pipeline.process(list(before), pipeline.registry()):
+        old, subject = before[new.message_id]
+        if _key(old) != _key(new):
+            changes.append(Change(new.message_id, subject, old, new))
     return len(before), changes
+
+
+def _key(outcome: Outcome) -> tuple[str, str | None, list[str], bool]:
+    return outcome.kind, outcome.unit, sorted(outcome.problems), outcome.failed
 
 
 def _snapshot(message: Message) -> Outcome:

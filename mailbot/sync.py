@@ -107,11 +107,10 @@ class Poller:
 
     def _record_batch(self, fetched: list[FetchedMessage], uidvalidity: int, last_uid: int, result: PollResult) -> None:
         archive, now = self.pipeline.archive, self.pipeline.clock()
-        digests = [archive.store(item.raw) for item in fetched]  # archive before anything else
+        digests = archive.store_many([item.raw for item in fetched])  # archived before anything else
+        arrivals = [self._arrival(item, digest, uidvalidity) for item, digest in zip(fetched, digests, strict=True)]
         with transaction(self.pipeline.sessions) as session:
-            for item, digest in zip(fetched, digests, strict=True):
-                _, created = ledger.record_arrival(session, self._arrival(item, digest, uidvalidity), now)
-                result.new += created
+            result.new += ledger.record_arrivals(session, arrivals, now)
             ledger.save_mailbox_state(session, self.folder, uidvalidity, last_uid, now)
         result.fetched += len(fetched)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 
@@ -27,23 +26,33 @@ class Archive:
 
     def store(self, raw: bytes) -> str:
         """Write `raw` unless it is already there; return its SHA-256."""
-        digest = sha256_hex(raw)
+        return self.store_many([raw])[0]
+
+    def store_many(self, raws: list[bytes]) -> list[str]:
+        """Write several messages, then make their directory entries durable with one fsync per folder.
+
+        When this returns, every message is on disk: the caller may now record them in the ledger.
+        """
+        digests = [sha256_hex(raw) for raw in raws]
+        written = [self._write(raw, digest) for raw, digest in zip(raws, digests, strict=True)]
+        for folder in {path for path in written if path is not None}:
+            _fsync_dir(folder)
+        return digests
+
+    def _write(self, raw: bytes, digest: str) -> Path | None:
         target = self.path_for(digest)
         if target.exists() and target.stat().st_size == len(raw):
-            return digest
+            return None
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(raw)
-                handle.flush()
-                os.fsync(handle.fileno())
-            Path(temp_name).replace(target)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
-        _fsync_dir(target.parent)
-        return digest
+        # A unique temporary name in the same folder, so the rename is atomic and a crash leaves no half file
+        # under the real name; leftovers are ignored and overwritten by the next attempt.
+        temp = target.with_name(f".incoming-{digest}-{os.getpid()}")
+        with temp.open("wb") as handle:
+            handle.write(raw)
+            handle.flush()
+            os.fsync(handle.fileno())
+        temp.replace(target)
+        return target.parent
 
     def load(self, digest: str) -> bytes:
         return self.path_for(digest).read_bytes()

@@ -138,7 +138,14 @@ def record_arrival(session: Session, arrival: Arrival, now: datetime) -> tuple[M
         if arrival.source == "imap":
             _move_location(session, row, arrival)
         return row, False
-    row = Message(
+    row = _new_row(arrival, now)
+    session.add(row)
+    session.flush()
+    return row, True
+
+
+def _new_row(arrival: Arrival, now: datetime) -> Message:
+    return Message(
         sha256=arrival.sha256,
         size=arrival.size,
         source=arrival.source,
@@ -152,9 +159,25 @@ def record_arrival(session: Session, arrival: Arrival, now: datetime) -> tuple[M
         archived_at=now,
         status="archived",
     )
-    session.add(row)
+
+
+def record_arrivals(session: Session, arrivals: Sequence[Arrival], now: datetime) -> int:
+    """record_arrival for a batch, with one look-up for all of it. Returns how many rows are new."""
+    known = {
+        row.sha256: row
+        for row in session.scalars(select(Message).where(Message.sha256.in_({a.sha256 for a in arrivals})))
+    }
+    created = 0
+    for arrival in arrivals:
+        row = known.get(arrival.sha256)
+        if row is None:
+            known[arrival.sha256] = _new_row(arrival, now)
+            session.add(known[arrival.sha256])
+            created += 1
+        elif arrival.source == "imap":
+            _move_location(session, row, arrival)
     session.flush()
-    return row, True
+    return created
 
 
 def _move_location(session: Session, row: Message, arrival: Arrival) -> None:

@@ -248,3 +248,4 @@ class Problem(Base):
     code: Mapped[str] = mapped_column(String(40))
     detail: Mapped[str] = mapped_column(Text, default="")
     message: Mapped[Message] = relationship(back_populates="problems")
+    attachment: Mapped[Attachment | None] = relationship()
