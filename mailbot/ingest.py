@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 
 from mailbot.fetch.files import FileMessage, read_paths
@@ -15,6 +14,7 @@ from mailbot.store.db import transaction
 from mailbot.store.ledger import Arrival
 
 BATCH = 100
+BATCH_BYTES = 32 * 1024 * 1024
 
 
 @dataclass
@@ -26,13 +26,26 @@ class IngestResult:
 
 def ingest_paths(pipeline: Pipeline, paths: list[Path], progress: Callable[[int], None] | None = None) -> IngestResult:
     result = IngestResult()
-    messages = iter(read_paths(paths))
-    while batch := list(islice(messages, BATCH)):
+    for batch in _batches(read_paths(paths)):
         _record(pipeline, batch, result)
         if progress is not None:
             progress(result.read)
     result.outcomes = pipeline.process_pending()
     return result
+
+
+def _batches(messages: Iterable[FileMessage]) -> Iterator[list[FileMessage]]:
+    """At most BATCH messages and BATCH_BYTES at a time (a bigger message goes alone)."""
+    batch: list[FileMessage] = []
+    total = 0
+    for message in messages:
+        if batch and (len(batch) == BATCH or total + len(message.raw) > BATCH_BYTES):
+            yield batch
+            batch, total = [], 0
+        batch.append(message)
+        total += len(message.raw)
+    if batch:
+        yield batch
 
 
 def _record(pipeline: Pipeline, batch: Iterable[FileMessage], result: IngestResult) -> None:

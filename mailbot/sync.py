@@ -96,9 +96,12 @@ class Poller:
         self._apply_mailbox_action(mailbox, uidvalidity)
 
     def _fetch_new(self, mailbox: Mailbox, uidvalidity: int, uids: list[int], result: PollResult) -> None:
-        batch_size = self.pipeline.config.imap.batch_size
+        if not uids:
+            return
+        # Sizes first (a cheap FETCH), so that a batch never holds more than BATCH_BYTES of mail in memory.
+        sizes = {info.uid: info.size for info in mailbox.fetch_headers(uids)}
         done = 0
-        for batch in _chunks(uids, batch_size):
+        for batch in _sized_batches(uids, sizes, self.pipeline.config.imap.batch_size):
             fetched = mailbox.fetch_raw(batch)
             self._record_batch(fetched, uidvalidity, last_uid=max(batch), result=result)
             done += len(batch)
@@ -174,6 +177,24 @@ def _mark_rows(session: Session, mailbox: Mailbox, folder: str, uidvalidity: int
     mailbox.mark(uids, action)
     for row in rows:
         row.mailbox_action_at = now
+
+
+BATCH_BYTES = 32 * 1024 * 1024
+
+
+def _sized_batches(uids: Sequence[int], sizes: dict[int, int], count: int) -> Iterator[list[int]]:
+    """Batches of at most `count` messages and BATCH_BYTES (a bigger message goes alone)."""
+    batch: list[int] = []
+    total = 0
+    for uid in uids:
+        size = sizes.get(uid, 0)
+        if batch and (len(batch) == count or total + size > BATCH_BYTES):
+            yield batch
+            batch, total = [], 0
+        batch.append(uid)
+        total += size
+    if batch:
+        yield batch
 
 
 def _chunks(items: Sequence[int], size: int) -> Iterator[list[int]]:

@@ -16,6 +16,7 @@ from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser
 from email.policy import compat32
 
+from mailbot.message.blobs import Blobs, lift
 from mailbot.message.decode import (
     decode_bytes,
     decode_header_value,
@@ -58,6 +59,7 @@ class _Collected:
     attachments: list[Part] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    blobs: Blobs = field(default_factory=lambda: Blobs(b""))
 
 
 def parse_message(raw: bytes, max_attachment_bytes: int | None = None) -> ParsedMessage:
@@ -74,9 +76,11 @@ def parse_message(raw: bytes, max_attachment_bytes: int | None = None) -> Parsed
 
 
 def _parse(raw: bytes, max_attachment_bytes: int | None) -> ParsedMessage:
-    root = BytesParser(policy=compat32).parsebytes(raw)
+    slim, blobs = lift(raw)
+    root = BytesParser(policy=compat32).parsebytes(slim)
+    del slim
     headers, header_findings = _decoded_headers(root)
-    collected = _Collected(findings=header_findings)
+    collected = _Collected(findings=header_findings, blobs=blobs)
     if not headers:
         collected.problems.append("未找到任何邮件头")
     _walk(root, 0, collected, max_attachment_bytes)
@@ -237,7 +241,7 @@ def _leaf(part: Message, ctype: str, got: _Collected, limit: int | None) -> None
 
 
 def _body(part: Message, body_type: str, got: _Collected) -> None:
-    data = _payload(part)
+    data = _payload(part, got.blobs)
     charset = header_param(_raw_header(part, "content-type"), "charset")
     text, _ = decode_bytes(data, charset[0] if charset else None)
     (got.text if body_type == "text/plain" else got.html).append(text)
@@ -262,28 +266,40 @@ def _display_name(name: str) -> str:
 
 
 def _attachment(part: Message, position: int, name: str, ctype: str, limit: int | None, got: _Collected) -> Part:
-    size = _encoded_size(part)
-    data = b"" if limit is not None and size > limit else _payload(part)
+    size = _encoded_size(part, got.blobs)
+    data = b"" if limit is not None and size > limit else _payload(part, got.blobs)
     if limit is not None and (size > limit or len(data) > limit):
         got.findings.append(_oversized(position, name, max(size, len(data)), limit))
         return Part(position, name, ctype, b"", "", size=max(size, len(data)))  # no hash: no content kept
     return Part(position, name, ctype, data, hashlib.sha256(data).hexdigest())
 
 
-def _encoded_size(part: Message) -> int:
+def _encoded_size(part: Message, blobs: Blobs) -> int:
     """The decoded size, estimated from the encoded payload so a huge part is never decoded."""
     encoded = part.get_payload()
     if not isinstance(encoded, str):
         return 0
-    if first_token(_raw_header(part, "content-transfer-encoding")) != "base64":
+    span = blobs.span(encoded)
+    if span is not None:
+        encoded_size = blobs.encoded_size(span)
+        return encoded_size * 3 // 4 if _is_base64(part) else encoded_size
+    if not _is_base64(part):
         return len(encoded)
     significant = len(encoded) - sum(encoded.count(ch) for ch in " \t\r\n")
     return significant * 3 // 4 - min(encoded.rstrip().count("=", -2), 2)
 
 
-def _payload(part: Message) -> bytes:
+def _payload(part: Message, blobs: Blobs) -> bytes:
+    encoded = part.get_payload()
+    span = blobs.span(encoded) if isinstance(encoded, str) else None
+    if span is not None:
+        return blobs.decode_base64(span) if _is_base64(part) else blobs.original(span)
     data = part.get_payload(decode=True)
     return data if isinstance(data, bytes) else b""
+
+
+def _is_base64(part: Message) -> bool:
+    return first_token(_raw_header(part, "content-transfer-encoding")) == "base64"
 
 
 def _oversized(position: int, name: str, size: int, limit: int) -> Finding:

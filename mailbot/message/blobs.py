@@ -1,0 +1,77 @@
+"""Keep big attachments out of the stdlib email parser.
+
+The parser holds a message as text, splits it into one string per line and joins them again: a 25 MB
+attachment costs several times its size in memory. Before parsing, long runs of base64 lines are lifted out
+of the raw bytes and replaced by a short token; a part whose payload is a token is decoded straight from the
+raw bytes (binascii reads a memoryview slice without copying it).
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+import uuid
+from dataclasses import dataclass, field
+
+# About 150 KB of base64: small parts take the ordinary path, which is fast enough for them.
+MIN_LINES = 2000
+_LINE = re.compile(rb"[A-Za-z0-9+/=]{16,}[ \t]*\r?\n")
+# A regex with a repeated group over a whole run keeps a backtracking frame per line (tens of MB for a
+# 25 MB attachment), so runs are found line by line instead; the first test skips non-base64 text fast.
+_FIRST = re.compile(rb"^[A-Za-z0-9+/=]{16,}[ \t]*\r?\n", re.MULTILINE)
+
+
+@dataclass
+class Blobs:
+    raw: bytes
+    spans: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def span(self, payload: str) -> tuple[int, int] | None:
+        """The raw byte range a payload stands for, when the payload is one of our tokens."""
+        return self.spans.get(payload.strip()) if len(payload) < 100 else None
+
+    def encoded_size(self, span: tuple[int, int]) -> int:
+        return span[1] - span[0]
+
+    def decode_base64(self, span: tuple[int, int]) -> bytes:
+        view = memoryview(self.raw)[span[0] : span[1]]
+        try:
+            return binascii.a2b_base64(view)  # non-strict: line breaks and stray characters are skipped
+        except binascii.Error:
+            return b""  # a truncated run; the caller reports what it could not read
+        finally:
+            view.release()
+
+    def original(self, span: tuple[int, int]) -> bytes:
+        return self.raw[span[0] : span[1]]
+
+
+def lift(raw: bytes) -> tuple[bytes, Blobs]:
+    """The raw message with long base64 runs replaced by tokens, and what the tokens stand for."""
+    blobs = Blobs(raw)
+    pieces: list[bytes] = []
+    last = 0
+    nonce = uuid.uuid4().hex  # tokens no sender can have written
+    for number, (start, end) in enumerate(_runs(raw)):
+        token = f"mailbot-blob-{nonce}-{number}"
+        blobs.spans[token] = (start, end)
+        pieces += [raw[last:start], token.encode(), b"\r\n"]
+        last = end
+    if not blobs.spans:
+        return raw, blobs
+    pieces.append(raw[last:])
+    return b"".join(pieces), blobs
+
+
+def _runs(raw: bytes) -> list[tuple[int, int]]:
+    """Byte ranges of at least MIN_LINES consecutive base64 lines."""
+    runs: list[tuple[int, int]] = []
+    position = 0
+    while (first := _FIRST.search(raw, position)) is not None:
+        start, end, lines = first.start(), first.end(), 1
+        while (line := _LINE.match(raw, end)) is not None:
+            end, lines = line.end(), lines + 1
+        if lines >= MIN_LINES:
+            runs.append((start, end))
+        position = end
+    return runs
