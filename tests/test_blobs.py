@@ -46,3 +46,14 @@ def test_it_reports_an_oversized_big_attachment_without_decoding_it() -> None:
     [part] = parsed.attachments
     assert part.data == b"" and 650_000 < part.byte_size < 760_000
     assert [f.code for f in parsed.findings] == ["oversized"]
+
+
+def test_it_restores_a_lifted_run_that_shares_its_part_with_other_lines() -> None:
+    lines = [base64.b64encode(os.urandom(57)).decode() for _ in range(MIN_LINES + 5)]
+    body = "\r\n".join(["#", *lines]) + "\r\n"  # a stray first line keeps the token from being the whole payload
+    raw = (
+        b"From: jiaxian@example.cn\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\n" + body.encode()
+    )
+    parsed = parse_message(raw)
+    assert parsed.text_body.split() == ["#", *lines]

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 # About 150 KB of base64: small parts take the ordinary path, which is fast enough for them.
 MIN_LINES = 2000
-_LINE = re.compile(rb"[A-Za-z0-9+/=]{16,}[ \t]*\r?\n")
+# Continuation lines may be short: the last line of a base64 body usually is.
+_LINE = re.compile(rb"[A-Za-z0-9+/=]+[ \t]*\r?\n")
 # A regex with a repeated group over a whole run keeps a backtracking frame per line (tens of MB for a
 # 25 MB attachment), so runs are found line by line instead; the first test skips non-base64 text fast.
 _FIRST = re.compile(rb"^[A-Za-z0-9+/=]{16,}[ \t]*\r?\n", re.MULTILINE)
@@ -29,6 +30,13 @@ class Blobs:
     def span(self, payload: str) -> tuple[int, int] | None:
         """The raw byte range a payload stands for, when the payload is one of our tokens."""
         return self.spans.get(payload.strip()) if len(payload) < 100 else None
+
+    def restore(self, payload: str) -> str:
+        """The payload with any token put back as the original text (rare: a token amid other lines)."""
+        for token, span in self.spans.items():
+            if token in payload:
+                payload = payload.replace(token, self.original(span).decode("ascii").rstrip("\r\n"))
+        return payload
 
     def encoded_size(self, span: tuple[int, int]) -> int:
         return span[1] - span[0]

@@ -294,6 +294,8 @@ def _payload(part: Message, blobs: Blobs) -> bytes:
     span = blobs.span(encoded) if isinstance(encoded, str) else None
     if span is not None:
         return blobs.decode_base64(span) if _is_base64(part) else blobs.original(span)
+    if isinstance(encoded, str) and blobs.spans and "mailbot-blob-" in encoded:
+        part.set_payload(blobs.restore(encoded))
     data = part.get_payload(decode=True)
     return data if isinstance(data, bytes) else b""
 
