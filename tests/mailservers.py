@@ -18,9 +18,8 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +27,8 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from imap_tools.imap_utf7 import utf7_encode
+
+from mailbot.demo.servers import DemoImapServer, LoopThread, free_port
 
 HOST = "127.0.0.1"
 USER = "mailbot@example.test"
@@ -40,13 +41,6 @@ _T = TypeVar("_T")
 def dovecot_available() -> bool:
     """Whether dovecot is installed here (CI installs it; a developer machine may not have it)."""
     return Path(DOVECOT).is_file() and os.access(DOVECOT, os.X_OK)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 nobody listens on right now (for servers that cannot take a socket)."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for_port(host: str, port: int, timeout: float = 5.0) -> None:
@@ -157,45 +151,6 @@ def _quote(name: str) -> str:
     """A folder name as IMAP wants it: modified UTF-7, quoted (so 已处理 works)."""
     encoded = utf7_encode(name).decode("ascii")
     return '"' + encoded.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-# ---------------------------------------------------------------------------------------------------------
-# A background thread running its own asyncio loop (pymap and the proxy live in one each)
-
-
-class _LoopThread:
-    def __init__(self, name: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
-        self.loop.run_until_complete(self.loop.shutdown_asyncgens())
-        self.loop.close()
-
-    def run(self, coro: Coroutine[Any, Any, _T], timeout: float = 10.0) -> _T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def call(self, func: Callable[[], None]) -> None:
-        self.loop.call_soon_threadsafe(func)
-
-    def stop(self) -> None:
-        if not self._thread.is_alive():
-            return
-        with contextlib.suppress(Exception):
-            self.run(_cancel_other_tasks(), timeout=5)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(5)
-
-
-async def _cancel_other_tasks() -> None:
-    me = asyncio.current_task()
-    tasks = [t for t in asyncio.all_tasks() if t is not me]
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -394,59 +349,22 @@ def _group_exists(name: str) -> bool:
 
 
 class PymapServer(MailServer):
-    """pymap's in-memory ``dict`` backend, served in-process from a background thread; empty INBOX."""
+    """pymap's in-memory ``dict`` backend, served in-process: the demo's server, with the tests' user."""
 
     kind = "pymap"
 
     def __init__(self) -> None:
-        self._loop: _LoopThread | None = None
-        self._server: asyncio.AbstractServer | None = None
+        self._imap: DemoImapServer | None = None
 
     def start(self) -> Self:
-        # proto=IPPROTO_TCP, or asyncio does not set TCP_NODELAY on accepted sockets (+45 ms per command).
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.bind((self.host, 0))
-        sock.listen(50)
-        self.port = int(sock.getsockname()[1])
-        self._loop = _LoopThread("pymap")
-        self._server = self._loop.run(self._serve(sock))
+        self._imap = DemoImapServer(self.user, self.password, self.host).start()
+        self.port = self._imap.port
         return self
 
-    async def _serve(self, sock: socket.socket) -> asyncio.AbstractServer:
-        from argparse import Namespace
-
-        from proxyprotocol.reader import ProxyProtocolReader
-        from pymap.backend.dict import Config, DictBackend, Login
-        from pymap.imap import IMAPServer
-        from pysasl.hashing import Cleartext
-
-        args = Namespace(passlib_cfg=None, proxy_protocol=None, inherited_sockets=None)
-        config = Config(
-            args,
-            host=self.host,
-            port=self.port,
-            demo_data=False,  # no demo messages in INBOX
-            demo_user=self.user,
-            demo_password=self.password,
-            hash_context=Cleartext(),  # a real hash costs ~150 ms per LOGIN
-            tls_enabled=False,  # allows LOGIN without STARTTLS
-            invalid_user_sleep=0.0,
-            reject_dnsbl=False,
-        )
-        config.apply_context()
-        login = Login(config)
-        await DictBackend._add_demo_user(config, login)  # the "demo user" is simply the one configured user
-        callback = ProxyProtocolReader(config.proxy_protocol).get_callback(IMAPServer(login, config))
-        return await asyncio.start_server(callback, sock=sock)
-
     def stop(self) -> None:
-        loop, self._loop = self._loop, None
-        if loop is None:
-            return
-        server = self._server
-        if server is not None:
-            loop.call(server.close)
-        loop.stop()
+        imap, self._imap = self._imap, None
+        if imap is not None:
+            imap.stop()
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -493,7 +411,7 @@ class IdRequiredProxy:
         self.port = 0
         self.stats = ProxyStats()
         self._open: list[_Connection] = []
-        self._loop: _LoopThread | None = None
+        self._loop: LoopThread | None = None
         self._server: asyncio.AbstractServer | None = None
 
     @property
@@ -501,7 +419,7 @@ class IdRequiredProxy:
         return bool(self.stats.id_params)
 
     def start(self) -> Self:
-        self._loop = _LoopThread("imap-proxy")
+        self._loop = LoopThread("imap-proxy")
         self._server = self._loop.run(asyncio.start_server(self._handle, self.host, 0))
         self.port = int(self._server.sockets[0].getsockname()[1])
         return self

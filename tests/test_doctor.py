@@ -1,0 +1,84 @@
+"""`mailbot doctor` against real servers: an IMAP server behind the 163-like proxy, aiosmtpd, the database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mailbot.cli import cli
+from mailbot.demo.servers import DemoSmtpServer
+
+from mailservers import IdRequiredProxy, MailServer
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[DemoSmtpServer]:
+    with DemoSmtpServer(user="pingqf163@example.cn", password="smtp-secret") as server:
+        yield server
+
+
+def _config(folder: Path, proxy: IdRequiredProxy, imap: MailServer, smtp: DemoSmtpServer) -> Path:
+    path = folder / "mailbot.toml"
+    path.write_text(
+        f"""data_dir = "{folder / "data"}"
+[imap]
+host = "{proxy.host}"
+port = {proxy.port}
+ssl = false
+user = "{imap.user}"
+password_env = "DOCTOR_IMAP_PASSWORD"
+[smtp]
+host = "{smtp.host}"
+port = {smtp.port}
+ssl = false
+user = "pingqf163@example.cn"
+password_env = "DOCTOR_SMTP_PASSWORD"
+from = "pingqf163@example.cn"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _doctor(config: Path) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["--config", str(config), "doctor"])
+    return result.exit_code, result.output
+
+
+def test_it_checks_every_dependency_and_passes_when_all_are_well(
+    tmp_path: Path,
+    imap_server: MailServer,
+    id_proxy: IdRequiredProxy,
+    smtp_server: DemoSmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DOCTOR_IMAP_PASSWORD", imap_server.password)
+    monkeypatch.setenv("DOCTOR_SMTP_PASSWORD", "smtp-secret")
+    config = _config(tmp_path, id_proxy, imap_server, smtp_server)
+    assert CliRunner().invoke(cli, ["--config", str(config), "db", "upgrade"]).exit_code == 0
+    imap_server.append([b"Subject: x\r\n\r\nbody\r\n"])
+    code, output = _doctor(config)
+    assert code == 0, output
+    assert "ok   imap: login, ID and SELECT INBOX ok" in output and "1 messages" in output
+    assert "ok   smtp: logged in" in output and "ok   database: 0001 (newest)" in output
+    assert id_proxy.id_seen
+
+
+def test_it_names_each_failing_check_and_exits_non_zero(
+    tmp_path: Path,
+    imap_server: MailServer,
+    id_proxy: IdRequiredProxy,
+    smtp_server: DemoSmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DOCTOR_IMAP_PASSWORD", "wrong")
+    monkeypatch.setenv("DOCTOR_SMTP_PASSWORD", "wrong")
+    code, output = _doctor(_config(tmp_path, id_proxy, imap_server, smtp_server))
+    assert code == 1
+    assert "FAIL database" in output and "mailbot db upgrade" in output
+    assert "FAIL imap" in output and "not retry" in output
+    assert "FAIL smtp" in output and "535" in output
+    assert id_proxy.stats.logins == 1
