@@ -1,6 +1,6 @@
 """`mailbot --help` cold start, each run a fresh interpreter. Target: ≤ 300 ms.
 
-    .venv/bin/python bench/bench_cli.py [--runs 20]
+.venv/bin/python bench/bench_cli.py [--runs 20]
 """
 
 from __future__ import annotations

@@ -54,13 +54,14 @@ class Pipeline:
 
     def process_pending(self) -> list[Outcome]:
         """Process every archived-but-unprocessed message, oldest first."""
-        registry = self.registry()
+        registry: Registry | None = None  # loaded only when there is work: most polls find none
         outcomes: list[Outcome] = []
         while True:
             with transaction(self.sessions) as session:
                 batch = ledger.pending_message_ids(session, limit=BATCH)
             if not batch:
                 return outcomes
+            registry = registry or self.registry()
             outcomes += self.process(batch, registry)
 
     def process(self, message_ids: Sequence[int], registry: Registry) -> list[Outcome]:
