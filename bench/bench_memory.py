@@ -15,11 +15,10 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-from common import ROOT  # also puts tests/ on sys.path
-
-from mailgen import make_message
-
 from mailbot.clock import TZ
+
+from common import ROOT  # also puts tests/ on sys.path
+from mailgen import make_message
 
 
 def peak_rss_mb(args: list[str], cwd: Path) -> float:
@@ -53,9 +52,8 @@ def main() -> None:
         mailbot = [sys.executable, "-m", "mailbot", "--config", str(base / "mailbot.toml")]
         subprocess.run([*mailbot, "db", "upgrade"], check=True, stdout=subprocess.DEVNULL)
         if args.what == "baseline":
-            print(
-                f"peak RSS of `mailbot status` (imports + database only): {peak_rss_mb([*mailbot, 'status'], base):.0f} MB"
-            )
+            rss = peak_rss_mb([*mailbot, "status"], base)
+            print(f"peak RSS of `mailbot status` (imports + database only): {rss:.0f} MB")
             return
         # Built in another process: a forked child starts with its parent's resident pages, so a parent that
         # once held the message would inflate the child's figure.

@@ -15,11 +15,10 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from common import summary  # also puts tests/ on sys.path
-
 from mailbot.app import App
 from mailbot.clock import TZ
 
+from common import summary  # also puts tests/ on sys.path
 from dbfixtures import FixedClock, make_config
 from mailgen import mixed_messages
 from mailservers import DovecotServer, IdRequiredProxy
