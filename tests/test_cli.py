@@ -171,3 +171,13 @@ def test_it_confirms_and_rejects_addresses_from_the_command_line(tmp_path: Path)
     assert _run(config, "units", "reject", "x@qq.com")[0] == 0
     listed = json.loads(_run(config, "units", "list", "--json")[1])
     assert "x@qq.com" not in next(u for u in listed if u["name"] == "宝丰县总工会")["emails"]
+
+
+def test_it_reprocesses_from_the_command_line_and_reports_changes(tmp_path: Path) -> None:
+    config = _ingested(tmp_path)
+    code, out, _ = _run(config, "reprocess")
+    assert code == 0 and out.strip().endswith("reprocessed 2 messages, 0 changed")
+    text = config.read_text(encoding="utf-8").replace('emails = ["baofeng@example.cn"]', 'emails = ["x@qq.com"]')
+    config.write_text(text, encoding="utf-8")
+    code, out, _ = _run(config, "reprocess", "--message", "2")
+    assert code == 0 and "1 changed" in out and "unknown_sender" in out

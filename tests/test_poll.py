@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from mailbot.app import App
+from mailbot.cli import cli as cli_app
 from mailbot.clock import TZ
 from mailbot.errors import AuthenticationError, MailServerError
 from mailbot.store.db import transaction
@@ -188,3 +189,45 @@ def test_it_flags_messages_only_when_configured_and_only_after_storing_them(
     with transaction(application.sessions) as session:
         assert session.scalar(select(func.count()).where(Message.mailbox_action_at.is_(None))) == 0
     application.close()
+
+
+def _cli_config(folder: Path, proxy: IdRequiredProxy, user: str) -> Path:
+    path = folder / "mailbot.toml"
+    path.write_text(
+        f"""data_dir = "{folder / "data"}"
+[imap]
+host = "{proxy.host}"
+port = {proxy.port}
+ssl = false
+user = "{user}"
+password_env = "{PASSWORD_ENV}"
+[[units]]
+name = "郏县总工会"
+category = "县市区"
+emails = ["jiaxian@example.cn"]
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_it_polls_from_the_command_line_and_exits_5_on_a_refused_login(
+    tmp_path: Path, imap_server: MailServer, id_proxy: IdRequiredProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from mailbot.cli import main  # the real entry point: it turns the error into the exit code
+
+    config = _cli_config(tmp_path, id_proxy, imap_server.user)
+    imap_server.append(mixed_messages(3))
+    runner = CliRunner()
+    assert runner.invoke(cli_app, ["--config", str(config), "db", "upgrade"]).exit_code == 0
+    monkeypatch.setenv(PASSWORD_ENV, imap_server.password)
+    result = runner.invoke(cli_app, ["--config", str(config), "poll"])
+    assert result.exit_code == 0 and "fetched 3, new 3" in result.output
+    again = runner.invoke(cli_app, ["--config", str(config), "poll"])
+    assert "fetched 0, new 0" in again.output
+    monkeypatch.setenv(PASSWORD_ENV, "wrong")
+    with pytest.raises(SystemExit) as exited:
+        main(["--config", str(config), "poll"])
+    assert exited.value.code == 5
