@@ -153,9 +153,11 @@ def ingest(ctx: Context, paths: tuple[Path, ...]) -> None:
     Example:
       mailbot ingest backfill/2021-06/ old-mail.mbox one.eml
     """
+    from mailbot.console import progress_bar
     from mailbot.ingest import ingest_paths
 
-    result = ingest_paths(ctx.app.ready_pipeline(), list(paths))
+    with progress_bar("reading") as progress:
+        result = ingest_paths(ctx.app.ready_pipeline(), list(paths), progress=lambda done: progress(done, 0))
     click.echo(f"read {result.read}, new {result.new}, processed {len(result.outcomes)}")
 
 
@@ -233,18 +235,25 @@ def _write_text(text: str, output: Path | None) -> None:
 
 @cli.command()
 @click.option("--message", "message_ids", type=int, multiple=True, help="Only this ledger id (repeatable).")
+@click.option("--failed", is_flag=True, help="Only messages whose processing failed (e.g. after a fix).")
 @pass_context
-def reprocess(ctx: Context, message_ids: tuple[int, ...]) -> None:
+def reprocess(ctx: Context, message_ids: tuple[int, ...], failed: bool) -> None:
     """Re-read archived messages after a config, mapping or parser change, and report what changed.
 
     \b
     Example:
       mailbot reprocess
+      mailbot reprocess --failed
       mailbot reprocess --message 12 --message 15
     """
+    from mailbot.reprocess import failed_message_ids
     from mailbot.reprocess import reprocess as run
 
-    count, changes = run(ctx.app.ready_pipeline(), list(message_ids) or None)
+    pipeline = ctx.app.ready_pipeline()
+    chosen = list(message_ids) or None
+    if failed:
+        chosen = [i for i in failed_message_ids(pipeline) if chosen is None or i in chosen]
+    count, changes = run(pipeline, chosen)
     for change in changes:
         b, a = change.before, change.after
         click.echo(

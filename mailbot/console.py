@@ -21,25 +21,28 @@ PROGRESS_THRESHOLD = 50
 
 @contextmanager
 def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
-    """Yield a (done, total) callback that draws a bar once the total is large enough."""
+    """Yield a (done, total) callback that draws a bar once the work is large enough; total 0 means unknown.
+
+    The bar goes to stderr, so a command's output stays clean when piped.
+    """
     bar = Progress(
         TextColumn(label),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        console=console,
+        console=Console(stderr=True),
         transient=True,
         disable=not sys.stderr.isatty(),
     )
     task: list[TaskID] = []
 
     def update(done: int, total: int) -> None:
-        if total < PROGRESS_THRESHOLD:
+        if (total or done) < PROGRESS_THRESHOLD:
             return
         if not task:
             bar.start()
-            task.append(bar.add_task(label, total=total))
-        bar.update(task[0], completed=done, total=total)
+            task.append(bar.add_task(label, total=total or None))
+        bar.update(task[0], completed=done, total=total or None)
 
     try:
         yield update
@@ -58,6 +61,11 @@ def print_status(status: Status) -> None:
         last = f"{unit.last_received_at:%Y-%m-%d %H:%M}" if unit.last_received_at else "-"
         units.add_row(unit.name, unit.category, str(unit.messages), str(unit.reports), last, str(unit.unconfirmed))
     console.print(units)
+    for state in status.mailbox:
+        console.print(
+            f"mailbox {state['folder']}: UIDVALIDITY {state['uidvalidity']}, last UID {state['last_uid']}, "
+            f"synced {state['updated_at']}"
+        )
     if status.attention:
         todo = Table("message", "from", "subject", "problem", title="needs a person")
         for item in status.attention:

@@ -39,6 +39,11 @@ def _key(outcome: Outcome) -> tuple[str, str | None, list[str], bool]:
     return outcome.kind, outcome.unit, sorted(outcome.problems), outcome.failed
 
 
+def failed_message_ids(pipeline: Pipeline) -> list[int]:
+    with transaction(pipeline.sessions) as session:
+        return list(session.scalars(select(Message.id).where(Message.status == "failed").order_by(Message.id)))
+
+
 def _snapshot(message: Message) -> Outcome:
     return Outcome(
         message_id=message.id,

@@ -181,3 +181,20 @@ def test_it_reprocesses_from_the_command_line_and_reports_changes(tmp_path: Path
     config.write_text(text, encoding="utf-8")
     code, out, _ = _run(config, "reprocess", "--message", "2")
     assert code == 0 and "1 changed" in out and "unknown_sender" in out
+
+
+def test_it_reprocesses_only_failed_messages_when_asked(tmp_path: Path) -> None:
+    config = _ingested(tmp_path)
+    archive = tmp_path / "data" / "archive"
+    victim = sorted(archive.rglob("*.eml"))[0]
+    saved = victim.read_bytes()
+    victim.unlink()  # a lost archive file makes processing fail, and the failure must be recorded
+    assert _run(config, "reprocess")[0] == 0
+    status = json.loads(_run(config, "status", "--json", "--as-of", "2021-06-30")[1])
+    assert status["by_status"] == {"failed": 1, "processed": 1}
+    assert "failed" in [a["code"] for a in status["attention"]]
+    victim.write_bytes(saved)
+    code, out, _ = _run(config, "reprocess", "--failed")
+    assert code == 0 and out.strip().endswith("reprocessed 1 messages, 1 changed")
+    status = json.loads(_run(config, "status", "--json", "--as-of", "2021-06-30")[1])
+    assert status["by_status"] == {"processed": 2}
