@@ -19,6 +19,7 @@ import click
 
 if TYPE_CHECKING:
     from mailbot.app import App
+    from mailbot.errors import MailbotError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -411,12 +412,24 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except Exception as exc:
-        from mailbot.errors import MailbotError
-
-        if not isinstance(exc, MailbotError):
+        error = _known_error(exc)
+        if error is None:
             raise
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        click.echo(f"error: {error}", err=True)
+        sys.exit(error.exit_code)
+
+
+def _known_error(exc: Exception) -> MailbotError | None:
+    """Our own errors as they are; a database failure (locked, unreachable) as a DatabaseError."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from mailbot.errors import DatabaseError, MailbotError
+
+    if isinstance(exc, MailbotError):
+        return exc
+    if isinstance(exc, SQLAlchemyError):
+        return DatabaseError(f"database error: {str(exc).splitlines()[0]}")
+    return None
 
 
 if __name__ == "__main__":

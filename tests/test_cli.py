@@ -198,3 +198,12 @@ def test_it_reprocesses_only_failed_messages_when_asked(tmp_path: Path) -> None:
     assert code == 0 and out.strip().endswith("reprocessed 1 messages, 1 changed")
     status = json.loads(_run(config, "status", "--json", "--as-of", "2021-06-30")[1])
     assert status["by_status"] == {"processed": 2}
+
+
+def test_it_reports_an_unreachable_database_as_a_database_error(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "pg.toml"
+    path.write_text('[database]\nurl = "postgresql://nobody@127.0.0.1:1/none"\n', encoding="utf-8")
+    with pytest.raises(SystemExit) as exited:
+        main(["--config", str(path), "db", "upgrade"])
+    assert exited.value.code == 3
+    assert "error:" in capsys.readouterr().err
