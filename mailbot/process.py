@@ -86,7 +86,7 @@ class Pipeline:
                 analysis = self._analyse_row(row, registry)
                 _store(session, row, analysis, unit_ids, self.clock())
             return Outcome(row.id, analysis.kind, analysis.unit, tuple(f.code for f in analysis.findings))
-        except Exception as exc:
+        except Exception as exc:  # one unreadable message must not stop the worker or the rest of the batch
             log.exception("processing message %s failed", row.id)
             row.status, row.error, row.processed_at = "failed", f"{type(exc).__name__}: {exc}", self.clock()
             return Outcome(row.id, "", None, (), failed=True)
