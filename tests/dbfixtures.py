@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ProgrammingError
 
 from mailbot.app import App
 from mailbot.clock import TZ
@@ -66,18 +68,29 @@ class FixedClock:
 
 
 def new_postgres_database() -> tuple[str, str]:
+    """A fresh database per test; where the CI's role may not create databases, a fresh schema instead."""
     name = f"mailbot_test_{uuid.uuid4().hex[:12]}"
     admin = make_engine(PG_URL).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return PG_URL.rsplit("/", 1)[0] + "/" + name, name
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        return make_url(PG_URL).set(database=name).render_as_string(hide_password=False), name
+    except ProgrammingError:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{name}"'))
+        url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={name}"})
+        return url.render_as_string(hide_password=False), f"schema:{name}"
+    finally:
+        admin.dispose()
 
 
 def drop_postgres_database(name: str) -> None:
     admin = make_engine(PG_URL).execution_options(isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if name.startswith("schema:"):
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{name.removeprefix("schema:")}" CASCADE'))
+        else:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
 
 
