@@ -27,7 +27,7 @@ from mailbot.store.models import Attachment, Message, Problem, Unit
 
 log = logging.getLogger(__name__)
 
-BATCH = 100
+BATCH = 25  # messages per transaction: a crash loses at most this much processing work
 
 
 @dataclass(frozen=True)

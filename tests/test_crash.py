@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
 from mailbot.store.db import make_engine
 
@@ -20,6 +21,8 @@ from mailgen import mixed_messages
 from mailservers import MailServer
 
 COUNT = 200
+FETCH_BATCH = 10  # imap.batch_size in the config below
+PROCESS_BATCH = 25  # mailbot.process.BATCH
 
 
 def _write_config(folder: Path, server: MailServer, database_url: str) -> Path:
@@ -55,13 +58,37 @@ def _mailbot(config: Path, *args: str, password: str) -> subprocess.Popen[bytes]
     )
 
 
-def _counts(database_url: str) -> tuple[int, int]:
-    engine = make_engine(database_url)
+def _counts(engine: Engine) -> tuple[int, int]:
+    """(messages recorded, messages processed)."""
     with engine.connect() as connection:
         total = connection.execute(text("SELECT count(*) FROM messages")).scalar_one()
         done = connection.execute(text("SELECT count(*) FROM messages WHERE status = 'processed'")).scalar_one()
-    engine.dispose()
     return total, done
+
+
+def _kill_point(rng: random.Random, counts: tuple[int, int]) -> tuple[str, float]:
+    """Where the next run dies: now and then during start-up and login (a time), otherwise as soon as the
+    recorded or the processed count passes a random mark short of the last batch — in the middle of a
+    fetch batch or a processing batch that has just begun."""
+    total, done = counts
+    if rng.random() < 0.2:
+        return "time", rng.uniform(0.05, 0.8)
+    if total < COUNT - FETCH_BATCH:
+        return "total", rng.randint(total + 1, COUNT - FETCH_BATCH)
+    return "done", rng.randint(done + 1, max(done + 1, COUNT - PROCESS_BATCH))
+
+
+def _run_until(engine: Engine, process: subprocess.Popen[bytes], point: tuple[str, float]) -> bool:
+    """Wait for the kill point; False when the run finished first."""
+    what, mark = point
+    deadline = time.monotonic() + (mark if what == "time" else 120)
+    while process.poll() is None:
+        total, done = _counts(engine)
+        reached = (what == "total" and total >= mark) or (what == "done" and done >= mark)
+        if reached or time.monotonic() >= deadline:
+            return True
+        time.sleep(0.002)
+    return False
 
 
 def test_it_records_each_message_once_through_random_kills(
@@ -71,21 +98,21 @@ def test_it_records_each_message_once_through_random_kills(
     uids = imap_server.append(raws)
     config = _write_config(tmp_path, imap_server, database_url)
     assert _mailbot(config, "db", "upgrade", password="").wait(60) == 0
-    rng = random.Random(20210615)
-    partial_states: list[tuple[int, int]] = []
-    for _ in range(8):
+    engine = make_engine(database_url)
+    rng = random.Random(615)
+    interrupted: list[tuple[int, int]] = []
+    for _ in range(12):
+        counts = _counts(engine)
+        if counts[1] >= COUNT - PROCESS_BATCH:
+            break  # too little left to interrupt reliably: the final run below finishes it
         process = _mailbot(config, "poll", password=imap_server.password)
-        time.sleep(rng.uniform(0.3, 2.0))
-        if process.poll() is not None:
-            break  # it finished before the kill: the remaining syncs have nothing left to do
-        process.send_signal(signal.SIGKILL)
-        process.wait(10)
-        partial_states.append(_counts(database_url))
+        if _run_until(engine, process, _kill_point(rng, counts)):
+            process.send_signal(signal.SIGKILL)
+            process.wait(10)
+            interrupted.append(_counts(engine))
+    assert sum(total < COUNT or done < total for total, done in interrupted) >= 3, interrupted
     final = _mailbot(config, "poll", password=imap_server.password)
     assert final.wait(120) == 0, final.stderr.read() if final.stderr else ""
-    assert any(total < COUNT or done < total for total, done in partial_states), partial_states
-
-    engine = make_engine(database_url)
     with engine.connect() as connection:
         rows = connection.execute(text("SELECT uid, sha256, status FROM messages ORDER BY uid")).all()
         last_uid = connection.execute(text("SELECT last_uid FROM mailbox_state")).scalar_one()

@@ -40,16 +40,27 @@ def make_engine(url: str) -> Engine:
         raise DatabaseError(f"cannot use database URL {_redact(url)}: {exc}") from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Python's sqlite3 (before 3.12) opens transactions itself, late, and not before SAVEPOINT: a savepoint
+    # would then be its own transaction and RELEASE would commit it. Take transaction control away from it;
+    # SQLAlchemy's "begin" event below opens every transaction explicitly.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    # Deferred, so that readers (`status`, exports) never wait for a writer: in WAL mode they read a
+    # snapshot. Two writers at once (the worker and, say, `units confirm-address`) wait on busy_timeout.
+    connection.exec_driver_sql("BEGIN")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
