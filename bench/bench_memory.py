@@ -2,7 +2,7 @@
 
 Each measurement is a fresh process, and the figure is that process's own peak (ru_maxrss from os.wait4).
 
-    .venv/bin/python bench/bench_memory.py [--mb 25]
+    .venv/bin/python bench/bench_memory.py [--mb 25] [--what ingest|poll|baseline]
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from mailbot.clock import TZ
 
 from common import ROOT  # also puts tests/ on sys.path
 from mailgen import make_message
+from mailservers import HOST, PASSWORD, USER, DovecotServer, append_messages
 
 
 def peak_rss_mb(args: list[str], cwd: Path) -> float:
@@ -40,11 +41,17 @@ def write_message(path: Path, mb: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mb", type=int, default=25)
-    parser.add_argument("--what", choices=["ingest", "baseline"], default="ingest")
+    parser.add_argument("--what", choices=["ingest", "poll", "baseline"], default="ingest")
     parser.add_argument("--write", metavar="FILE", help=argparse.SUPPRESS)
+    parser.add_argument("--append-to", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.write:
         write_message(Path(args.write), args.mb)
+        if args.append_to:
+            append_messages(HOST, args.append_to, USER, PASSWORD, "INBOX", [Path(args.write).read_bytes()])
+        return
+    if args.what == "poll":
+        measure_poll(args.mb)
         return
     with tempfile.TemporaryDirectory() as folder:
         base = Path(folder)
@@ -60,6 +67,27 @@ def main() -> None:
         subprocess.run([sys.executable, __file__, "--write", str(base / "big.eml"), "--mb", str(args.mb)], check=True)
         rss = peak_rss_mb([*mailbot, "ingest", str(base / "big.eml")], base)
         print(f"peak RSS of `mailbot ingest` with a {args.mb} MB attachment: {rss:.0f} MB (target <= 150 MB)")
+
+
+def measure_poll(mb: int) -> None:
+    """The same message fetched over IMAP from dovecot by `mailbot poll`."""
+    with DovecotServer() as server, tempfile.TemporaryDirectory() as folder:
+        base = Path(folder)
+        config = base / "mailbot.toml"
+        config.write_text(
+            f'data_dir = "{base / "data"}"\n[imap]\nhost = "{server.host}"\nport = {server.port}\nssl = false\n'
+            f'user = "{server.user}"\npassword_env = "BENCH_IMAP_PASSWORD"\n',
+            encoding="utf-8",
+        )
+        os.environ["BENCH_IMAP_PASSWORD"] = server.password
+        mailbot = [sys.executable, "-m", "mailbot", "--config", str(config)]
+        subprocess.run([*mailbot, "db", "upgrade"], check=True, stdout=subprocess.DEVNULL)
+        big = str(base / "big.eml")
+        subprocess.run(
+            [sys.executable, __file__, "--write", big, "--mb", str(mb), "--append-to", str(server.port)], check=True
+        )
+        rss = peak_rss_mb([*mailbot, "poll"], base)
+        print(f"peak RSS of `mailbot poll` fetching a {mb} MB attachment from dovecot: {rss:.0f} MB (target <= 150 MB)")
 
 
 if __name__ == "__main__":

@@ -26,12 +26,19 @@ class IngestResult:
 
 def ingest_paths(pipeline: Pipeline, paths: list[Path], progress: Callable[[int], None] | None = None) -> IngestResult:
     result = IngestResult()
+    _archive_and_record(pipeline, paths, result, progress)
+    result.outcomes = pipeline.process_pending()
+    return result
+
+
+def _archive_and_record(
+    pipeline: Pipeline, paths: list[Path], result: IngestResult, progress: Callable[[int], None] | None
+) -> None:
+    # A function of its own so that the last batch's raw bytes are freed before processing starts.
     for batch in _batches(read_paths(paths)):
         _record(pipeline, batch, result)
         if progress is not None:
             progress(result.read)
-    result.outcomes = pipeline.process_pending()
-    return result
 
 
 def _batches(messages: Iterable[FileMessage]) -> Iterator[list[FileMessage]]:
