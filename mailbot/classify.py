@@ -166,6 +166,7 @@ def _zip_type(data: bytes) -> str:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = archive.namelist()
             mimetype = _small_member(archive, "mimetype")
+    # zipfile raises NotImplementedError for compression methods it lacks (e.g. deflate64 from WinRAR).
     except (zipfile.BadZipFile, OSError, ValueError, RuntimeError, EOFError, NotImplementedError):
         return "zip"  # a broken zip is still a zip; the reader reports what is wrong with it
     if any(name.startswith("xl/") for name in names):

@@ -18,6 +18,7 @@ from sqlalchemy.exc import ProgrammingError
 from mailbot.app import App
 from mailbot.clock import TZ
 from mailbot.config import Config, config_from_dict
+from mailbot.demo.run import to_toml
 from mailbot.store.db import make_engine
 
 PG_URL = os.environ.get("MAILBOT_TEST_DATABASE_URL", "")
@@ -104,6 +105,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
     finally:
         drop_postgres_database(name)
+
+
+def write_config(folder: Path, units: list[dict[str, Any]] | None = None, **sections: Any) -> Path:
+    """A mailbot.toml in `folder` (data in folder/data), written the way the demo writes its own."""
+    raw: dict[str, Any] = {"data_dir": str(folder / "data"), **sections, "units": UNITS[:1] if units is None else units}
+    path = folder / "mailbot.toml"
+    path.write_text(to_toml(raw), encoding="utf-8")
+    return path
+
+
+def server_section(server: Any, password_env: str, **more: Any) -> dict[str, Any]:
+    """An [imap] or [smtp] section pointing at a loopback server or proxy (anything with host and port)."""
+    return {"host": server.host, "port": server.port, "ssl": False, "password_env": password_env, **more}
 
 
 def make_config(data_dir: Path, database_url: str, **sections: Any) -> Config:

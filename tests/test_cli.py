@@ -18,6 +18,7 @@ from openpyxl import load_workbook
 from mailbot.cli import cli, main
 from mailbot.clock import TZ
 
+from dbfixtures import UNITS, write_config
 from mailgen import fake_xlsx, make_message
 
 
@@ -49,28 +50,7 @@ def test_it_shows_help_without_importing_heavy_libraries() -> None:
 
 
 def _config_file(folder: Path) -> Path:
-    path = folder / "mailbot.toml"
-    path.write_text(
-        f"""
-data_dir = "{folder / "data"}"
-[imap]
-user = "pingqf163@example.cn"
-[[units]]
-name = "郏县总工会"
-category = "县市区"
-aliases = ["郏县", "郟县"]
-emails = ["jiaxian@example.cn"]
-contact = "张三"
-phone = "0375-2900001"
-[[units]]
-name = "宝丰县总工会"
-category = "县市区"
-aliases = ["宝丰"]
-emails = ["baofeng@example.cn"]
-""",
-        encoding="utf-8",
-    )
-    return path
+    return write_config(folder, units=UNITS[:2], imap={"user": "pingqf163@example.cn"})
 
 
 def _run(config: Path, *args: str) -> tuple[int, str, str]:
@@ -207,3 +187,19 @@ def test_it_reports_an_unreachable_database_as_a_database_error(tmp_path: Path, 
         main(["--config", str(path), "db", "upgrade"])
     assert exited.value.code == 3
     assert "error:" in capsys.readouterr().err
+
+
+def test_it_prints_status_tables_with_units_and_what_needs_a_person(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rich.console import Console
+
+    import mailbot.console
+
+    # A fixed width: rich sizes tables to the terminal, and narrow ones wrap names across lines.
+    monkeypatch.setattr(mailbot.console, "console", Console(width=200))
+    config = _ingested(tmp_path)
+    code, out, _ = _run(config, "status", "--as-of", "2021-06-30")
+    assert code == 0
+    assert "2 messages" in out and "郏县总工会" in out and "宝丰县总工会" in out
+    assert "needs a person" in out and "unknown_sender" in out

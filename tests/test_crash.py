@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from mailbot.store.db import make_engine
 
+from dbfixtures import server_section, write_config
 from mailgen import mixed_messages
 from mailservers import MailServer
 
@@ -26,26 +27,8 @@ PROCESS_BATCH = 25  # mailbot.process.BATCH
 
 
 def _write_config(folder: Path, server: MailServer, database_url: str) -> Path:
-    path = folder / "mailbot.toml"
-    path.write_text(
-        f"""data_dir = "{folder / "data"}"
-[database]
-url = "{database_url}"
-[imap]
-host = "{server.host}"
-port = {server.port}
-ssl = false
-user = "{server.user}"
-password_env = "CRASH_TEST_PASSWORD"
-batch_size = 10
-[[units]]
-name = "郏县总工会"
-category = "县市区"
-emails = ["jiaxian@example.cn"]
-""",
-        encoding="utf-8",
-    )
-    return path
+    imap = server_section(server, "CRASH_TEST_PASSWORD", user=server.user, batch_size=FETCH_BATCH)
+    return write_config(folder, database={"url": database_url}, imap=imap)
 
 
 def _mailbot(config: Path, *args: str, password: str) -> subprocess.Popen[bytes]:

@@ -141,3 +141,18 @@ def test_it_extracts_visible_text_from_html() -> None:
     assert "郏县总工会" in text
     assert "td{}" not in text
     assert "1" in text
+
+
+def test_it_treats_a_charset_label_with_a_nul_as_unknown() -> None:
+    assert codec_for("utf\x008") is None
+    assert decode_bytes("郏县".encode("gbk"), "gb\x002312") == ("郏县", False)
+
+
+def test_it_reads_the_same_message_id_at_archive_time_and_at_split_time() -> None:
+    from mailbot.message.decode import normalise_message_id
+    from mailbot.message.headers import message_id_of
+    from mailbot.message.split import parse_message
+
+    raw = b"Message-ID:\r\n <20210610.abc@\r\n mail.example.cn>\r\nSubject: x\r\n\r\nbody\r\n"
+    assert message_id_of(raw) == parse_message(raw).message_id == "20210610.abc@mail.example.cn"
+    assert normalise_message_id("") == "" and normalise_message_id("bare@id") == "bare@id"

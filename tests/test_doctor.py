@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from mailbot.cli import cli
 from mailbot.demo.servers import DemoSmtpServer
 
+from dbfixtures import server_section, write_config
 from mailservers import IdRequiredProxy, MailServer
 
 
@@ -21,26 +22,15 @@ def smtp_server() -> Iterator[DemoSmtpServer]:
 
 
 def _config(folder: Path, proxy: IdRequiredProxy, imap: MailServer, smtp: DemoSmtpServer) -> Path:
-    path = folder / "mailbot.toml"
-    path.write_text(
-        f"""data_dir = "{folder / "data"}"
-[imap]
-host = "{proxy.host}"
-port = {proxy.port}
-ssl = false
-user = "{imap.user}"
-password_env = "DOCTOR_IMAP_PASSWORD"
-[smtp]
-host = "{smtp.host}"
-port = {smtp.port}
-ssl = false
-user = "pingqf163@example.cn"
-password_env = "DOCTOR_SMTP_PASSWORD"
-from = "pingqf163@example.cn"
-""",
-        encoding="utf-8",
+    return write_config(
+        folder,
+        imap=server_section(proxy, "DOCTOR_IMAP_PASSWORD", user=imap.user),
+        smtp={
+            **server_section(smtp, "DOCTOR_SMTP_PASSWORD"),
+            "user": "pingqf163@example.cn",
+            "from": "pingqf163@example.cn",
+        },
     )
-    return path
 
 
 def _doctor(config: Path) -> tuple[int, str]:

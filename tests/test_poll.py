@@ -19,7 +19,7 @@ from mailbot.errors import AuthenticationError, MailServerError
 from mailbot.store.db import transaction
 from mailbot.store.models import Message
 
-from dbfixtures import FixedClock, make_config
+from dbfixtures import FixedClock, make_config, server_section, write_config
 from mailgen import mixed_messages
 from mailservers import IdRequiredProxy, MailServer
 
@@ -27,15 +27,7 @@ PASSWORD_ENV = "MAILBOT_TEST_IMAP_PASSWORD"
 
 
 def poll_app(tmp_path: Path, database_url: str, proxy: IdRequiredProxy | MailServer, **imap: Any) -> App:
-    settings = {
-        "host": proxy.host,
-        "port": proxy.port,
-        "ssl": False,
-        "user": "mailbot@example.test",
-        "password_env": PASSWORD_ENV,
-        "batch_size": 25,
-        **imap,
-    }
+    settings = server_section(proxy, PASSWORD_ENV, user="mailbot@example.test", batch_size=25, **imap)
     config = make_config(tmp_path / "data", database_url, imap=settings)
     application = App(config, clock=FixedClock(datetime(2021, 6, 20, 10, 0, tzinfo=TZ)))
     application.upgrade()
@@ -192,23 +184,7 @@ def test_it_flags_messages_only_when_configured_and_only_after_storing_them(
 
 
 def _cli_config(folder: Path, proxy: IdRequiredProxy, user: str) -> Path:
-    path = folder / "mailbot.toml"
-    path.write_text(
-        f"""data_dir = "{folder / "data"}"
-[imap]
-host = "{proxy.host}"
-port = {proxy.port}
-ssl = false
-user = "{user}"
-password_env = "{PASSWORD_ENV}"
-[[units]]
-name = "郏县总工会"
-category = "县市区"
-emails = ["jiaxian@example.cn"]
-""",
-        encoding="utf-8",
-    )
-    return path
+    return write_config(folder, imap=server_section(proxy, PASSWORD_ENV, user=user))
 
 
 def test_it_polls_from_the_command_line_and_exits_5_on_a_refused_login(

@@ -33,6 +33,7 @@ from imap_tools.imap_utf7 import utf7_encode
 from mailbot.clock import TZ
 from mailbot.config import ImapConfig
 from mailbot.errors import AuthenticationError, MailServerError
+from mailbot.message.decode import normalise_message_id
 
 log = logging.getLogger(__name__)
 
@@ -493,11 +494,7 @@ def parse_internaldate(value: bytes) -> datetime:
 
 def _message_id(header_block: bytes) -> str:
     message = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(header_block, headersonly=True)
-    value = message.get("Message-ID")
-    if value is None:
-        return ""
-    text = "".join(str(value).split())
-    return text[1:-1] if text.startswith("<") and text.endswith(">") else text.strip("<>")
+    return normalise_message_id(str(message.get("Message-ID", "")))
 
 
 def _has_body(items: dict[str, _Value], wanted: str) -> bool:

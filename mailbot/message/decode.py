@@ -41,7 +41,7 @@ def codec_for(label: str | None) -> str | None:
         return "gb18030"
     try:
         info = codecs.lookup(name)
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a label with a NUL in it
         return None
     # base64, rot13 and friends are codecs too, but not text encodings.
     return info.name if getattr(info, "_is_text_encoding", True) else None
@@ -196,6 +196,16 @@ def parse_addresses(value: str) -> list[tuple[str, str]]:
             continue
         pairs.append((decode_header_value(name)[0], spec.strip().lower()))
     return pairs
+
+
+def normalise_message_id(value: str) -> str:
+    """A Message-ID without angle brackets or folding whitespace; "" when absent.
+
+    The ledger, the split stage and the IMAP re-sync after a UIDVALIDITY change must agree on it exactly.
+    """
+    text = "".join(value.split())
+    match = re.search(r"<([^<>]*)>", text)
+    return (match.group(1) if match else text.strip("<>"))[:998]
 
 
 def parse_date(value: str) -> datetime | None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import email.utils
 from datetime import datetime
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
 from mailbot.clock import as_local
+from mailbot.message.decode import normalise_message_id, parse_date, parse_received_time
 
 
 def _headers(raw: bytes) -> Message:
@@ -22,8 +22,7 @@ def _headers(raw: bytes) -> Message:
 
 def message_id_of(raw: bytes) -> str:
     """The Message-ID without angle brackets, "" when absent."""
-    value = _headers(raw).get("Message-ID", "")
-    return str(value).strip().strip("<>").strip()[:998]
+    return normalise_message_id(str(_headers(raw).get("Message-ID", "")))
 
 
 def received_time_of(raw: bytes) -> tuple[datetime | None, str]:
@@ -32,19 +31,10 @@ def received_time_of(raw: bytes) -> tuple[datetime | None, str]:
     Returns the time and where it came from (received_header | date_header), or (None, "") when neither parses.
     """
     headers = _headers(raw)
-    for name, source in (("Received", "received_header"), ("Date", "date_header")):
-        value = headers.get(name)
-        moment = _parse_time(str(value).rsplit(";", 1)[-1] if name == "Received" and value else value)
-        if moment is not None:
-            return moment, source
-    return None, ""
-
-
-def _parse_time(text: object) -> datetime | None:
-    if not text:
-        return None
-    try:
-        moment = email.utils.parsedate_to_datetime(" ".join(str(text).split()))
-    except (TypeError, ValueError, IndexError):
-        return None
-    return as_local(moment) if moment.tzinfo is not None else None
+    received = headers.get("Received")
+    moment = parse_received_time(str(received)) if received else None
+    if moment is not None:
+        return as_local(moment), "received_header"
+    date = headers.get("Date")
+    moment = parse_date(str(date)) if date else None
+    return (as_local(moment), "date_header") if moment is not None else (None, "")

@@ -22,6 +22,7 @@ from mailbot.message.decode import (
     decode_header_value,
     first_token,
     header_param,
+    normalise_message_id,
     parse_addresses,
     parse_date,
     parse_received_time,
@@ -98,7 +99,7 @@ def _assemble(root: Message, headers: tuple[tuple[str, str], ...], got: _Collect
     first = _first_values(headers)
     from_name, from_address = _first_address(_raw_header(root, "from"))
     return ParsedMessage(
-        message_id=_message_id(first.get("message-id", "")),
+        message_id=normalise_message_id(first.get("message-id", "")),
         from_address=from_address,
         from_name=from_name,
         to_addresses=tuple(a for v in _raw_headers(root, "to") for _, a in parse_addresses(v)),
@@ -170,11 +171,6 @@ def _raw_header(part: Message, name: str) -> str:
 def _first_address(value: str) -> tuple[str, str]:
     pairs = parse_addresses(value) if value else []
     return pairs[0] if pairs else ("", "")
-
-
-def _message_id(value: str) -> str:
-    match = re.search(r"<([^<>]*)>", value)
-    return (match.group(1) if match else value).strip()
 
 
 def _content_type(part: Message) -> str:
@@ -274,11 +270,21 @@ def _attachment(part: Message, position: int, name: str, ctype: str, limit: int 
     return Part(position, name, ctype, data, hashlib.sha256(data).hexdigest())
 
 
+def _encoded_payload(part: Message) -> str | None:
+    """The payload as transferred, or None when the email package cannot give it (it decodes 8-bit text
+    with the part's declared charset, and a hostile charset parameter makes that raise)."""
+    try:
+        encoded = part.get_payload()
+    except (ValueError, LookupError):
+        return None
+    return encoded if isinstance(encoded, str) else None
+
+
 def _encoded_size(part: Message, blobs: Blobs) -> int:
     """The decoded size, estimated from the encoded payload so a huge part is never decoded."""
-    encoded = part.get_payload()
-    if not isinstance(encoded, str):
-        return 0
+    encoded = _encoded_payload(part)
+    if encoded is None:
+        return len(_payload(part, blobs))
     span = blobs.span(encoded)
     if span is not None:
         encoded_size = blobs.encoded_size(span)
@@ -290,11 +296,11 @@ def _encoded_size(part: Message, blobs: Blobs) -> int:
 
 
 def _payload(part: Message, blobs: Blobs) -> bytes:
-    encoded = part.get_payload()
-    span = blobs.span(encoded) if isinstance(encoded, str) else None
+    encoded = _encoded_payload(part)
+    span = blobs.span(encoded) if encoded is not None else None
     if span is not None:
         return blobs.decode_base64(span) if _is_base64(part) else blobs.original(span)
-    if isinstance(encoded, str) and blobs.spans and "mailbot-blob-" in encoded:
+    if encoded is not None and blobs.spans and "mailbot-blob-" in encoded:
         part.set_payload(blobs.restore(encoded))
     data = part.get_payload(decode=True)
     return data if isinstance(data, bytes) else b""

@@ -24,10 +24,6 @@ class Archive:
     def path_for(self, digest: str) -> Path:
         return self.root / digest[:2] / f"{digest}.eml"
 
-    def store(self, raw: bytes) -> str:
-        """Write `raw` unless it is already there; return its SHA-256."""
-        return self.store_many([raw])[0]
-
     def store_many(self, raws: list[bytes]) -> list[str]:
         """Write several messages, then make their directory entries durable with one fsync per folder.
 

@@ -127,23 +127,6 @@ class Arrival:
     uid: int | None = None
 
 
-def record_arrival(session: Session, arrival: Arrival, now: datetime) -> tuple[Message, bool]:
-    """Insert the ledger row, or, for bytes already recorded, only refresh their mailbox location.
-
-    Returns the row and whether it is new. The SHA-256 is what makes a message "the same" across UIDVALIDITY
-    changes, re-ingested files and a crash between archiving and recording.
-    """
-    row = session.scalar(select(Message).where(Message.sha256 == arrival.sha256))
-    if row is not None:
-        if arrival.source == "imap":
-            _move_location(session, row, arrival)
-        return row, False
-    row = _new_row(arrival, now)
-    session.add(row)
-    session.flush()
-    return row, True
-
-
 def _new_row(arrival: Arrival, now: datetime) -> Message:
     return Message(
         sha256=arrival.sha256,
@@ -162,7 +145,11 @@ def _new_row(arrival: Arrival, now: datetime) -> Message:
 
 
 def record_arrivals(session: Session, arrivals: Sequence[Arrival], now: datetime) -> int:
-    """record_arrival for a batch, with one look-up for all of it. Returns how many rows are new."""
+    """Insert ledger rows, or, for bytes already recorded, only refresh their mailbox location.
+
+    One look-up for the whole batch; returns how many rows are new. The SHA-256 is what makes a message
+    "the same" across UIDVALIDITY changes, re-ingested files and a crash between archiving and recording.
+    """
     known = {
         row.sha256: row
         for row in session.scalars(select(Message).where(Message.sha256.in_({a.sha256 for a in arrivals})))
@@ -175,26 +162,26 @@ def record_arrivals(session: Session, arrivals: Sequence[Arrival], now: datetime
             session.add(known[arrival.sha256])
             created += 1
         elif arrival.source == "imap":
-            _move_location(session, row, arrival)
+            relocate(session, row, arrival.folder, arrival.uidvalidity, arrival.uid)
     session.flush()
     return created
 
 
-def _move_location(session: Session, row: Message, arrival: Arrival) -> None:
+def relocate(session: Session, row: Message, folder: str | None, uidvalidity: int | None, uid: int | None) -> None:
+    """Record where known bytes now sit in the mailbox (a re-fetch, or new UIDs after a UIDVALIDITY change)."""
+    if (row.folder, row.uidvalidity, row.uid) == (folder, uidvalidity, uid):
+        return
     # Another row may still claim this location under the same UIDVALIDITY only if the server reused a UID,
     # which IMAP forbids; clear it rather than fail the whole batch.
     clash = session.scalar(
         select(Message).where(
-            Message.folder == arrival.folder,
-            Message.uidvalidity == arrival.uidvalidity,
-            Message.uid == arrival.uid,
-            Message.id != row.id,
+            Message.folder == folder, Message.uidvalidity == uidvalidity, Message.uid == uid, Message.id != row.id
         )
     )
     if clash is not None:
         clash.uid = None
         session.flush()
-    row.folder, row.uidvalidity, row.uid = arrival.folder, arrival.uidvalidity, arrival.uid
+    row.folder, row.uidvalidity, row.uid = folder, uidvalidity, uid
     if row.source == "file":
         row.source = "imap"
 
@@ -207,14 +194,6 @@ def find_by_message_id_and_size(session: Session, message_id: str, size: int) ->
     found = session.scalars(select(Message).where(Message.message_id == message_id, Message.size == size).limit(2))
     matches = list(found)
     return matches[0] if len(matches) == 1 else None
-
-
-def relocate(session: Session, row: Message, folder: str, uidvalidity: int, uid: int) -> None:
-    _move_location(
-        session,
-        row,
-        Arrival(row.sha256, row.size, "imap", row.received_at, folder=folder, uidvalidity=uidvalidity, uid=uid),
-    )
 
 
 def pending_message_ids(session: Session, limit: int | None = None) -> list[int]:
