@@ -25,6 +25,13 @@ OVERSIZED = "oversized"  # a message or attachment above the configured size cap
 MALFORMED_MESSAGE = "malformed_message"  # the MIME structure is broken; what could be read was kept
 AMBIGUOUS_UNIT = "ambiguous_unit"  # the content names several units and none could be chosen
 REJECTED_SENDER = "rejected_sender"  # staff said this address does not belong to the unit it named
+UNRECOGNISED_TABLE = "unrecognised_table"  # a table that is none of the annexes; reported, never guessed
+NO_TABLE = "no_table"  # a readable file that holds no table at all (a letter, a blank sheet)
+BAD_VALUE = "bad_value"  # a cell that should hold an amount, a count or a date and does not
+UNMAPPED_VALUE = "unmapped_value"  # a 产品来源 or 采购方式 the staff's mapping does not know yet
+UNMERGED_ITEMS = "unmerged_items"  # the same 产品来源 and 采购方式 listed twice in one unit's block
+NO_END_DATE = "no_end_date"  # an annex 2 activity without an end date: on time cannot be decided
+DUPLICATE = "duplicate"  # an identical re-send of a table already counted
 
 
 @dataclass(frozen=True)
