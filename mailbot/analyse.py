@@ -1,6 +1,7 @@
 """The pure middle of the pipeline: raw bytes + registry + received time → what the message is.
 
-split → classify → attribute → check; no I/O, so it is tested without servers and re-run by `reprocess`.
+split → classify → attribute → read tables → recognise → normalise → check; no I/O but the injected
+LibreOffice converter, so it is tested without servers and re-run by `reprocess`.
 """
 
 from __future__ import annotations
@@ -8,14 +9,37 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from mailbot.attribute import Attribution, attribute
-from mailbot.classify import automatic_reason, decide_kind
+from mailbot.attribute import Attribution, alias_index, attribute
+from mailbot.classify import TableOutcome, automatic_reason, decide_kind, says_nil_report
 from mailbot.clock import as_local
-from mailbot.config import LimitsConfig
+from mailbot.config import DeadlinesConfig, LimitsConfig
+from mailbot.extract import Extraction, Reading, extract, read_message, table_unit_names
+from mailbot.message.decode import html_to_text
 from mailbot.message.model import ParsedMessage
 from mailbot.message.split import parse_message
+from mailbot.normalise.mapping import Mapping, load_mapping
+from mailbot.periods import open_period
 from mailbot.problems import NO_RECEIVED_TIME, OVERSIZED, UNKNOWN_SENDER, WRONG_DATE_HEADER, Finding
+from mailbot.read.guard import ReadLimits
+from mailbot.read.office import Converter
 from mailbot.registry import Registry
+from mailbot.submissions import Draft, Setting, nil_draft
+from mailbot.workdays import WorkCalendar
+
+
+@dataclass(frozen=True)
+class TableRules:
+    """What reading tables needs from the config and the outside world (the converter)."""
+
+    mapping: Mapping
+    deadlines: DeadlinesConfig = DeadlinesConfig()
+    workdays: WorkCalendar = WorkCalendar()
+    convert: Converter | None = None
+    limits: ReadLimits = ReadLimits()
+
+    @classmethod
+    def default(cls) -> TableRules:
+        return cls(mapping=load_mapping())
 
 
 @dataclass(frozen=True)
@@ -27,6 +51,7 @@ class Analysis:
     attributed_by: str
     automatic: str | None
     findings: tuple[Finding, ...]
+    drafts: tuple[Draft, ...] = ()
 
 
 def analyse(
@@ -35,19 +60,28 @@ def analyse(
     limits: LimitsConfig,
     received_at: datetime,
     received_from_header: bool = True,
+    rules: TableRules | None = None,
 ) -> Analysis:
-    """Decide kind, unit and problems of one message. `received_from_header` is False when an ingested
-    file had no Received header and its received time had to be taken from elsewhere."""
+    """Decide kind, unit, submissions and problems of one message. `received_from_header` is False when an
+    ingested file had no Received header and its received time had to be taken from elsewhere."""
+    rules = rules or TableRules.default()
     parsed = parse_message(raw, max_attachment_bytes=limits.max_attachment_bytes)
     automatic = automatic_reason(parsed, registry.own_addresses)
-    attribution = _attribution(parsed, registry, automatic)
-    kind = decide_kind(parsed, attribution, automatic)
+    if automatic is not None:  # never read, never counted, never answered
+        attribution = _automatic_attribution(parsed, registry)
+        return Analysis(parsed, "auto_or_bounce", attribution.unit, attribution.sender_known, "", automatic, ())
+    reading = read_message(parsed, rules.convert, rules.limits)
+    attribution = _with_tables(attribute(parsed, registry), parsed, reading, registry)
+    extraction = extract(parsed, reading, _setting(parsed, attribution, received_at, rules, registry))
+    drafts = _with_nil(extraction.drafts, parsed, attribution, received_at, rules)
+    kind = decide_kind(parsed, attribution, None, _outcome(drafts, extraction))
     findings = (
         *_size_findings(len(raw), limits),
         *parsed.findings,
         *attribution.findings,
         *_sender_findings(kind, attribution, parsed),
         *_time_findings(parsed, received_at, limits, received_from_header),
+        *extraction.findings,
     )
     return Analysis(
         parsed=parsed,
@@ -55,17 +89,67 @@ def analyse(
         unit=attribution.unit,
         sender_known=attribution.sender_known,
         attributed_by=attribution.by,
-        automatic=automatic,
-        findings=_unique(findings) if kind != "auto_or_bounce" else (),
+        automatic=None,
+        findings=_unique(findings),
+        drafts=drafts,
     )
 
 
-def _attribution(parsed: ParsedMessage, registry: Registry, automatic: str | None) -> Attribution:
+def _setting(
+    parsed: ParsedMessage, attribution: Attribution, received_at: datetime, rules: TableRules, registry: Registry
+) -> Setting:
+    body = parsed.text_body if parsed.text_body.strip() else html_to_text(parsed.html_body)
+    return Setting(
+        unit=attribution.unit,
+        received_at=received_at,
+        body=f"{parsed.subject}\n{body}",
+        mapping=rules.mapping,
+        deadlines=rules.deadlines,
+        workdays=rules.workdays,
+        unit_named=alias_index(registry).unit_named,
+    )
+
+
+def _with_tables(attribution: Attribution, parsed: ParsedMessage, reading: Reading, registry: Registry) -> Attribution:
+    """An unknown sender whose tables name exactly one registered unit (单位名称, title) is that unit."""
+    if attribution.unit is not None or attribution.findings:
+        return attribution  # a registered address, or staff rejected this sender, or the content is ambiguous
+    named = table_unit_names(reading, alias_index(registry).unit_named)
+    if len(named) != 1:
+        return attribution
+    (unit,) = named
+    address = parsed.from_address or "（空）"
+    finding = Finding(UNKNOWN_SENDER, f"发件地址 {address} 未登记，按表格中的单位名称归属于 {unit}，请工作人员确认")
+    return Attribution(unit, sender_known=False, by="table", findings=(finding,))
+
+
+def _with_nil(
+    drafts: tuple[Draft, ...], parsed: ParsedMessage, attribution: Attribution, received_at: datetime, rules: TableRules
+) -> tuple[Draft, ...]:
+    """A mail that only says 未开展 / 本期无 is a nil report for the annex 3 period open when it arrived."""
+    if drafts or attribution.unit is None or parsed.attachments or not says_nil_report(parsed):
+        return drafts
+    period = open_period(_nil_annex(parsed), received_at, rules.deadlines, rules.workdays)
+    return (nil_draft(attribution.unit, period, received_at),)
+
+
+def _nil_annex(parsed: ParsedMessage) -> str:
+    text = parsed.subject + parsed.text_body
+    return "1" if "附件1" in text or "推荐" in text else "3"
+
+
+def _outcome(drafts: tuple[Draft, ...], extraction: Extraction) -> TableOutcome:
+    return TableOutcome(
+        counted=any(not d.nil for d in drafts),
+        nil=bool(drafts) and all(d.nil for d in drafts),
+        rejected=extraction.reading.rejected,
+    )
+
+
+def _automatic_attribution(parsed: ParsedMessage, registry: Registry) -> Attribution:
     # Automatic mail (bounces, auto-replies, our own mail) often quotes a unit's name; it must not count.
-    if automatic is not None:
-        unit = registry.unit_for_address(parsed.from_address)
-        return Attribution(unit=unit.name if unit else None, sender_known=unit is not None, by="", findings=())
-    return attribute(parsed, registry)
+    unit = registry.unit_for_address(parsed.from_address)
+    return Attribution(unit=unit.name if unit else None, sender_known=unit is not None, by="", findings=())
 
 
 def _size_findings(size: int, limits: LimitsConfig) -> tuple[Finding, ...]:

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailbot.analyse import TableRules
 from mailbot.clock import Clock, system_clock
 from mailbot.config import Config, read_secret
 from mailbot.fetch.imap import ImapSession
+from mailbot.normalise.mapping import load_mapping
 from mailbot.process import Pipeline
+from mailbot.read.guard import ReadLimits
+from mailbot.read.office import LibreOffice
 from mailbot.store import db, ledger
 from mailbot.store.archive import Archive
 from mailbot.sync import Poller, Progress
+from mailbot.workdays import WorkCalendar
 
 
 @dataclass
@@ -45,11 +52,15 @@ class App:
         with db.transaction(self.sessions) as session:
             ledger.sync_units(session, self.config.units, self.clock())
 
+    @cached_property
+    def table_rules(self) -> TableRules:
+        return table_rules(self.config)
+
     def ready_pipeline(self) -> Pipeline:
         """A pipeline on a database that is at the newest revision and knows the config's units."""
         db.require_current(self.engine)
         self.sync_units()
-        return Pipeline(self.config, self.sessions, self.archive, self.clock)
+        return Pipeline(self.config, self.sessions, self.archive, self.clock, self.table_rules)
 
     @contextmanager
     def open_mailbox(self) -> Iterator[ImapSession]:
@@ -65,3 +76,17 @@ class App:
     def close(self) -> None:
         if "engine" in self.__dict__:
             self.engine.dispose()
+        if "table_rules" in self.__dict__ and isinstance(self.table_rules.convert, LibreOffice):
+            self.table_rules.convert.close()
+
+
+def table_rules(config: Config) -> TableRules:
+    """The staff's mapping, the deadlines and LibreOffice (when installed) for the table stages."""
+    tables = config.tables
+    mapping = load_mapping(Path(config.base_dir) / tables.mapping_file if tables.mapping_file else None)
+    program = shutil.which(tables.libreoffice) if tables.libreoffice else None
+    office = LibreOffice(program, tables.conversion_timeout_seconds) if program else None
+    limits = ReadLimits(
+        max_inflated_bytes=tables.max_inflated_bytes, convert_timeout_seconds=tables.conversion_timeout_seconds
+    )
+    return TableRules(mapping, config.deadlines, WorkCalendar(), office, limits)

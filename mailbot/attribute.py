@@ -66,6 +66,8 @@ class AliasIndex:
                 key = normalise_name(name)
                 if key:
                     self._units[key] = self._units.get(key, frozenset()) | {unit.name}
+        # Before the addressee names are blanked: in a 单位名称 cell "市总工会" is the unit of that name.
+        self._exact = {key: next(iter(units)) for key, units in self._units.items() if len(units) == 1}
         # The addressee occupies its span but names nobody, so "报送市总工会" attributes to no one while
         # "舞钢市总工会" still beats the shorter "市总工会" inside it.
         for name in registry.addressee_names:
@@ -88,6 +90,14 @@ class AliasIndex:
                 named |= self._units[key]
             reach = max(reach, end)
         return frozenset(named)
+
+    def unit_named(self, cell: str) -> str | None:
+        """The unit a 单位名称 cell or a title names: the exact name or alias first, else the only unit in it."""
+        exact = self._exact.get(normalise_name(cell))
+        if exact is not None:
+            return exact
+        named = self.units_in(cell)
+        return next(iter(named)) if len(named) == 1 else None
 
 
 _INDEX_CACHE: dict[int, tuple[Registry, AliasIndex]] = {}

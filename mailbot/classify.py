@@ -11,17 +11,19 @@ import io
 import re
 import unicodedata
 import zipfile
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from mailbot.attribute import Attribution
 from mailbot.message.decode import html_to_text
-from mailbot.message.model import ParsedMessage, Part
+from mailbot.message.model import ParsedMessage
 
 REPORT = "report"
 NIL_REPORT = "nil_report"
 NOT_A_REPORT = "not_a_report"
 AUTO_OR_BOUNCE = "auto_or_bounce"
 UNKNOWN_SENDER = "unknown_sender"
+REJECTED_INPUT = "rejected_input"
 
 _AUTO_SUBJECTS = (
     "自动回复",
@@ -38,11 +40,6 @@ _AUTO_SUBJECTS = (
 _BULK_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply"})
 _DAEMONS = frozenset({"mailer-daemon", "postmaster"})
 _NIL_PHRASES = ("未开展", "没有开展", "无数据", "无相关数据", "本月无", "暂无")
-_TABLE_TYPES = frozenset({"xlsx", "xls", "docx", "doc", "ods", "zip", "csv"})
-_TABLE_EXTENSIONS = frozenset(
-    {".xls", ".xlsx", ".xlsm", ".et", ".ods", ".csv", ".doc", ".docx", ".wps", ".zip", ".rar", ".7z"}
-)
-_CSV_CONTENT_TYPES = frozenset({"text/csv", "text/tab-separated-values", "text/comma-separated-values"})
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
 _SNIFF_BYTES = 4096
@@ -104,14 +101,27 @@ def _token(value: str) -> str:
 # Kind
 
 
-def decide_kind(msg: ParsedMessage, attribution: Attribution, automatic: str | None) -> str:
-    """report | nil_report | not_a_report | auto_or_bounce | unknown_sender (rejected_input comes later)."""
+@dataclass(frozen=True)
+class TableOutcome:
+    """What reading the message's tables gave, as far as its kind is concerned."""
+
+    counted: bool = False  # at least one submission with data
+    nil: bool = False  # only nil reports (a table saying 无, a 合计 of 0)
+    rejected: bool = False  # files were sent but none could be read: the unit must resend
+
+
+def decide_kind(msg: ParsedMessage, attribution: Attribution, automatic: str | None, tables: TableOutcome) -> str:
+    """report | nil_report | rejected_input | not_a_report | auto_or_bounce | unknown_sender."""
     if automatic:
         return AUTO_OR_BOUNCE
     if attribution.unit is None:
         return UNKNOWN_SENDER
-    if any(is_table_like(part) for part in msg.attachments) or has_data_table(msg.html_body):
+    if tables.counted:
         return REPORT
+    if tables.nil:
+        return NIL_REPORT
+    if tables.rejected:
+        return REJECTED_INPUT
     return NIL_REPORT if says_nil_report(msg) else NOT_A_REPORT
 
 
@@ -126,15 +136,6 @@ def has_data_table(html: str) -> bool:
     """
     rows = _ROW.split(html)[1:]
     return sum(1 for row in rows if len(_CELL.findall(row.split("</table", 1)[0])) >= 3) >= 2
-
-
-def is_table_like(part: Part) -> bool:
-    """Could this attachment hold a statistics table? Content first, then the name and content type."""
-    if sniff_type(part.data, part.filename) in _TABLE_TYPES:
-        return True
-    return _extension(part.filename) in _TABLE_EXTENSIONS or (
-        part.content_type in _CSV_CONTENT_TYPES and _looks_like_text(part.data)
-    )
 
 
 def says_nil_report(msg: ParsedMessage) -> bool:

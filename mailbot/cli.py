@@ -247,7 +247,7 @@ def reprocess(ctx: Context, message_ids: tuple[int, ...], failed: bool) -> None:
       mailbot reprocess --failed
       mailbot reprocess --message 12 --message 15
     """
-    from mailbot.reprocess import failed_message_ids
+    from mailbot.reprocess import describe_change, failed_message_ids
     from mailbot.reprocess import reprocess as run
 
     pipeline = ctx.app.ready_pipeline()
@@ -256,11 +256,7 @@ def reprocess(ctx: Context, message_ids: tuple[int, ...], failed: bool) -> None:
         chosen = [i for i in failed_message_ids(pipeline) if chosen is None or i in chosen]
     count, changes = run(pipeline, chosen)
     for change in changes:
-        b, a = change.before, change.after
-        click.echo(
-            f"#{change.message_id} {change.subject!r}: {b.kind}/{b.unit} {sorted(b.problems)}"
-            f" -> {a.kind}/{a.unit} {sorted(a.problems)}"
-        )
+        click.echo(describe_change(change))
     click.echo(f"reprocessed {count} messages, {len(changes)} changed")
 
 

@@ -85,14 +85,29 @@ class DeadlinesConfig:
 
     annex1: tuple[str, ...] = ("04-15",)
     annex3: tuple[str, ...] = ("06-15", "11-25")
+    # When each period stops taking tables: until then a late table counts toward it, afterwards toward the
+    # next one. The 2021 notice checks at the end of June and of December (督促检查阶段 6月底、12月底).
+    annex1_close: tuple[str, ...] = ("04-30",)
+    annex3_close: tuple[str, ...] = ("06-30", "12-31")
     annex2_within_days: int = 7
     monthly: bool = False
+    monthly_close_days: int = 10
 
 
 @dataclass(frozen=True)
 class RemindersConfig:
     before_days: tuple[int, ...] = (7, 3, 1)
     after_days: tuple[int, ...] = (1, 3, 7)
+
+
+@dataclass(frozen=True)
+class TablesConfig:
+    """How tables are read: the staff's spelling mapping and the LibreOffice command for .doc/.wps files."""
+
+    mapping_file: str = ""  # empty: the mapping shipped with mailbot (mailbot/data/mapping.toml)
+    libreoffice: str = "soffice"  # a command or path; empty disables .doc/.wps conversion
+    conversion_timeout_seconds: int = 60
+    max_inflated_bytes: int = 100 * 1024 * 1024  # per file, all zip members together (xlsx and docx are zips)
 
 
 @dataclass(frozen=True)
@@ -115,6 +130,7 @@ class Config:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     deadlines: DeadlinesConfig = field(default_factory=DeadlinesConfig)
     reminders: RemindersConfig = field(default_factory=RemindersConfig)
+    tables: TablesConfig = field(default_factory=TablesConfig)
     units: tuple[UnitConfig, ...] = ()
     # The folder the config file lives in: relative paths in it are relative to this.
     base_dir: str = "."
@@ -160,7 +176,7 @@ def config_from_dict(raw: dict[str, Any], base_dir: str = ".") -> Config:
     raw = dict(raw)
     if "base_dir" in raw:
         raise ConfigError("base_dir: unknown key (it is always the folder the config file is in)")
-    for section in ("database", "imap", "smtp", "staff", "limits", "deadlines", "reminders"):
+    for section in ("database", "imap", "smtp", "staff", "limits", "deadlines", "reminders", "tables"):
         if section in raw and not isinstance(raw[section], dict):
             raise ConfigError(f"{section}: expected a table ([{section}])")
     config: Config = _build(Config, {**raw, "base_dir": base_dir}, "")
@@ -240,6 +256,11 @@ def _kind(value: Any) -> str:
 def _check_semantics(config: Config) -> None:
     _check_month_days("deadlines.annex1", config.deadlines.annex1)
     _check_month_days("deadlines.annex3", config.deadlines.annex3)
+    _check_closes("deadlines.annex1_close", config.deadlines.annex1, config.deadlines.annex1_close)
+    _check_closes("deadlines.annex3_close", config.deadlines.annex3, config.deadlines.annex3_close)
+    _check_positive("deadlines.monthly_close_days", config.deadlines.monthly_close_days)
+    _check_positive("tables.conversion_timeout_seconds", config.tables.conversion_timeout_seconds)
+    _check_positive("tables.max_inflated_bytes", config.tables.max_inflated_bytes)
     _check_positive("imap.port", config.imap.port)
     _check_positive("smtp.port", config.smtp.port)
     _check_positive("imap.batch_size", config.imap.batch_size)
@@ -284,6 +305,20 @@ def _check_month_days(where: str, values: tuple[str, ...]) -> None:
             datetime.date(2000, month, day)  # a leap year, so 02-29 is allowed
         except ValueError:
             raise ConfigError(f"{where}[{i}]: not a valid month-day: {text!r}") from None
+
+
+def _check_closes(where: str, deadlines: tuple[str, ...], closes: tuple[str, ...]) -> None:
+    _check_month_days(where, closes)
+    if len(closes) != len(deadlines):
+        raise ConfigError(f"{where}: expected one close date per deadline ({len(deadlines)}), got {len(closes)}")
+    for i, (deadline, close) in enumerate(zip(deadlines, closes, strict=True)):
+        if _month_day(close) < _month_day(deadline):
+            raise ConfigError(f"{where}[{i}]: {close} is before its deadline {deadline}")
+
+
+def _month_day(text: str) -> tuple[int, int]:
+    month, day = text.split("-")
+    return int(month), int(day)
 
 
 def _check_units(units: tuple[UnitConfig, ...]) -> None:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from mailbot.analyse import Analysis, analyse
+from mailbot.analyse import Analysis, TableRules, analyse
 from mailbot.classify import sniff_type
 from mailbot.clock import Clock
 from mailbot.config import Config
@@ -23,11 +24,15 @@ from mailbot.registry import Registry
 from mailbot.store import ledger
 from mailbot.store.archive import Archive
 from mailbot.store.db import transaction
-from mailbot.store.models import Attachment, Message, Problem, Unit
+from mailbot.store import submissions as stored
+from mailbot.store.models import Attachment, Message, Problem, Submission, Unit
 
 log = logging.getLogger(__name__)
 
 BATCH = 25  # messages per transaction: a crash loses at most this much processing work
+# A message whose processing was started this many times without finishing took the process down with it
+# (a native reader or LibreOffice crashing); it is set aside as failed instead of killing every restart.
+MAX_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,12 @@ class Outcome:
     unit: str | None
     problems: tuple[str, ...]
     failed: bool = False
+    submissions: tuple[str, ...] = ()  # "period unit total" per submission, to show what a re-read changed
+
+
+def describe_submission(period: str, unit: str | None, total: Decimal | None, nil: bool) -> str:
+    amount = "无数据" if nil else "-" if total is None else f"{total:.2f}元"
+    return f"{period} {unit or '（未归属）'} {amount}"
 
 
 @dataclass
@@ -47,6 +58,7 @@ class Pipeline:
     sessions: sessionmaker[Session]
     archive: Archive
     clock: Clock
+    rules: TableRules = field(default_factory=TableRules.default)
 
     def registry(self) -> Registry:
         with transaction(self.sessions) as session:
@@ -64,12 +76,16 @@ class Pipeline:
             registry = registry or self.registry()
             outcomes += self.process(batch, registry)
 
-    def process(self, message_ids: Sequence[int], registry: Registry) -> list[Outcome]:
-        """Analyse and store the given messages, in batches."""
+    def process(self, message_ids: Sequence[int], registry: Registry, again: bool = False) -> list[Outcome]:
+        """Analyse and store the given messages, in batches. `again`: a person asked for it (reprocess), so
+        earlier crashed attempts do not count against it."""
         outcomes: list[Outcome] = []
         for start in range(0, len(message_ids), BATCH):
+            batch = message_ids[start : start + BATCH]
             with transaction(self.sessions) as session:
-                outcomes += self._process_batch(session, message_ids[start : start + BATCH], registry)
+                _count_attempt(session, batch, again)
+            with transaction(self.sessions) as session:
+                outcomes += self._process_batch(session, batch, registry)
         return outcomes
 
     def _process_batch(self, session: Session, message_ids: Sequence[int], registry: Registry) -> list[Outcome]:
@@ -81,20 +97,39 @@ class Pipeline:
 
     def _process_row(self, session: Session, row: Message, registry: Registry, unit_ids: dict[str, int]) -> Outcome:
         """One message in its own savepoint. A failure is recorded on the row and never stops the others."""
+        if row.attempts > MAX_ATTEMPTS:
+            return self._set_aside(row)
         try:
             with session.begin_nested():
                 analysis = self._analyse_row(row, registry)
                 _store(session, row, analysis, unit_ids, self.clock())
-            return Outcome(row.id, analysis.kind, analysis.unit, tuple(f.code for f in analysis.findings))
+            described = tuple(describe_submission(d.assignment.period, d.unit, d.total, d.nil) for d in analysis.drafts)
+            return Outcome(
+                row.id, analysis.kind, analysis.unit, tuple(f.code for f in analysis.findings), submissions=described
+            )
         except Exception as exc:  # one unreadable message must not stop the worker or the rest of the batch
             log.exception("processing message %s failed", row.id)
             row.status, row.error, row.processed_at = "failed", f"{type(exc).__name__}: {exc}", self.clock()
             return Outcome(row.id, "", None, (), failed=True)
 
+    def _set_aside(self, row: Message) -> Outcome:
+        log.error("message %s stopped the process %s times; set aside as failed", row.id, row.attempts - 1)
+        row.status, row.processed_at = "failed", self.clock()
+        row.error = f"处理过程中程序异常退出 {row.attempts - 1} 次，已暂停处理此邮件，请人工查看原件"
+        return Outcome(row.id, "", None, (), failed=True)
+
     def _analyse_row(self, row: Message, registry: Registry) -> Analysis:
         raw = self.archive.load(row.sha256)
         from_header = row.received_source in ("internaldate", "received_header")
-        return analyse(raw, registry, self.config.limits, row.received_at, received_from_header=from_header)
+        return analyse(
+            raw, registry, self.config.limits, row.received_at, received_from_header=from_header, rules=self.rules
+        )
+
+
+def _count_attempt(session: Session, message_ids: Sequence[int], again: bool) -> None:
+    """Committed before the work starts, so a crash in the middle still counts."""
+    attempts = 1 if again else Message.attempts + 1
+    session.execute(update(Message).where(Message.id.in_(message_ids)).values(attempts=attempts))
 
 
 def _store(session: Session, row: Message, analysis: Analysis, unit_ids: dict[str, int], now: datetime) -> None:
@@ -104,17 +139,28 @@ def _store(session: Session, row: Message, analysis: Analysis, unit_ids: dict[st
     row.date_header = parsed.date_header
     row.kind, row.sender_known, row.attributed_by = analysis.kind, analysis.sender_known, analysis.attributed_by
     row.unit_id = unit_ids.get(analysis.unit) if analysis.unit else None
-    if row.processed_at is not None:
-        # Re-processing replaces what an earlier run derived; the raw archive is the only source of truth.
-        session.execute(delete(Problem).where(Problem.message_id == row.id))
-        session.execute(delete(Attachment).where(Attachment.message_id == row.id))
+    keys = _forget(session, row) if row.processed_at is not None else set()
     row.status, row.error, row.processed_at = "processed", "", now
     attachments = {part.position: _attachment(row, part) for part in analysis.parsed.attachments}
     session.add_all(attachments.values())
     for finding in analysis.findings:
         attachment = attachments.get(finding.attachment_position) if finding.attachment_position is not None else None
         session.add(Problem(message=row, attachment=attachment, code=finding.code, detail=finding.detail))
-    session.flush()
+    session.flush()  # attachment ids, for the submissions that point at them
+    keys |= stored.add_drafts(session, row, analysis.drafts, attachments, unit_ids)
+    stored.settle(session, keys)
+
+
+def _forget(session: Session, row: Message) -> set[stored.Key]:
+    """Re-processing replaces what an earlier run derived; the raw archive is the only source of truth.
+
+    Returns the (unit, period) keys the old submissions belonged to: their history must be settled again.
+    """
+    keys = stored.keys_of(session, row.id)
+    session.execute(delete(Problem).where(Problem.message_id == row.id))
+    session.execute(delete(Submission).where(Submission.message_id == row.id))
+    session.execute(delete(Attachment).where(Attachment.message_id == row.id))
+    return keys
 
 
 def _attachment(row: Message, part: Part) -> Attachment:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from mailbot.process import Outcome, Pipeline
+from mailbot.process import Outcome, Pipeline, describe_submission
 from mailbot.store.db import transaction
 from mailbot.store.models import Message
 
@@ -28,15 +29,15 @@ def reprocess(pipeline: Pipeline, message_ids: Sequence[int] | None = None) -> t
             query = query.where(Message.id.in_(message_ids))
         before = {m.id: (_snapshot(m), m.subject) for m in session.scalars(query)}
     changes: list[Change] = []
-    for new in pipeline.process(list(before), pipeline.registry()):
+    for new in pipeline.process(list(before), pipeline.registry(), again=True):
         old, subject = before[new.message_id]
         if _key(old) != _key(new):
             changes.append(Change(new.message_id, subject, old, new))
     return len(before), changes
 
 
-def _key(outcome: Outcome) -> tuple[str, str | None, list[str], bool]:
-    return outcome.kind, outcome.unit, sorted(outcome.problems), outcome.failed
+def _key(outcome: Outcome) -> tuple[str, str | None, list[str], bool, list[str]]:
+    return outcome.kind, outcome.unit, sorted(outcome.problems), outcome.failed, sorted(outcome.submissions)
 
 
 def failed_message_ids(pipeline: Pipeline) -> list[int]:
@@ -51,4 +52,22 @@ def _snapshot(message: Message) -> Outcome:
         unit=message.unit.name if message.unit else None,
         problems=tuple(p.code for p in message.problems),
         failed=message.status == "failed",
+        submissions=tuple(
+            describe_submission(s.period, s.unit.name if s.unit else None, s.total_yuan, s.nil)
+            for s in message.submissions
+        ),
     )
+
+
+def describe_change(change: Change) -> str:
+    """What a re-read changed in one message, for people: kind and unit, problems, submissions."""
+    b, a = change.before, change.after
+    lines = [f"#{change.message_id} {change.subject!r}: {b.kind}/{b.unit} -> {a.kind}/{a.unit}"]
+    lines += _difference("problems", Counter(b.problems), Counter(a.problems))
+    lines += _difference("submissions", Counter(b.submissions), Counter(a.submissions))
+    return "\n".join(lines)
+
+
+def _difference(label: str, before: Counter[str], after: Counter[str]) -> list[str]:
+    gone, new = sorted((before - after).elements()), sorted((after - before).elements())
+    return [f"  {label}: " + "  ".join([*(f"-{x}" for x in gone), *(f"+{x}" for x in new)])] if gone or new else []

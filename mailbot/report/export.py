@@ -24,8 +24,11 @@ SUBMISSION_COLUMNS = (
     "annex",
     "period",
     "received_at",
+    "deadline",
     "on_time",
     "status",
+    "nil",
+    "origin",
     "total_yuan",
     "stated_total_yuan",
     "problems",
@@ -41,7 +44,11 @@ def export_data(session: Session, period: str | None = None) -> dict[str, Any]:
         .order_by(Message.received_at, Message.id)
         .options(selectinload(Message.problems), selectinload(Message.unit))
     ).all()
-    query = select(Submission).order_by(Submission.received_at, Submission.id).options(selectinload(Submission.rows))
+    query = (
+        select(Submission)
+        .order_by(Submission.received_at, Submission.id)
+        .options(selectinload(Submission.rows), selectinload(Submission.unit))
+    )
     if period is not None:
         query = query.where(Submission.period == period)
     submissions = session.scalars(query).all()
@@ -66,15 +73,17 @@ def _message_json(message: Message) -> dict[str, Any]:
 
 def _submission_json(session: Session, submission: Submission) -> dict[str, Any]:
     message = session.get_one(Message, submission.message_id)
-    unit = message.unit if submission.unit_id == message.unit_id else None
     return {
         "message_id": message.message_id,
-        "unit": unit.name if unit else None,
+        "unit": submission.unit.name if submission.unit else None,
         "annex": submission.annex,
         "period": submission.period,
         "received_at": submission.received_at.isoformat(),
+        "deadline": submission.deadline.isoformat() if submission.deadline else None,
         "on_time": submission.on_time,
         "status": submission.status,
+        "nil": submission.nil,
+        "origin": submission.origin,
         "rows": [_row_json(r) for r in submission.rows],
         "total_yuan": _money(submission.total_yuan),
         "stated_total_yuan": _money(submission.stated_total_yuan),

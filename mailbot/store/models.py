@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -175,6 +176,9 @@ class Message(Base):
     attributed_by: Mapped[str] = mapped_column(String(40), default="")  # address | subject | filename | body …
     # When the optional after-ingest action (flag / move) was applied in the mailbox; never by default.
     mailbox_action_at: Mapped[datetime | None]
+    # Processing runs started on this message, counted before each run: a message that kills the process
+    # (a native reader crashing) would otherwise be retried at every restart.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     unit: Mapped[Unit | None] = relationship()
     attachments: Mapped[list[Attachment]] = relationship(
@@ -182,6 +186,9 @@ class Message(Base):
     )
     problems: Mapped[list[Problem]] = relationship(
         back_populates="message", cascade="all, delete-orphan", order_by="Problem.id"
+    )
+    submissions: Mapped[list[Submission]] = relationship(
+        cascade="all, delete-orphan", order_by="Submission.position", overlaps="message"
     )
 
 
@@ -201,7 +208,11 @@ class Attachment(Base):
 
 
 class Submission(Base):
-    """One table from one message for one unit and period; filled by the table readers."""
+    """One table from one message for one unit and period (one activity for annex 2).
+
+    Of the submissions of one unit for one period, the latest received is `current`, earlier ones are
+    `superseded` (kept as history), and an identical re-send of the current one is a `duplicate`.
+    """
 
     __tablename__ = "submissions"
     __table_args__ = (Index("ix_submissions_unit_period", "unit_id", "period"),)
@@ -210,11 +221,15 @@ class Submission(Base):
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
     attachment_id: Mapped[int | None] = mapped_column(ForeignKey("attachments.id", ondelete="SET NULL"))
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"))
+    position: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # order within its message
+    origin: Mapped[str] = mapped_column(Text, default="", server_default="")  # file and sheet, for people
     annex: Mapped[str] = mapped_column(String(20))
-    period: Mapped[str] = mapped_column(String(100))
+    period: Mapped[str] = mapped_column(String(300))
     received_at: Mapped[datetime]
+    deadline: Mapped[datetime | None]
     on_time: Mapped[bool | None]
-    status: Mapped[str] = mapped_column(String(20), default="current")  # current | superseded
+    nil: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    status: Mapped[str] = mapped_column(String(20), default="current")  # current | superseded | duplicate
     supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id", ondelete="SET NULL"))
     total_yuan: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
     stated_total_yuan: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
@@ -223,6 +238,7 @@ class Submission(Base):
     rows: Mapped[list[SubmissionRow]] = relationship(
         back_populates="submission", cascade="all, delete-orphan", order_by="SubmissionRow.position"
     )
+    unit: Mapped[Unit | None] = relationship()
 
 
 class SubmissionRow(Base):
@@ -231,6 +247,7 @@ class SubmissionRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(Integer)
+    line: Mapped[int | None] = mapped_column(Integer)  # 0-based row in the sheet it was read from
     fields: Mapped[dict[str, Any]]  # canonical field names of GUIDE §3, values as strings
     amount_yuan: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
     submission: Mapped[Submission] = relationship(back_populates="rows")
@@ -249,3 +266,4 @@ class Problem(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     message: Mapped[Message] = relationship(back_populates="problems")
     attachment: Mapped[Attachment | None] = relationship()
+    submission: Mapped[Submission | None] = relationship()

@@ -1,0 +1,125 @@
+"""Read every table a message carries and turn it into submission drafts: read → recognise → build.
+
+Pure, apart from the injected converter (LibreOffice, for .doc and .wps). Tables come from attachments (zip
+members included) and from the body: an HTML table pasted into the mail, or — for plain-text mail only — a
+tab-separated block copied from Excel. A table in the HTML part is never counted again from the text part.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mailbot.classify import has_data_table
+from mailbot.message.model import ParsedMessage, Part
+from mailbot.problems import NO_TABLE, UNSUPPORTED_FORMAT, Finding
+from mailbot.read.dispatch import read_part
+from mailbot.read.guard import ReadLimits
+from mailbot.read.html import read_html_tables
+from mailbot.read.model import ReadResult, Sheet
+from mailbot.read.office import Converter
+from mailbot.read.textfile import read_csv
+from mailbot.recognise.layout import recognise
+from mailbot.recognise.model import Table
+from mailbot.submissions import Draft, Setting, build
+
+BODY = "邮件正文"
+# A photo of a table is large; a signature logo is small and says nothing about what the unit sent.
+MIN_COUNTED_IMAGE_BYTES = 20 * 1024
+_TABBED_LINE = re.compile(r"^[^\t\n]*(\t[^\t\n]*){2,}$", re.MULTILINE)
+_READ_FAILURES = frozenset({"encrypted", "corrupt", "empty_file", "unsafe_xml", "archive_bomb", "unsupported_format"})
+
+
+@dataclass(frozen=True)
+class Located:
+    table: Table
+    attachment_position: int | None  # None: the table was in the body
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Every table found in a message, and what stopped files from being read."""
+
+    tables: tuple[Located, ...]
+    findings: tuple[Finding, ...]
+    files_sent: int  # attachments that could have held the data (tables, documents, PDFs, photos)
+
+    @property
+    def rejected(self) -> bool:
+        """The unit sent files, none held a table, and at least one could not be read: ask for a resend."""
+        failed = any(f.code in _READ_FAILURES for f in self.findings)
+        return self.files_sent > 0 and not self.tables and failed
+
+
+@dataclass(frozen=True)
+class Extraction:
+    reading: Reading
+    drafts: tuple[Draft, ...]
+    findings: tuple[Finding, ...]  # reading findings plus those of tables that yielded no draft
+
+
+def read_message(parsed: ParsedMessage, convert: Converter | None, limits: ReadLimits) -> Reading:
+    tables: list[Located] = []
+    findings: list[Finding] = []
+    files = 0
+    for part in parsed.attachments:
+        result = read_part(part, convert, limits)
+        files += _counts_as_sent(part, result)
+        findings += result.findings
+        tables += _recognised(result.sheets, part.position, findings)
+        findings += _unsupported(part, result)
+    tables += _recognised(_body_sheets(parsed), None, findings)
+    return Reading(tuple(tables), tuple(findings), files)
+
+
+def _recognised(sheets: tuple[Sheet, ...], position: int | None, findings: list[Finding]) -> list[Located]:
+    found: list[Located] = []
+    for sheet in sheets:
+        tables, problems = recognise(sheet)
+        findings += [dataclasses.replace(f, attachment_position=position) for f in problems]
+        found += [Located(table, position) for table in tables]
+    return found
+
+
+def _counts_as_sent(part: Part, result: ReadResult) -> int:
+    if result.file_type == "image":
+        return int(part.byte_size >= MIN_COUNTED_IMAGE_BYTES)
+    return int(result.file_type not in ("text", "html", "unknown") or bool(result.sheets))
+
+
+def _unsupported(part: Part, result: ReadResult) -> list[Finding]:
+    """Photos of tables are only named when they are big enough to be one (read_part names PDFs itself)."""
+    if result.file_type != "image" or part.byte_size < MIN_COUNTED_IMAGE_BYTES:
+        return []
+    detail = f"附件“{part.filename or '（无名）'}”是图片，无法读取其中数据，请发送 Excel 或 Word 表格"
+    return [Finding(UNSUPPORTED_FORMAT, detail, part.position)]
+
+
+def _body_sheets(parsed: ParsedMessage) -> tuple[Sheet, ...]:
+    if parsed.html_body and has_data_table(parsed.html_body):
+        return read_html_tables(parsed.html_body, BODY)
+    if parsed.html_body.strip() or len(_TABBED_LINE.findall(parsed.text_body)) < 2:
+        return ()
+    return read_csv(parsed.text_body.encode("utf-8"), BODY).sheets
+
+
+def extract(parsed: ParsedMessage, reading: Reading, setting: Setting) -> Extraction:
+    """Drafts for every recognised table, attributed with the message's unit as decided by now."""
+    drafts: list[Draft] = []
+    findings = list(reading.findings)
+    for located in reading.tables:
+        built, problems = build(located.table, located.attachment_position, setting)
+        drafts += built
+        findings += [dataclasses.replace(f, attachment_position=located.attachment_position) for f in problems]
+    if parsed.attachments and not reading.tables and not findings and reading.files_sent:
+        findings.append(Finding(NO_TABLE, "附件中没有找到统计表，请确认是否发错了文件"))
+    return Extraction(reading, tuple(drafts), tuple(findings))
+
+
+def table_unit_names(reading: Reading, unit_named: Callable[[str], str | None]) -> frozenset[str]:
+    """Registered units the tables name in their 单位名称 blocks and titles (used when the sender is unknown)."""
+    names = {unit_named(block.unit_text) for t in reading.tables for block in t.table.blocks if block.unit_text}
+    names |= {unit_named(t.table.title) for t in reading.tables if t.table.title}
+    return frozenset(name for name in names if name)

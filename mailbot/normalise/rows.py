@@ -1,0 +1,167 @@
+"""Normalise stage: a recognised table's raw cells → canonical row fields (GUIDE §3), values parsed.
+
+Pure. Money becomes Decimal yuan (元 or 万元 from the column, or the unit written in the cell); 产品来源 and
+采购方式 go through the staff's mapping with the raw spelling kept beside the canonical value; a cell that
+cannot be read becomes a finding naming the cell, never a silent zero.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from mailbot.normalise.mapping import TYPO, UNKNOWN, Mapped, Vocabulary
+from mailbot.normalise.mapping import Mapping as SpellingMapping
+from mailbot.normalise.values import BadValue, cell_text, parse_amount, parse_count, parse_date, parse_quantity
+from mailbot.problems import BAD_VALUE, CHANNEL_TYPO, FORMULA_TEXT, NOT_CONSUMPTION, UNMAPPED_VALUE, Finding
+from mailbot.read.model import CellValue
+from mailbot.recognise.model import RawRow, Table
+
+# A leading = (or + - @ followed by a function or a reference) is a spreadsheet formula, never a value.
+_FORMULA = re.compile(r"^\s*(=|[+\-@]\s*[A-Za-z_(])")
+# What counts as the table's money per annex: 合计 is the sum of these.
+AMOUNT_FIELD = {"1": "", "2": "consumption_yuan", "3": "amount_yuan", "monthly": "amount_yuan"}
+_CASH_FIELDS = ("product", "source", "remark", "activity")
+
+
+@dataclass(frozen=True)
+class Row:
+    line: int  # 0-based sheet row
+    fields: dict[str, str]  # canonical fields (GUIDE §3) and the raw spellings beside them, as strings
+    amount: Decimal | None  # the money this row counts with, in yuan; None when not stated
+    dates: tuple[date, ...] = ()  # purchase or end dates read from the row
+    findings: tuple[Finding, ...] = ()
+
+
+@dataclass(frozen=True)
+class Context:
+    """What normalising needs besides the table: the mapping and the year a bare "5月20日" belongs to."""
+
+    mapping: SpellingMapping
+    year: int
+
+
+def is_formula(value: CellValue) -> bool:
+    return isinstance(value, str) and _FORMULA.match(value) is not None
+
+
+def normalise_row(table: Table, raw: RawRow, context: Context) -> Row:
+    """One data row in canonical form, with what was wrong in it."""
+    state = _RowState(table, raw, context)
+    for name in raw.cells:
+        state.take(name)
+    state.check_cash()
+    return Row(raw.line, state.fields, state.amount(), tuple(state.dates), tuple(state.findings))
+
+
+class _RowState:
+    """Collects one row's fields and findings; each field kind has its own small reader."""
+
+    def __init__(self, table: Table, raw: RawRow, context: Context) -> None:
+        self.table, self.raw, self.context = table, raw, context
+        self.fields: dict[str, str] = {}
+        self.money: dict[str, Decimal | None] = {}
+        self.dates: list[date] = []
+        self.findings: list[Finding] = []
+        self._readers: Mapping[str, Callable[[str, CellValue], None]] = {
+            "source": lambda n, v: self._mapped(n, v, context.mapping.source),
+            "channel": lambda n, v: self._mapped(n, v, context.mapping.channel),
+            "mode": lambda n, v: self._mapped(n, v, context.mapping.channel),
+            "amount_yuan": self._money,
+            "invested_yuan": self._money,
+            "consumption_yuan": self._money,
+            "participants": self._count,
+            "quantity_tonnes": self._quantity,
+            "purchased_on": self._date,
+            "ended_on": self._date,
+        }
+
+    def where(self, name: str) -> str:
+        column = self.table.column(name)
+        header = f"“{column.header}”列" if column else ""
+        return f"{self.table.sheet.origin}第{self.raw.line + 1}行{header}"
+
+    def take(self, name: str) -> None:
+        value = self.raw.cells[name]
+        if name in ("seq", "unit", "total_yuan"):
+            return  # layout columns: the block carries the unit and its 合计
+        if is_formula(value):
+            self.fields[name] = str(value)
+            self.findings.append(Finding(FORMULA_TEXT, f"{self.where(name)}是公式“{value}”，已按原文保存，未计算"))
+            return
+        reader = self._readers.get(name)
+        if reader is None:
+            self.fields[name] = cell_text(value)
+        else:
+            reader(name, value)
+
+    def _mapped(self, name: str, value: CellValue, vocabulary: Vocabulary) -> None:
+        mapped = vocabulary.map(cell_text(value))
+        self.fields[name], self.fields[f"{name}_raw"] = mapped.value, mapped.raw
+        finding = _spelling_finding(mapped, self.where(name))
+        if finding:
+            self.findings.append(finding)
+
+    def _money(self, name: str, value: CellValue) -> None:
+        column = self.table.column(name)
+        try:
+            amount = parse_amount(value, column.scale if column else Decimal(1))
+        except BadValue as exc:
+            self._bad(name, value, exc)
+            return
+        self.money[name] = amount
+        self.fields[name] = "" if amount is None else f"{amount:.2f}"
+
+    def _count(self, name: str, value: CellValue) -> None:
+        try:
+            count = parse_count(value)
+        except BadValue as exc:
+            self._bad(name, value, exc)
+            return
+        self.fields[name] = "" if count is None else str(count)
+
+    def _quantity(self, name: str, value: CellValue) -> None:
+        try:
+            quantity = parse_quantity(value)
+        except BadValue as exc:
+            self._bad(name, value, exc)
+            return
+        self.fields[name] = "" if quantity is None else str(quantity)
+
+    def _date(self, name: str, value: CellValue) -> None:
+        try:
+            day = parse_date(value, self.context.year)
+        except BadValue as exc:
+            self._bad(name, value, exc)
+            return
+        self.fields[name] = "" if day is None else day.isoformat()
+        if day is not None:
+            self.dates.append(day)
+
+    def _bad(self, name: str, value: CellValue, exc: BadValue) -> None:
+        self.fields[name] = cell_text(value)
+        self.findings.append(Finding(BAD_VALUE, f"{self.where(name)}：{exc}"))
+
+    def check_cash(self) -> None:
+        text = " ".join(self.fields.get(name, "") for name in _CASH_FIELDS)
+        word = self.context.mapping.cash_word_in(text)
+        if word:
+            detail = f"{self.table.sheet.origin}第{self.raw.line + 1}行含“{word}”，现金、购物卡等不属于消费惠农，请核实"
+            self.findings.append(Finding(NOT_CONSUMPTION, detail))
+
+    def amount(self) -> Decimal | None:
+        field = AMOUNT_FIELD[self.table.annex]
+        return self.money.get(field) if field else None
+
+
+def _spelling_finding(mapped: Mapped, where: str) -> Finding | None:
+    if mapped.status == TYPO:
+        detail = f"{where}“{mapped.raw}”疑为“{mapped.suggestion}”之误，暂按“{mapped.value}”统计，请核实"
+        return Finding(CHANNEL_TYPO, detail)
+    if mapped.status == UNKNOWN:
+        detail = f"{where}“{mapped.raw}”不在对照表中，已按原文统计；如属已有类别请在对照表中补充"
+        return Finding(UNMAPPED_VALUE, detail)
+    return None

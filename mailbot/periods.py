@@ -1,0 +1,119 @@
+"""Which period a table answers, and whether it came on time. Pure: (annex, received time, config) → period.
+
+A period is one deadline units owe a table for (GUIDE §2): `2021-annex1-04-15`, `2021-annex3-06-15`,
+`2021-monthly-05`, `annex2:<activity>`. A table counts toward the earliest period of its annex that is still
+taking tables when it arrives: until a period closes a late table is late for it, not early for the next
+(a June table received on 06-20 is late for 06-15). On time is decided by the received time alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from mailbot.clock import TZ, as_local
+from mailbot.config import DeadlinesConfig
+from mailbot.workdays import WorkCalendar
+
+END_OF_DAY = time(23, 59, 59)
+
+
+@dataclass(frozen=True)
+class Period:
+    id: str
+    annex: str
+    deadline: datetime  # 23:59:59 Asia/Shanghai of the due day
+    closes: datetime  # after this the period takes no more tables
+
+
+@dataclass(frozen=True)
+class Assignment:
+    period: str
+    deadline: datetime | None  # None: no due date could be found (an activity without an end date)
+    on_time: bool | None  # None exactly when deadline is None: never a guess
+
+
+def end_of(day: date) -> datetime:
+    return datetime.combine(day, END_OF_DAY, tzinfo=TZ)
+
+
+def year_periods(year: int, deadlines: DeadlinesConfig, workdays: WorkCalendar) -> tuple[Period, ...]:
+    """Every fixed-date period of a year (annex 2 has none: its periods are its activities)."""
+    fixed = (
+        *_dated(year, "annex1", deadlines.annex1, deadlines.annex1_close),
+        *_dated(year, "annex3", deadlines.annex3, deadlines.annex3_close),
+    )
+    monthly = tuple(monthly_period(year, month, deadlines, workdays) for month in range(1, 13))
+    return (*fixed, *monthly)
+
+
+def _dated(year: int, name: str, due: Sequence[str], closes: Sequence[str]) -> tuple[Period, ...]:
+    return tuple(
+        Period(f"{year}-{name}-{deadline}", name.removeprefix("annex"), end_of(_day(year, deadline)), end_of(close))
+        for deadline, close in zip(due, (_day(year, c) for c in closes), strict=True)
+    )
+
+
+def _day(year: int, month_day: str) -> date:
+    month, day = (int(part) for part in month_day.split("-"))
+    if (month, day) == (2, 29) and not _is_leap(year):
+        return date(year, 2, 28)  # a 02-29 deadline falls on the last day of February in other years
+    return date(year, month, day)
+
+
+def _is_leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def monthly_period(year: int, month: int, deadlines: DeadlinesConfig, workdays: WorkCalendar) -> Period:
+    due = workdays.last_working_day(year, month)
+    closes = due + timedelta(days=deadlines.monthly_close_days)
+    return Period(f"{year}-monthly-{month:02d}", "monthly", end_of(due), end_of(closes))
+
+
+def assign(
+    annex: str,
+    received_at: datetime,
+    deadlines: DeadlinesConfig,
+    workdays: WorkCalendar,
+    dates: Sequence[date] = (),
+) -> Assignment:
+    """The period of an annex 1, annex 3 or monthly table. `dates` are the monthly table's 采购时间."""
+    if annex == "monthly" and dates:
+        period = _month_of_dates(dates, received_at, deadlines, workdays)
+    else:
+        period = open_period(annex, received_at, deadlines, workdays)
+    return Assignment(period.id, period.deadline, received_at <= period.deadline)
+
+
+def open_period(annex: str, received_at: datetime, deadlines: DeadlinesConfig, workdays: WorkCalendar) -> Period:
+    """The period a table of this annex counts toward when it arrives at `received_at`."""
+    year = as_local(received_at).year
+    candidates = [p for y in (year - 1, year, year + 1) for p in year_periods(y, deadlines, workdays)]
+    open_ones = sorted((p for p in candidates if p.annex == annex and p.closes >= received_at), key=_by_deadline)
+    return open_ones[0]
+
+
+def _by_deadline(period: Period) -> datetime:
+    return period.deadline
+
+
+def _month_of_dates(
+    dates: Sequence[date], received_at: datetime, deadlines: DeadlinesConfig, workdays: WorkCalendar
+) -> Period:
+    # The latest purchase month the table covers is the month it reports; a date after the received time is a
+    # typo, so it falls back to the received-time rule rather than inventing a future period.
+    latest = max(dates)
+    if latest > as_local(received_at).date():
+        return open_period("monthly", received_at, deadlines, workdays)
+    return monthly_period(latest.year, latest.month, deadlines, workdays)
+
+
+def assign_activity(activity: str, ended_on: date | None, received_at: datetime, within_days: int) -> Assignment:
+    """Annex 2: one period per activity, due `within_days` after it ended; unknown end → on_time None."""
+    period = f"annex2:{activity}"
+    if ended_on is None:
+        return Assignment(period, None, None)
+    deadline = end_of(ended_on + timedelta(days=within_days))
+    return Assignment(period, deadline, received_at <= deadline)

@@ -1,0 +1,45 @@
+"""Working days in mainland China: a thin layer over chinesecalendar with a fallback that says so.
+
+chinesecalendar knows official holidays and make-up working days only for the years it ships (new years
+arrive each November); for other years mailbot counts Monday to Friday and reports that it did, so that
+staff are never misled silently. Overrides (a date → working or not) win over both.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import chinese_calendar
+
+
+@dataclass(frozen=True)
+class WorkCalendar:
+    """Which days are working days. `overrides` come from staff; they beat the library."""
+
+    overrides: Mapping[date, bool] = field(default_factory=dict)
+
+    def is_working_day(self, day: date) -> bool:
+        if day in self.overrides:
+            return self.overrides[day]
+        if self.covers(day.year):
+            return bool(chinese_calendar.is_workday(day))
+        return day.weekday() < 5
+
+    @staticmethod
+    def covers(year: int) -> bool:
+        """Does the library know this year's holidays? False means the Monday–Friday fallback is in use."""
+        try:
+            chinese_calendar.is_workday(date(year, 6, 1))
+        except NotImplementedError:
+            return False
+        return True
+
+    def last_working_day(self, year: int, month: int) -> date:
+        """The last working day of a month (the monthly table's deadline, 每月最后一个工作日)."""
+        day = date(year, month, calendar.monthrange(year, month)[1])
+        while not self.is_working_day(day) and day.day > 1:
+            day -= timedelta(days=1)
+        return day

@@ -1,0 +1,99 @@
+"""Periods (GUIDE §2) and working days: which deadline a table answers, and whether it came on time."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+
+from mailbot.clock import TZ
+from mailbot.config import DeadlinesConfig
+from mailbot.periods import assign, assign_activity, open_period, year_periods
+from mailbot.workdays import WorkCalendar
+
+DEADLINES = DeadlinesConfig()
+WORKDAYS = WorkCalendar()
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=TZ)
+
+
+@pytest.mark.parametrize(
+    ("received", "period", "on_time"),
+    [
+        ("2021-03-01 10:00", "2021-annex3-06-15", True),
+        ("2021-06-15 23:59:59", "2021-annex3-06-15", True),
+        ("2021-06-16 00:00", "2021-annex3-06-15", False),
+        ("2021-06-20 09:00", "2021-annex3-06-15", False),  # late for June, not early for November
+        ("2021-06-30 23:00", "2021-annex3-06-15", False),
+        ("2021-07-01 08:00", "2021-annex3-11-25", True),
+        ("2021-11-26 08:00", "2021-annex3-11-25", False),
+        ("2021-12-31 20:00", "2021-annex3-11-25", False),
+        ("2022-01-03 08:00", "2022-annex3-06-15", True),
+    ],
+)
+def test_it_assigns_an_annex3_table_to_the_period_it_answers(received: str, period: str, on_time: bool) -> None:
+    assignment = assign("3", at(received), DEADLINES, WORKDAYS)
+    assert (assignment.period, assignment.on_time) == (period, on_time)
+    assert assignment.deadline is not None and assignment.deadline.tzinfo is not None
+
+
+def test_it_assigns_annex1_until_its_close_then_to_next_year() -> None:
+    assert assign("1", at("2021-04-20 09:00"), DEADLINES, WORKDAYS).period == "2021-annex1-04-15"
+    assert assign("1", at("2021-05-02 09:00"), DEADLINES, WORKDAYS).period == "2022-annex1-04-15"
+
+
+def test_it_follows_configured_close_dates() -> None:
+    deadlines = DeadlinesConfig(annex3_close=("07-15", "12-31"))
+    assert assign("3", at("2021-07-10 09:00"), deadlines, WORKDAYS).period == "2021-annex3-06-15"
+
+
+def test_it_puts_the_monthly_deadline_on_the_last_working_day() -> None:
+    # October 2021 ends on a Sunday; Saturday the 30th is a weekend day, so the 29th is the deadline.
+    assert WORKDAYS.last_working_day(2021, 10) == date(2021, 10, 29)
+    # 2021-09-30 is a working day before the National Day holiday.
+    assert WORKDAYS.last_working_day(2021, 9) == date(2021, 9, 30)
+    periods = {p.id: p for p in year_periods(2021, DEADLINES, WORKDAYS)}
+    assert periods["2021-monthly-10"].deadline == at("2021-10-29 23:59:59")
+
+
+def test_it_assigns_a_monthly_table_by_its_purchase_dates_first() -> None:
+    dated = assign("monthly", at("2021-11-02 09:00"), DEADLINES, WORKDAYS, [date(2021, 11, 1)])
+    assert (dated.period, dated.on_time) == ("2021-monthly-11", True)
+    undated = assign("monthly", at("2021-11-02 09:00"), DEADLINES, WORKDAYS)
+    assert (undated.period, undated.on_time) == ("2021-monthly-10", False)
+    # A purchase date after the mail arrived is a typo, not a reason to invent a future period.
+    typo = assign("monthly", at("2021-05-10 09:00"), DEADLINES, WORKDAYS, [date(2021, 12, 1)])
+    assert typo.period == "2021-monthly-04"
+
+
+def test_it_gives_each_activity_its_own_deadline() -> None:
+    on_time = assign_activity("端午助农", date(2021, 6, 14), at("2021-06-21 18:00"), 7)
+    assert (on_time.period, on_time.on_time) == ("annex2:端午助农", True)
+    late = assign_activity("端午助农", date(2021, 6, 14), at("2021-06-22 00:00:01"), 7)
+    assert late.on_time is False
+
+
+def test_it_never_guesses_on_time_without_an_end_date() -> None:
+    unknown = assign_activity("秋游", None, at("2021-10-10 09:00"), 7)
+    assert (unknown.deadline, unknown.on_time) == (None, None)
+
+
+def test_it_counts_weekdays_for_years_the_library_does_not_know_and_says_so() -> None:
+    assert not WorkCalendar.covers(2040)
+    assert WORKDAYS.is_working_day(date(2040, 1, 2))  # a Monday
+    assert not WORKDAYS.is_working_day(date(2040, 1, 7))  # a Saturday
+    assert WorkCalendar.covers(2021)
+    assert not WORKDAYS.is_working_day(date(2021, 6, 14))  # 端午节
+
+
+def test_it_lets_staff_overrides_win() -> None:
+    calendar = WorkCalendar(overrides={date(2021, 10, 29): False})
+    assert calendar.last_working_day(2021, 10) == date(2021, 10, 28)
+
+
+def test_it_moves_a_february_29_deadline_in_other_years() -> None:
+    deadlines = DeadlinesConfig(annex1=("02-29",), annex1_close=("03-31",))
+    period = open_period("1", at("2021-02-01 09:00"), deadlines, WORKDAYS)
+    assert period.deadline == at("2021-02-28 23:59:59")
