@@ -6,7 +6,7 @@ LibreOffice converter, so it is tested without servers and re-run by `reprocess`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from mailbot.attribute import Attribution, alias_index, attribute
@@ -32,10 +32,10 @@ class TableRules:
     """What reading tables needs from the config and the outside world (the converter)."""
 
     mapping: Mapping
-    deadlines: DeadlinesConfig = DeadlinesConfig()
-    workdays: WorkCalendar = WorkCalendar()
+    deadlines: DeadlinesConfig = field(default_factory=DeadlinesConfig)
+    workdays: WorkCalendar = field(default_factory=WorkCalendar)
     convert: Converter | None = None
-    limits: ReadLimits = ReadLimits()
+    limits: ReadLimits = field(default_factory=ReadLimits)
 
     @classmethod
     def default(cls) -> TableRules:

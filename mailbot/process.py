@@ -22,9 +22,9 @@ from mailbot.config import Config
 from mailbot.message.model import Part
 from mailbot.registry import Registry
 from mailbot.store import ledger
+from mailbot.store import submissions as stored
 from mailbot.store.archive import Archive
 from mailbot.store.db import transaction
-from mailbot.store import submissions as stored
 from mailbot.store.models import Attachment, Message, Problem, Submission, Unit
 
 log = logging.getLogger(__name__)

@@ -10,13 +10,14 @@ import openpyxl
 import pytest
 
 from mailbot.attribute import Attribution
-from mailbot.classify import automatic_reason, decide_kind, sniff_type
+from mailbot.classify import TableOutcome, automatic_reason, decide_kind, has_data_table, sniff_type
 from mailbot.message.model import ParsedMessage
 from mailbot.message.split import parse_message
 
 OWN = frozenset({"pingqf163@163.com"})
 UNIT = Attribution("郏县总工会", sender_known=True, by="address")
 NOBODY = Attribution(None, sender_known=False, by="")
+NOTHING = TableOutcome()
 OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
@@ -173,56 +174,36 @@ def test_it_recognises_its_own_mail() -> None:
 
 
 def test_it_puts_automatic_mail_first() -> None:
-    assert decide_kind(mail(files=(("a.xlsx", real_xlsx()),)), UNIT, "read receipt") == "auto_or_bounce"
+    counted = TableOutcome(counted=True)
+    assert decide_kind(mail(files=(("a.xlsx", real_xlsx()),)), UNIT, "read receipt", counted) == "auto_or_bounce"
 
 
 def test_it_says_unknown_sender_without_a_unit() -> None:
-    assert decide_kind(mail(files=(("a.xlsx", real_xlsx()),)), NOBODY, None) == "unknown_sender"
+    counted = TableOutcome(counted=True)
+    assert decide_kind(mail(files=(("a.xlsx", real_xlsx()),)), NOBODY, None, counted) == "unknown_sender"
 
 
-@pytest.mark.parametrize(
-    ("name", "data"),
-    [
-        ("统计表.xlsx", real_xlsx()),
-        ("no-extension", real_xlsx()),
-        ("统计表.xls", ole2_with("Workbook")),
-        ("统计表.dat", ole2_with("WordDocument")),
-        ("统计表.et", b"whatever WPS writes"),
-        ("统计表.wps", b"whatever"),
-        ("统计表.rar", b"Rar!\x1a\x07\x00"),
-        ("统计表.csv", "单位名称,金额\n郏县,100\n".encode()),
-        ("data.txt", "单位名称\t金额\n郏县\t100\n".encode()),
-    ],
-)
-def test_it_sees_a_report_in_a_table_like_attachment(name: str, data: bytes) -> None:
-    assert decide_kind(mail(files=((name, data),)), UNIT, None) == "report"
+def test_it_decides_from_what_the_tables_gave() -> None:
+    parsed = mail(body="未开展")  # tables beat what the body says
+    assert decide_kind(parsed, UNIT, None, TableOutcome(counted=True, nil=False)) == "report"
+    assert decide_kind(parsed, UNIT, None, TableOutcome(nil=True)) == "nil_report"
+    assert decide_kind(mail(), UNIT, None, TableOutcome(rejected=True)) == "rejected_input"
 
 
-def test_it_sees_a_report_in_an_html_table() -> None:
+def test_it_finds_a_data_table_in_html_but_not_a_signature() -> None:
     rows = "<tr><td>产品</td><td>来源</td><td>金额</td></tr><TR><TD>大米</TD><TD>农户</TD><TD>100</TD></TR>"
-    html = f"<html><body><TABLE border=1>{rows}</TABLE></body></html>"
-    assert decide_kind(mail(html=html), UNIT, None) == "report"
-
-
-def test_it_does_not_take_a_signature_layout_table_for_a_report() -> None:
-    html = "<table><tr><td>张三</td><td>0375-2900001</td></tr><tr><td>郏县总工会</td></tr></table>"
-    assert decide_kind(mail(html=html), UNIT, None) == "not_a_report"
+    assert has_data_table(f"<html><body><TABLE border=1>{rows}</TABLE></body></html>")
+    assert not has_data_table("<table><tr><td>张三</td><td>0375-2900001</td></tr><tr><td>郏县总工会</td></tr></table>")
 
 
 @pytest.mark.parametrize("text", ["本月无消费惠农数据", "我单位本次未开展活动", "暂 无", "没有开展相关工作"])
 def test_it_recognises_a_nil_report(text: str) -> None:
-    assert decide_kind(mail(body=text), UNIT, None) == "nil_report"
-    assert decide_kind(mail(subject=f"郏县总工会{text}", body="见标题"), UNIT, None) == "nil_report"
+    assert decide_kind(mail(body=text), UNIT, None, NOTHING) == "nil_report"
+    assert decide_kind(mail(subject=f"郏县总工会{text}", body="见标题"), UNIT, None, NOTHING) == "nil_report"
 
 
 def test_it_calls_other_mail_not_a_report() -> None:
-    parsed = mail(body="请问附件3怎么填？", files=(("说明.pdf", b"%PDF-1.4 ..."), ("photo.jpg", b"\xff\xd8\xff\xe0")))
-    assert decide_kind(parsed, UNIT, None) == "not_a_report"
-
-
-def test_it_does_not_take_a_plain_text_file_for_a_table() -> None:
-    parsed = mail(body="见附件", files=(("说明.txt", "我单位联系人：张三".encode()),))
-    assert decide_kind(parsed, UNIT, None) == "not_a_report"
+    assert decide_kind(mail(body="请问附件3怎么填？"), UNIT, None, NOTHING) == "not_a_report"
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from mailbot.cli import cli, main
 from mailbot.clock import TZ
 
 from dbfixtures import UNITS, write_config
-from mailgen import fake_xlsx, make_message
+from mailgen import annex3_xlsx, make_message
 
 
 def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
@@ -88,7 +88,7 @@ def _ingested(tmp_path: Path) -> Path:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     received = datetime(2021, 6, 10, 9, 0, tzinfo=TZ)
-    (inbox / "1.eml").write_bytes(make_message(received=received, attachments=[("附件3.xlsx", fake_xlsx())]))
+    (inbox / "1.eml").write_bytes(make_message(received=received, attachments=[("附件3.xlsx", annex3_xlsx())]))
     (inbox / "2.eml").write_bytes(make_message(sender="x@qq.com", subject="=cmd|' /C calc'!A0 宝丰", received=received))
     code, out, _ = _run(config, "ingest", str(inbox))
     assert code == 0 and "new 2" in out

@@ -16,7 +16,7 @@ from mailbot.store.db import transaction
 from mailbot.store.models import Message
 from mailbot.units import confirm_address, reject_address
 
-from mailgen import fake_xlsx, gbk_raw_subject_message, make_message
+from mailgen import annex3_xlsx, gbk_raw_subject_message, make_message
 
 JUNE_10 = datetime(2021, 6, 10, 9, 30, tzinfo=TZ)
 
@@ -37,7 +37,7 @@ def _messages(app: App) -> list[Message]:
 
 
 def test_it_archives_records_and_attributes_a_report(app: App, tmp_path: Path) -> None:
-    raw = make_message(attachments=[("附件3.xlsx", fake_xlsx())], received=JUNE_10)
+    raw = make_message(attachments=[("附件3.xlsx", annex3_xlsx())], received=JUNE_10)
     result = ingest_paths(app.ready_pipeline(), [_write(tmp_path / "in", "a.eml", raw)])
     assert (result.read, result.new) == (1, 1)
     [row] = _messages(app)
@@ -109,7 +109,7 @@ def test_it_never_counts_auto_replies_or_its_own_mail(app: App, tmp_path: Path) 
 
 def test_it_learns_a_confirmed_address_and_forgets_a_rejected_one(app: App, tmp_path: Path) -> None:
     pipeline = app.ready_pipeline()
-    raw = make_message(sender="bf2021@qq.com", subject="宝丰县总工会 统计表", attachments=[("a.xlsx", fake_xlsx())])
+    raw = make_message(sender="bf2021@qq.com", subject="宝丰县总工会 统计表", attachments=[("a.xlsx", annex3_xlsx())])
     ingest_paths(pipeline, [_write(tmp_path / "in", "a.eml", raw)])
     with transaction(app.sessions) as session:
         ids = confirm_address(session, "BF2021@qq.com", "宝丰县总工会", app.clock())
@@ -134,7 +134,12 @@ def test_it_reprocesses_from_the_archive_without_changes_when_nothing_changed(ap
 
 
 def test_it_counts_a_table_pasted_in_html_but_not_a_signature_layout(app: App, tmp_path: Path) -> None:
-    table = "<table>" + "".join(f"<tr><td>单位</td><td>产品</td><td>{i}</td></tr>" for i in range(3)) + "</table>"
+    header = "<tr><td>产品名称</td><td>产品来源</td><td>采购方式</td><td>金额(元)</td></tr>"
+    table = (
+        f"<table>{header}"
+        + "".join(f"<tr><td>小米</td><td>农户</td><td>线下</td><td>{i}</td></tr>" for i in (1, 2))
+        + "</table>"
+    )
     signature = "<table><tr><td>张三</td><td>0375-2900001</td></tr><tr><td>郏县总工会</td></tr></table>"
     pasted = _html_message(f"<p>统计表如下</p>{table}")
     signed = _html_message(f"<p>收到，谢谢</p>{signature}")

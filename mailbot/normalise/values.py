@@ -20,8 +20,7 @@ from mailbot.read.model import CellValue
 WAN = Decimal(10000)  # yuan per 万元
 # Every operation traps rounding: a figure that cannot be represented exactly is refused, not rounded.
 _EXACT = Context(prec=40, traps=[Inexact, InvalidOperation, Overflow])
-_MAX_YUAN = Decimal(10) ** 15  # beyond any union's spending; also keeps results clear of the precision limit
-_MAX_COUNT = 10**10
+_MAX_FIGURE = Decimal(10) ** 15  # beyond any union's spending or head count; keeps results clear of precision limits
 _MAX_SHOWN = 40  # characters of a cell quoted in a message
 
 # Cells that say "nothing here" rather than zero.
@@ -174,10 +173,14 @@ def _tidy(value: Decimal) -> Decimal:
 
 
 def _times(value: Decimal, factor: Decimal, shown: str, what: str) -> Decimal:
+    """value × factor exactly, tidied; a product too large for any report is refused before tidying."""
     try:
-        return _tidy(_EXACT.multiply(value, factor))
+        product = _EXACT.multiply(value, factor)
     except DecimalException as exc:
         raise BadValue(f"“{shown}”不是有效{what}") from exc
+    if abs(product) >= _MAX_FIGURE:
+        raise BadValue(f"“{shown}”不是有效{what}（数额过大）")
+    return _tidy(product)
 
 
 def parse_amount(value: CellValue, scale: Decimal) -> Decimal | None:
@@ -191,10 +194,7 @@ def parse_amount(value: CellValue, scale: Decimal) -> Decimal | None:
     factor = scale if written.suffix == "" else _YUAN_UNITS.get(written.suffix)
     if factor is None:
         raise BadValue(f"“{_shown(value)}”不是有效金额")
-    yuan = _times(written.value, factor, _shown(value), "金额")
-    if abs(yuan) >= _MAX_YUAN:
-        raise BadValue(f"“{_shown(value)}”不是有效金额（数额过大）")
-    return yuan
+    return _times(written.value, factor, _shown(value), "金额")
 
 
 def parse_count(value: CellValue) -> int | None:
@@ -207,7 +207,7 @@ def parse_count(value: CellValue) -> int | None:
     if written.currency or unit not in _COUNT_UNITS:
         raise BadValue(f"“{_shown(value)}”不是有效人次")
     count = _times(written.value, WAN if wan else Decimal(1), _shown(value), "人次")
-    if count != count.to_integral_value() or not 0 <= count <= _MAX_COUNT:
+    if count != count.to_integral_value() or count < 0:
         raise BadValue(f"“{_shown(value)}”不是有效人次（应为非负整数）")
     return int(count)
 
@@ -220,10 +220,7 @@ def parse_quantity(value: CellValue, scale: Decimal = Decimal(1)) -> Decimal | N
     factor = scale if written.suffix == "" else _TONNE_UNITS.get(written.suffix.lower())
     if factor is None or written.currency or written.value < 0:
         raise BadValue(f"“{_shown(value)}”不是有效数量")
-    tonnes = _times(written.value, factor, _shown(value), "数量")
-    if tonnes >= _MAX_YUAN:
-        raise BadValue(f"“{_shown(value)}”不是有效数量（数额过大）")
-    return tonnes
+    return _times(written.value, factor, _shown(value), "数量")
 
 
 def decimals_of(value: CellValue) -> int:
@@ -314,7 +311,7 @@ def _end(match: re.Match[str], default_year: int | None, shown: str) -> date:
     start = _start(match, default_year, shown)
     year, month, day = _parts(match, "b")
     end = _make_date(year or start.year, month or start.month, day, shown)
-    if end < start and year is None and month is not None:
+    if year is None and month is not None and month <= 2 and start.month >= 11:
         end = _make_date(start.year + 1, month, day, shown)  # 12月28日至1月3日 runs into the new year
     if end < start:
         raise BadValue(f"“{shown}”的结束日期早于开始日期")

@@ -1,0 +1,325 @@
+"""Parsing single cells: amounts, counts, tonnes, dates, written decimals, display text, end dates in mail bodies."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mailbot.normalise.values import (
+    BadValue,
+    cell_text,
+    decimals_of,
+    find_end_date,
+    parse_amount,
+    parse_count,
+    parse_date,
+    parse_quantity,
+)
+from mailbot.read.model import CellValue
+
+YUAN, WAN = Decimal(1), Decimal(10000)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Amounts
+
+
+@pytest.mark.parametrize(
+    ("value", "scale", "expected"),
+    [
+        ("1,234.50", YUAN, "1234.5"),
+        ("1，234.5", YUAN, "1234.5"),
+        ("1234.5元", YUAN, "1234.5"),
+        ("1234.5元", WAN, "1234.5"),  # the unit in the cell wins over the column's 万元
+        ("1.2万", YUAN, "12000"),
+        ("1.2万元", YUAN, "12000"),
+        ("1.2万元", WAN, "12000"),
+        ("１２３４．５", YUAN, "1234.5"),  # full-width digits
+        ("35.28", WAN, "352800"),
+        (" 3 元 ", WAN, "3"),
+        ("¥12", YUAN, "12"),
+        ("-5", YUAN, "-5"),
+        ("－5", WAN, "-50000"),
+        ("−5", YUAN, "-5"),
+        ("0", YUAN, "0"),
+        ("0.00", WAN, "0"),
+        (203.0, YUAN, "203"),
+        (138.35, WAN, "1383500"),
+        (4.694, WAN, "46940"),
+        (0.1, YUAN, "0.1"),  # Decimal(repr), not Decimal(0.1)'s 55 digits
+        (1200, YUAN, "1200"),
+    ],
+)
+def test_it_parses_amounts_in_yuan(value: CellValue, scale: Decimal, expected: str) -> None:
+    assert parse_amount(value, scale) == Decimal(expected)
+
+
+def test_it_never_goes_through_float_arithmetic() -> None:
+    amount = parse_amount(4.694, WAN)
+    assert amount is not None and str(amount) == "46940"
+    assert str(parse_amount(0.1, YUAN)) == "0.1"
+
+
+def test_it_writes_amounts_without_trailing_zeros_or_exponents() -> None:
+    assert str(parse_amount("1,234.50", YUAN)) == "1234.5"
+    assert str(parse_amount(1.2, WAN)) == "12000"
+    assert str(parse_amount(203.0, YUAN)) == "203"
+
+
+@pytest.mark.parametrize("value", [None, "", "  ", "—", "——", "-", "－", "/", "无", "空", "暂无", "\n"])
+def test_it_reads_no_value_as_none_not_zero(value: CellValue) -> None:
+    assert parse_amount(value, YUAN) is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["12元5角", "约100", "100%", "1,2345", "NaN", "1e5", "abc", "1.2.3", True, False, float("nan"), float("inf")],
+)
+def test_it_refuses_what_is_not_an_amount(value: CellValue) -> None:
+    with pytest.raises(BadValue, match="不是有效金额"):
+        parse_amount(value, YUAN)
+
+
+@pytest.mark.parametrize("value", [datetime(2021, 5, 20), date(2021, 5, 20), time(8), timedelta(days=1)])
+def test_it_refuses_dates_as_amounts(value: CellValue) -> None:
+    with pytest.raises(BadValue):
+        parse_amount(value, YUAN)
+
+
+def test_it_refuses_absurd_amounts() -> None:
+    with pytest.raises(BadValue, match="数额过大"):
+        parse_amount(1e300, WAN)
+    with pytest.raises(BadValue):
+        parse_amount(10**30, YUAN)
+
+
+def test_it_quotes_the_cell_in_the_message() -> None:
+    with pytest.raises(BadValue) as caught:
+        parse_amount("12元5角", YUAN)
+    assert str(caught.value) == "“12元5角”不是有效金额"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Counts and tonnes
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("300", 300), ("300人", 300), ("300人次", 300), ("1,200", 1200), (1200.0, 1200), (45, 45), ("1.2万人次", 12000)],
+)
+def test_it_parses_head_counts(value: CellValue, expected: int) -> None:
+    assert parse_count(value) == expected
+
+
+@pytest.mark.parametrize("value", [None, "", "—", "/"])
+def test_it_reads_blank_counts_as_none(value: CellValue) -> None:
+    assert parse_count(value) is None
+
+
+@pytest.mark.parametrize("value", ["1.5", 3.5, -1, "-3", "300元", "¥300", "许多", True])
+def test_it_refuses_counts_that_are_not_whole_people(value: CellValue) -> None:
+    with pytest.raises(BadValue, match="人次"):
+        parse_count(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("2.5", "2.5"), (1.25, "1.25"), ("3吨", "3"), ("500公斤", "0.5"), (0, "0")]
+)
+def test_it_parses_tonnes(value: CellValue, expected: str) -> None:
+    assert parse_quantity(value) == Decimal(expected)
+
+
+def test_it_scales_tonnes_from_the_column() -> None:
+    assert parse_quantity("500", Decimal("0.001")) == Decimal("0.5")
+
+
+@pytest.mark.parametrize("value", ["-1", "2箱", "很多"])
+def test_it_refuses_bad_tonnes(value: CellValue) -> None:
+    with pytest.raises(BadValue, match="数量"):
+        parse_quantity(value)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Dates
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2021-5-20", date(2021, 5, 20)),
+        ("2021/05/20", date(2021, 5, 20)),
+        ("2021.5.20", date(2021, 5, 20)),
+        ("2021年5月20日", date(2021, 5, 20)),
+        ("２０２１年５月２０日", date(2021, 5, 20)),
+        ("5月20日", date(2021, 5, 20)),
+        ("5月20号", date(2021, 5, 20)),
+        ("20210520", date(2021, 5, 20)),
+        ("2021-05-20 00:00:00", date(2021, 5, 20)),
+        (datetime(2021, 5, 20, 15, 30), date(2021, 5, 20)),
+        (date(2021, 5, 20), date(2021, 5, 20)),
+        (44336, date(2021, 5, 20)),  # Excel serial, 1900 date system
+        (44336.75, date(2021, 5, 20)),  # the fraction is the time of day
+        (20210520, date(2021, 5, 20)),
+    ],
+)
+def test_it_parses_dates(value: CellValue, expected: date) -> None:
+    assert parse_date(value, 2021) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("5月18日-5月20日", date(2021, 5, 20)),
+        ("5月18日至20日", date(2021, 5, 20)),
+        ("2021.5.18—5.20", date(2021, 5, 20)),
+        ("2021-5-18-2021-5-20", date(2021, 5, 20)),
+        ("2021-5-18~20", date(2021, 5, 20)),
+        ("12月28日至1月3日", date(2022, 1, 3)),  # runs into the new year
+    ],
+)
+def test_it_takes_the_end_of_a_date_range(value: str, expected: date) -> None:
+    assert parse_date(value, 2021) == expected
+
+
+def test_it_reads_the_excel_serial_of_march_1900_onwards() -> None:
+    assert parse_date(25569, None) == date(1970, 1, 1)
+
+
+@pytest.mark.parametrize("value", [None, "", "—", "无"])
+def test_it_reads_blank_dates_as_none(value: CellValue) -> None:
+    assert parse_date(value, 2021) is None
+
+
+@pytest.mark.parametrize(
+    "value", ["5.20", "5-20", "2021-2-30", "2021年5月", "明天", "12345", 12345, 3.5, True, time(8), "5月20日-5月18日"]
+)
+def test_it_refuses_unclear_dates(value: CellValue) -> None:
+    with pytest.raises(BadValue):
+        parse_date(value, 2021)
+
+
+def test_it_refuses_a_month_and_day_without_a_year_to_assume() -> None:
+    with pytest.raises(BadValue, match="没有写年份"):
+        parse_date("5月20日", None)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "活动于5月20日结束",
+        "5月20日结束",
+        "截至2021年5月20日",
+        "活动时间：5月18日至5月20日",
+        "活动时间：5月18日—20日。",
+        "活动时间：2021年5月20日",
+        "结束时间：5月20日",
+        "本次活动从5月18日到5月20日止，感谢支持",
+    ],
+)
+def test_it_finds_an_end_date_in_a_mail_body(text: str) -> None:
+    assert find_end_date(text, 2021) == date(2021, 5, 20)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "附件是我单位的统计表，请查收。",
+        "我们5月20日开展了活动",  # a date, but nothing says it is the end
+        "活动时间：5月18日至5月20日，另一项5月25日结束",  # two ends: not clear
+        "请于5月20日前报送",
+    ],
+)
+def test_it_finds_no_end_date_when_nothing_is_clear(text: str) -> None:
+    assert find_end_date(text, 2021) is None
+
+
+def test_it_finds_no_end_date_without_a_year_to_assume() -> None:
+    assert find_end_date("活动于5月20日结束", None) is None
+    assert find_end_date("活动于2021年5月20日结束", None) == date(2021, 5, 20)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Written decimals and display text
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("138.35", 2), (138.35, 2), (203.0, 0), ("1.2万", 1), ("1,234.50元", 2), (4.694, 3), (5, 0), (None, 0), ("—", 0)],
+)
+def test_it_counts_decimals_as_written(value: CellValue, expected: int) -> None:
+    assert decimals_of(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, ""),
+        ("  平顶山\n 发电分公司 ", "平顶山 发电分公司"),
+        ("a\u3000b", "a b"),
+        (203.0, "203"),
+        (4.694, "4.694"),
+        (7, "7"),
+        (datetime(2021, 5, 20), "2021-05-20"),
+        (datetime(2021, 5, 20, 8, 30), "2021-05-20 08:30:00"),
+        (date(2021, 5, 20), "2021-05-20"),
+        (True, "TRUE"),
+    ],
+)
+def test_it_shows_cells_as_text(value: CellValue, expected: str) -> None:
+    assert cell_text(value) == expected
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Properties
+
+cells = st.one_of(
+    st.none(),
+    st.text(),
+    st.text(alphabet="0123456789,.，．-—元万人次吨年月日至/ ¥１２３"),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(),
+    st.booleans(),
+    st.datetimes(),
+    st.dates(),
+    st.times(),
+    st.timedeltas(),
+)
+
+
+@given(cells, st.sampled_from([YUAN, WAN]))
+def test_it_raises_nothing_but_bad_value_for_amounts(value: CellValue, scale: Decimal) -> None:
+    try:
+        parse_amount(value, scale)
+    except BadValue:
+        pass
+
+
+@given(cells)
+def test_it_raises_nothing_but_bad_value_for_counts_tonnes_and_dates(value: CellValue) -> None:
+    for parse in (parse_count, parse_quantity, lambda v: parse_date(v, 2021), lambda v: parse_date(v, None)):
+        try:
+            parse(value)
+        except BadValue:
+            pass
+
+
+@given(cells)
+def test_it_always_shows_and_measures_a_cell(value: CellValue) -> None:
+    assert isinstance(cell_text(value), str)
+    assert decimals_of(value) >= 0
+
+
+@given(st.text(), st.sampled_from([2021, None]))
+def test_it_never_fails_to_look_for_an_end_date(text: str, year: int | None) -> None:
+    find_end_date(text, year)
+
+
+@given(st.decimals(min_value=-(10**9), max_value=10**9, places=2))
+def test_it_reads_back_amounts_written_as_text(amount: Decimal) -> None:
+    assert parse_amount(f"{amount:,}", YUAN) == amount
+    assert parse_amount(f"{amount}元", WAN) == amount
