@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import docx
 import openpyxl
+from openpyxl.worksheet.worksheet import Worksheet
 
 from mailbot.message.model import Part
 from mailbot.read.cfb import open_compound
@@ -62,8 +63,7 @@ def xlsx_bytes(
     return buffer.getvalue()
 
 
-def _fill(sheet: object, rows: Rows, merged: Iterable[str]) -> None:
-    assert isinstance(sheet, openpyxl.worksheet.worksheet.Worksheet)
+def _fill(sheet: Worksheet, rows: Rows, merged: Iterable[str]) -> None:
     for row in rows:
         sheet.append(list(row))
     for cell_range in merged:
@@ -79,6 +79,7 @@ def docx_bytes(rows: Rows = ANNEX3_ROWS, text: str = "郏县总工会消费惠�
     for r, row in enumerate(rows):
         for c, value in enumerate(row):
             table.cell(r, c).text = "" if value is None else str(value)
+    document.add_paragraph("填报人：张三")  # Word ends a body with a paragraph; LibreOffice's .doc export needs it
     buffer = io.BytesIO()
     document.save(buffer)
     return buffer.getvalue()
@@ -131,12 +132,8 @@ def entity_bomb_xlsx() -> bytes:
         body = rest.replace(b"<t>\xe5\xb0\x8f\xe7\xb1\xb3</t>", b"<t>&lol9;</t>")  # 小米 -> the bomb
         return head + doctype.encode() + b"<worksheet" + body
 
-    return replace_member(xlsx_inline_strings(), "xl/worksheets/sheet1.xml", poison)
-
-
-def xlsx_inline_strings(rows: Rows = ANNEX3_ROWS) -> bytes:
-    """openpyxl writes strings inline (<is><t>…</t></is>) in the sheet XML itself, which the bomb needs."""
-    return xlsx_bytes(rows)
+    # openpyxl writes strings inline (<is><t>…</t></is>), in the sheet XML itself.
+    return replace_member(xlsx_bytes(), "xl/worksheets/sheet1.xml", poison)
 
 
 def replace_member(data: bytes, name: str, change: object) -> bytes:
@@ -201,7 +198,7 @@ def lie_about_sizes(data: bytes, claimed: int, only: str | None = None) -> bytes
 
 
 def _directory_entry(data: bytes, name: str) -> int:
-    offset = data.find(b"PK\x01\x02" + data[data.find(b"PK\x01\x02") + 4 : data.find(b"PK\x01\x02") + 4])
+    offset = data.find(b"PK\x01\x02")
     while offset >= 0:
         name_length = struct.unpack_from("<H", data, offset + 28)[0]
         if data[offset + 46 : offset + 46 + name_length] == name.encode():
@@ -258,7 +255,9 @@ def _pad(data: bytes, size: int) -> bytes:
 def _mini_fat(small: list[bytes]) -> bytes:
     entries: list[int] = []
     for data in small:
-        count = max(-(-len(data) // 64), 1)
+        count = -(-len(data) // 64)
+        if not count:
+            continue  # an empty stream owns no sector
         first = len(entries)
         entries += [first + i + 1 for i in range(count - 1)] + [0xFFFFFFFE]
     return _pad(struct.pack(f"<{len(entries)}I", *entries), 512) if entries else b""
@@ -291,9 +290,8 @@ def _header(fat_sectors: int, directory_start: int, mini_fat_start: int, mini_fa
     header = bytearray(512)
     header[:8] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
     struct.pack_into("<HHHHH", header, 0x18, 0x3E, 3, 0xFFFE, 9, 6)
-    struct.pack_into("<IIIIIIIII", header, 0x2C, fat_sectors, directory_start, 0, 4096, mini_fat_start)
-    struct.pack_into("<III", header, 0x3C, mini_fat_start, mini_fat_sectors, 0xFFFFFFFE)
-    struct.pack_into("<I", header, 0x48, 0)
+    struct.pack_into("<IIII", header, 0x2C, fat_sectors, directory_start, 0, 4096)
+    struct.pack_into("<IIII", header, 0x3C, mini_fat_start, mini_fat_sectors, 0xFFFFFFFE, 0)  # no DIFAT sectors
     difat = list(range(fat_sectors)) + [0xFFFFFFFF] * (109 - fat_sectors)
     struct.pack_into("<109I", header, 0x4C, *difat)
     return bytes(header)
@@ -310,9 +308,11 @@ def _directory(
     for index, name in enumerate(names):
         right = index + 2 if index + 1 < len(names) else 0xFFFFFFFF
         data = streams[name]
-        if name in small:
+        if not data:
+            entries.append(_entry(name, 2, right, 0xFFFFFFFF, 0xFFFFFFFE, 0))
+        elif name in small:
             entries.append(_entry(name, 2, right, 0xFFFFFFFF, mini_sector, len(data)))
-            mini_sector += max(-(-len(data) // 64), 1)
+            mini_sector += -(-len(data) // 64)
         else:
             entries.append(_entry(name, 2, right, 0xFFFFFFFF, next(big_starts), len(data)))
     return b"".join(entries)
@@ -324,15 +324,15 @@ def _entry(name: str, kind: int, right: int, child: int, start: int, size: int) 
     raw[: len(encoded)] = encoded
     struct.pack_into("<HBB", raw, 64, len(encoded), kind, 1)  # 1: black
     struct.pack_into("<III", raw, 68, 0xFFFFFFFF, right, child)
-    struct.pack_into("<IIQ", raw, 116, start, size, 0)
-    return bytes(raw[:128])
+    struct.pack_into("<IQ", raw, 116, start, size)
+    return bytes(raw)
 
 
 def encrypted_xlsx() -> bytes:
     """What Excel writes for a workbook with an open password: EncryptionInfo + EncryptedPackage in a CFB."""
     info = struct.pack("<HHI", 4, 4, 0x40) + b"<encryption xmlns='http://schemas.microsoft.com/office/2006/encryption'/>"
     package = struct.pack("<Q", 5000) + bytes(range(256)) * 20  # ciphertext stand-in
-    return cfb_bytes({"EncryptionInfo": info, "EncryptedPackage": package, "\x06DataSpaces": b""})
+    return cfb_bytes({"EncryptionInfo": info, "EncryptedPackage": package})
 
 
 def xls_with_filepass(xls: bytes) -> bytes:

@@ -18,7 +18,8 @@ CONSOLIDATED = """
 <tr><td rowspan="3">轻纺工会</td><td></td><td>扶贫企业</td><td>线下</td><td>48</td><td rowspan="3">138.35</td></tr>
 <tr><td></td><td>农户</td><td>线下</td><td>82.56</td></tr>
 <tr><td></td><td>内部平台</td><td>线上</td><td>4.694</td></tr>
-<tr><td rowspan="2">平高集团</td><td></td><td>“惠农帮”平台</td><td>线上</td><td>115.31</td><td rowspan="2">140.4</td></tr>
+<tr><td rowspan="2">平高集团</td><td></td><td>“惠农帮”平台</td><td>线上</td><td>115.31</td>
+<td rowspan="2">140.4</td></tr>
 <tr><td></td><td>农户</td><td>线下</td><td>25.09</td></tr>
 <tr><td colspan="5">合计</td><td>3341.57</td></tr>
 </table>
@@ -29,10 +30,15 @@ SIGNATURE = """
 <tr><td colspan="2">电话：0375-3799638</td></tr></table>
 """
 
-SMALL_DATA = "<table><tr><td>产品</td><td>来源</td><td>金额</td></tr><tr><td>小米</td><td>农户</td><td>5</td></tr></table>"
+ROW_ABC = "<tr><td>a</td><td>b</td><td>c</td></tr>"
+ROW_123 = "<tr><td>1</td><td>2</td><td>3</td></tr>"
+SMALL_DATA = (
+    "<table><tr><td>产品</td><td>来源</td><td>金额</td></tr><tr><td>小米</td><td>农户</td><td>5</td></tr></table>"
+)
 
 # What 163 webmail and Outlook receive when a range is copied from Excel.
-EXCEL_PASTE = """<html xmlns:o="urn:schemas-microsoft-com:office:office" xmlns:x="urn:schemas-microsoft-com:office:excel">
+EXCEL_PASTE = """<html xmlns:o="urn:schemas-microsoft-com:office:office"
+ xmlns:x="urn:schemas-microsoft-com:office:excel">
 <head><meta charset="utf-8"><style><!--
 td {mso-style-parent:style0; mso-number-format:General; border:none;}
 .xl65 {mso-number-format:"0\\.00";}
@@ -166,7 +172,7 @@ def test_it_survives_marked_sections_html_parser_rejects() -> None:
 
 
 def test_it_clamps_a_huge_colspan() -> None:
-    html = '<table><tr><td colspan="100000">标题</td><td>尾</td><td>!</td></tr><tr><td>a</td><td>b</td><td>c</td></tr></table>'
+    html = f'<table><tr><td colspan="100000">标题</td><td>尾</td><td>!</td></tr>{ROW_ABC}</table>'
     (sheet,) = read_html_tables(html, "正文")
     assert sheet.merged[0] == CellRange(0, 0, 0, html_reader.MAX_COLSPAN - 1)
     assert sheet.rows[0][html_reader.MAX_COLSPAN] == "尾"
@@ -185,7 +191,7 @@ def test_it_clips_rowspans_at_the_last_row() -> None:
 
 @pytest.mark.parametrize("span", ["-3", "abc", "", "2.5", "0x10", "\u0663"])
 def test_it_reads_odd_span_values_as_browsers_do(span: str) -> None:
-    html = f'<table><tr><td colspan="{span}">a</td><td>b</td><td>c</td></tr><tr><td>1</td><td>2</td><td>3</td></tr></table>'
+    html = f'<table><tr><td colspan="{span}">a</td><td>b</td><td>c</td></tr>{ROW_123}</table>'
     (sheet,) = read_html_tables(html, "正文")
     width = 2 if span == "2.5" else 1
     assert sheet.rows[0] == ("a", *([None] * (width - 1)), "b", "c")

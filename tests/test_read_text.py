@@ -11,7 +11,10 @@ from mailbot.read import textfile
 from mailbot.read.model import ReadResult
 from mailbot.read.textfile import read_csv, sniff_delimiter
 
-ANNEX3 = "单位名称,产品名称,产品来源,采购方式,金额（单位：元）,合计（单位：元）\r\n郏县总工会,小米,农户,线下,1200,1500\r\n,香油,832平台,线上,300,\r\n"
+ANNEX3 = (
+    "单位名称,产品名称,产品来源,采购方式,金额（单位：元）,合计（单位：元）\r\n"
+    "郏县总工会,小米,农户,线下,1200,1500\r\n,香油,832平台,线上,300,\r\n"
+)
 HEADER = ("单位名称", "产品名称", "产品来源", "采购方式", "金额（单位：元）", "合计（单位：元）")
 
 

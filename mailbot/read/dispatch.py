@@ -20,7 +20,7 @@ from mailbot.read.guard import DEFAULT_LIMITS, ReadLimits, check_xml, check_zip
 from mailbot.read.html import read_html_tables
 from mailbot.read.model import ReadResult, Sheet
 from mailbot.read.office import ConversionError, Converter
-from mailbot.read.spreadsheet import SPREADSHEET_TYPES, read_spreadsheet
+from mailbot.read.spreadsheet import SPREADSHEET_TYPES, is_reader_failure, read_spreadsheet
 from mailbot.read.textfile import decode_text, read_csv
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,9 @@ def read_part(part: Part, convert: Converter | None, limits: ReadLimits = DEFAUL
         return ReadResult(sniff_type(b"", part.filename))  # over the size cap: reported when the message was split
     try:
         result = _read(part.data, part.filename or f"附件{part.position}", convert, limits, depth=1)
-    except Exception as error:  # the stage's boundary: a reader's bug must not lose the rest of the message
+    except BaseException as error:  # the stage's boundary: a reader's bug must not lose the rest of the message
+        if not is_reader_failure(error):
+            raise
         log.exception("reading attachment %d (%r) failed", part.position, part.filename)
         detail = f"读取「{part.filename}」时出错，未能读取（{type(error).__name__}）"
         result = ReadResult("unknown", findings=(Finding(CORRUPT, detail),))

@@ -11,24 +11,23 @@ The ods scan also yields the merged ranges, which calamine does not report for o
 
 from __future__ import annotations
 
-import io
 import re
 import struct
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from xml.parsers.expat import ExpatError, ParserCreate, XMLParserType
 
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import DefusedXMLParser, ParseError
-
+from mailbot.read.guard import HEAD_BYTES, simple_root
 from mailbot.read.model import CellRange
 
 _CHUNK = 64 * 1024
 _SHEET_ROOTS = frozenset({"worksheet", "dialogsheet", "macrosheet", "chartsheet"})
 _VALUE_CHILDREN = frozenset({"v", "is", "f"})
 _REFERENCE = re.compile(r"([A-Za-z]+)([0-9]+)")
-_TABLE_NS = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
-_OFFICE_NS = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
+# pyexpat names elements and attributes "namespace}local".
+_TABLE_NS = "urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
+_OFFICE_NS = "urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
 # BIFF record types (MS-XLS 2.3).
 _BOF, _EOF, _FILEPASS, _DIMENSIONS, _MULRK = 0x0809, 0x000A, 0x002F, 0x0200, 0x00BD
 _CELL_RECORDS = frozenset({0x0203, 0x00FD, 0x027E, 0x0204, 0x00D6, 0x0205, 0x0006})  # number, text, bool, formula
@@ -127,12 +126,6 @@ class _XlsxTarget:
         if _local(tag) == "c":
             self.cell = None
 
-    def data(self, text: str) -> None:
-        """Values themselves do not matter here."""
-
-    def close(self) -> None:
-        """Nothing was built."""
-
 
 def _number(text: str) -> int:
     if not text.isdigit():
@@ -150,38 +143,59 @@ def _reference(text: str) -> tuple[int, int]:
     return int(match.group(2)) - 1, col - 1
 
 
-def xlsx_cells(data: bytes, limit: int) -> int:
-    """Cells of every worksheet in an (already checked) xlsx; raises TooManyCellsError or MalformedError."""
+def xlsx_cells(archive: zipfile.ZipFile, limit: int) -> int:
+    """Cells of every worksheet in an (already checked) xlsx; raises TooManyCellsError or MalformedError.
+
+    Every member whose root element is a sheet counts, whatever its name: calamine finds sheets through the
+    workbook's relationships, which a hostile file may point anywhere.
+    """
     budget = _Budget(limit)
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        for info in archive.infolist():
-            if not info.is_dir():
-                target = _XlsxTarget(budget)
-                if _scan(archive, info, target):
-                    budget.close(target.grid)
+    for info in archive.infolist():
+        if not info.is_dir():
+            target = _XlsxTarget(budget)
+            if _scan(archive, info, target, _SHEET_ROOTS):
+                budget.close(target.grid)
     return budget.done
 
 
-def _scan(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: _XlsxTarget | _OdsTarget) -> bool:
-    """Stream one member through the target; False when it is not XML or not a sheet."""
-    parser = DefusedXMLParser(target=target, forbid_dtd=True)
-    try:
-        for chunk in _chunks(archive, info):
-            parser.feed(chunk)
-        parser.close()
-    except _NotASheetError:
-        return False
-    except (ParseError, DefusedXmlException, KeyError, ValueError) as error:
-        if not target.seen_root:
-            return False  # an image or another binary part
-        raise MalformedError(f"{info.filename}: {type(error).__name__}") from error
+def _scan(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: _Target, roots: frozenset[str]) -> bool:
+    """Stream one member through the target; False when it is not XML or its root is not one of `roots`."""
+    with archive.open(info) as member:
+        head = member.read(HEAD_BYTES)
+        root = simple_root(head)
+        if root is not None and root not in roots:
+            return False  # most members of a workbook: skipped after reading a kilobyte
+        parser = _parser(target)
+        try:
+            parser.Parse(head, False)
+            while chunk := member.read(_CHUNK):
+                parser.Parse(chunk, False)
+            parser.Parse(b"", True)
+        except _NotASheetError:
+            return False
+        except (ExpatError, _DtdError, ValueError) as error:
+            if not target.seen_root:
+                return False  # an image or another binary part
+            raise MalformedError(f"{info.filename}: {type(error).__name__}") from error
     return True
 
 
-def _chunks(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[bytes]:
-    with archive.open(info) as member:
-        while chunk := member.read(_CHUNK):
-            yield chunk
+class _DtdError(Exception):
+    """A DTD in a member that `check_xml` should already have refused."""
+
+
+def _refuse_dtd(*_args: object) -> None:
+    raise _DtdError
+
+
+def _parser(target: _Target) -> XMLParserType:
+    # pyexpat itself, not ElementTree: the targets' handlers are the only Python code run per element.
+    parser = ParserCreate(namespace_separator="}")
+    parser.StartElementHandler = target.start
+    parser.EndElementHandler = target.end
+    parser.StartDoctypeDeclHandler = _refuse_dtd
+    parser.EntityDeclHandler = _refuse_dtd
+    return parser
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -239,11 +253,8 @@ class _OdsTarget:
             self.budget.close(self.grid)
             self.layout.merged[self.name] = tuple(self.merged)
 
-    def data(self, text: str) -> None:
-        """Values themselves do not matter here."""
 
-    def close(self) -> None:
-        """Nothing was built."""
+_Target = _XlsxTarget | _OdsTarget
 
 
 def _count(attrib: dict[str, str], name: str) -> int:
@@ -251,17 +262,16 @@ def _count(attrib: dict[str, str], name: str) -> int:
     return max(_number(value), 1)
 
 
-def ods_layout(data: bytes, limit: int) -> OdsLayout:
+def ods_layout(archive: zipfile.ZipFile, limit: int) -> OdsLayout:
     """Cells and merged ranges of an (already checked) ods; raises TooManyCellsError or MalformedError."""
     layout = OdsLayout()
     budget = _Budget(limit)
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        try:
-            info = archive.getinfo("content.xml")
-        except KeyError:
-            raise MalformedError("no content.xml") from None
-        if not _scan(archive, info, _OdsTarget(budget, layout)):
-            raise MalformedError("content.xml is not XML")
+    try:
+        info = archive.getinfo("content.xml")
+    except KeyError:
+        raise MalformedError("no content.xml") from None
+    if not _scan(archive, info, _OdsTarget(budget, layout), frozenset({"document-content"})):
+        raise MalformedError("content.xml is not an OpenDocument content file")
     layout.cells = budget.done
     return layout
 
@@ -298,11 +308,16 @@ def _records(stream: bytes) -> Iterator[tuple[int, bytes]]:
 
 
 def _check_dimensions(body: bytes) -> None:
-    # calamine reserves room for what this record claims; BIFF8 cannot hold more than 65536 × 256.
+    # calamine reserves room for what this record claims (last minus first, so a first above the last wraps
+    # round to an absurd size); BIFF8 cannot hold more than 65536 × 256, BIFF5 and older 16384 × 256.
     if len(body) >= 14:
-        _first_row, last_row, _first_col, last_col = struct.unpack_from("<IIHH", body)
-        if last_row > _BIFF8_ROWS or last_col > _BIFF8_COLUMNS:
-            raise MalformedError(f"DIMENSIONS claims {last_row} rows and {last_col} columns")
+        first_row, last_row, first_col, last_col = struct.unpack_from("<IIHH", body)
+    elif len(body) >= 8:
+        first_row, last_row, first_col, last_col = struct.unpack_from("<HHHH", body)
+    else:
+        raise MalformedError("short DIMENSIONS record")
+    if not (first_row <= last_row <= _BIFF8_ROWS and first_col <= last_col <= _BIFF8_COLUMNS):
+        raise MalformedError(f"DIMENSIONS claims rows {first_row}-{last_row} and columns {first_col}-{last_col}")
 
 
 def _add_cell(grid: _Grid, kind: int, body: bytes) -> None:

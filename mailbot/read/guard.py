@@ -8,6 +8,7 @@ that declare a DTD or entities (billion laughs, external entities) before a pars
 from __future__ import annotations
 
 import io
+import re
 import struct
 import zipfile
 import zlib
@@ -193,21 +194,44 @@ def check_xml(data: bytes) -> Finding | None:
     """An `unsafe_xml` finding when an XML member of this (already checked) zip declares a DTD or entities."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            unsafe = next((info.filename for info in archive.infolist() if _declares_dtd(archive, info)), None)
+            return check_xml_members(archive)
     except ZIP_ERRORS as error:
         return Finding(CORRUPT, f"压缩文件已损坏，无法读取（{_reason(error)}）")
+
+
+def check_xml_members(archive: zipfile.ZipFile) -> Finding | None:
+    """`check_xml` on an open archive, so that a reader making several passes opens the zip once."""
+    unsafe = next((info.filename for info in archive.infolist() if _declares_dtd(archive, info)), None)
     if unsafe is None:
         return None
     return Finding(UNSAFE_XML, f"文件中的「{unsafe}」含有 DTD/实体声明（可能是恶意构造的文件），未读取")
+
+
+# An optional BOM and XML declaration, then the root element's start: nothing else can sit before the root, so
+# such a prolog holds no DTD. Anything fancier (comments, processing instructions, UTF-16) goes to the parser.
+_SIMPLE_PROLOG = re.compile(
+    rb"(?:\xef\xbb\xbf)?\s*(?:<\?xml\s[^>]*\?>)?\s*<([A-Za-z_][\w.\-]*(?::[A-Za-z_][\w.\-]*)?)[\s/>]"
+)
+HEAD_BYTES = 1024
+
+
+def simple_root(head: bytes) -> str | None:
+    """The root element's local name when `head` (a member's first bytes) is a plain XML prolog, else None."""
+    match = _SIMPLE_PROLOG.match(head)
+    return match.group(1).decode("ascii").rpartition(":")[2] if match else None
 
 
 def _declares_dtd(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
     """Feed the member's prolog to a parser that forbids DTDs, stopping at the root element."""
     if info.is_dir():
         return False
-    parser = DefusedXMLParser(target=_StopAtRoot(), forbid_dtd=True)
     with archive.open(info) as member:
+        head = member.read(HEAD_BYTES)
+        if simple_root(head) is not None:
+            return False
+        parser = DefusedXMLParser(target=_StopAtRoot(), forbid_dtd=True)
         try:
+            parser.feed(head)
             while chunk := member.read(_CHUNK // 4):
                 parser.feed(chunk)
         except _RootReachedError:

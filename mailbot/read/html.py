@@ -132,6 +132,7 @@ class _TableParser(HTMLParser):
         if tag == "tr":
             table.open_row()
         elif tag in _CELL_TAGS:
+            # rowspan="0" spans to the end of the table (HTML table model); colspan="0" is read as 1.
             table.open_cell(_Cell(_span(attrs.get("rowspan"), MAX_ROWSPAN), _span(attrs.get("colspan"), 1)))
         elif tag in _GROUPS:
             table.close_row()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,8 +20,8 @@ from python_calamine import CalamineSheet, CalamineWorkbook, SheetTypeEnum, Shee
 
 from mailbot.problems import CORRUPT, EMPTY_FILE, ENCRYPTED, OVERSIZED, UNSUPPORTED_FORMAT, Finding
 from mailbot.read import extent
-from mailbot.read.cfb import encrypted_package, open_compound
-from mailbot.read.guard import DEFAULT_LIMITS, ReadLimits, check_xml, check_zip
+from mailbot.read.cfb import CfbError, encrypted_package, open_compound
+from mailbot.read.guard import DEFAULT_LIMITS, ZIP_ERRORS, ReadLimits, check_xml_members, check_zip
 from mailbot.read.model import CellRange, CellValue, ReadResult, Sheet
 
 log = logging.getLogger(__name__)
@@ -64,14 +65,17 @@ def _check(data: bytes, file_type: str, source: str, limits: ReadLimits) -> _Pla
     if file_type == "xls":
         _check_xls(data, source, limits)
         return _Plan({})
-    finding = check_zip(data, limits) or check_xml(data)
+    finding = check_zip(data, limits)
     if finding is not None:
         raise _RefusedError(finding)
-    with _extent_errors(source, limits):
+    with zipfile.ZipFile(io.BytesIO(data)) as archive, _extent_errors(source, limits):
+        finding = check_xml_members(archive)
+        if finding is not None:
+            raise _RefusedError(finding)
         if file_type == "ods":
-            return _Plan(extent.ods_layout(data, limits.max_cells).merged)
-        _refuse_xlsb(data, source)
-        extent.xlsx_cells(data, limits.max_cells)
+            return _Plan(extent.ods_layout(archive, limits.max_cells).merged)
+        _refuse_xlsb(archive, source)
+        extent.xlsx_cells(archive, limits.max_cells)
     return _Plan({})
 
 
@@ -88,11 +92,12 @@ def _check_xls(data: bytes, source: str, limits: ReadLimits) -> None:
         raise _RefusedError(Finding(UNSUPPORTED_FORMAT, detail))
     with _extent_errors(source, limits):
         extent.xls_cells(compound.stream(stream), limits.max_cells)
+    # (a broken chain inside the stream surfaces here as CfbError, which _extent_errors reports as corrupt)
 
 
-def _refuse_xlsb(data: bytes, source: str) -> None:
+def _refuse_xlsb(archive: zipfile.ZipFile, source: str) -> None:
     # calamine would read the binary .xlsb too, but its sheets escape the extent scan above.
-    if b"xl/workbook.bin" in data:
+    if any(name.lower() == "xl/workbook.bin" for name in archive.namelist()):
         detail = f"「{source}」是 .xlsb 二进制工作簿，无法读取，请另存为 .xlsx 后重发"
         raise _RefusedError(Finding(UNSUPPORTED_FORMAT, detail))
 
@@ -106,7 +111,7 @@ def _extent_errors(source: str, limits: ReadLimits) -> Iterator[None]:
         raise _RefusedError(_oversized(source, limits)) from error
     except extent.PasswordProtectedError as error:
         raise _RefusedError(_encrypted(source)) from error
-    except extent.MalformedError as error:
+    except (extent.MalformedError, CfbError, *ZIP_ERRORS) as error:
         raise _RefusedError(Finding(CORRUPT, f"「{source}」已损坏，无法读取（{error}）")) from error
 
 
@@ -131,10 +136,21 @@ def _read_workbook(data: bytes, source: str, plan: _Plan, limits: ReadLimits) ->
         raise _RefusedError(_encrypted(source)) from error
     except _RefusedError:
         raise
-    except Exception as error:  # calamine raises its own errors, but also ValueError and friends on odd files
+    except BaseException as error:  # calamine raises its own errors, ValueError and friends, and Rust panics
+        if not is_reader_failure(error):
+            raise
         log.info("calamine could not read %s: %r", source, error)
         detail = f"「{source}」已损坏或格式无法识别，无法读取（{type(error).__name__}: {str(error)[:120]}）"
         raise _RefusedError(Finding(CORRUPT, detail)) from error
+
+
+def is_reader_failure(error: BaseException) -> bool:
+    """An exception that means "this file could not be read", as opposed to Ctrl-C or interpreter exit.
+
+    A panic inside calamine reaches Python as pyo3's PanicException, which derives from BaseException so that
+    ordinary `except Exception` does not swallow it; for a reader of untrusted files it is just a corrupt file.
+    """
+    return isinstance(error, Exception) or type(error).__name__ == "PanicException"
 
 
 def _read_sheets(workbook: CalamineWorkbook, source: str, plan: _Plan, limits: ReadLimits) -> tuple[Sheet, ...]:

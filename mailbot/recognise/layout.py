@@ -11,6 +11,7 @@ A header that matches no annex is reported, never guessed.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -29,7 +30,7 @@ _MAX_QUOTED_CELLS, _MAX_QUOTED_CHARS = 10, 20  # how much of an unknown header a
 _TOTAL_LABEL = re.compile(r"(?:总合计|合计|总计|小计|共计)(?:金额)?(?:\(.*\))?:?")
 _NOTE_START = re.compile(
     r"\(?(?:备注|注|说明|填表人|填报人|制表人|制表|联系人|联系电话|审核人|审核|负责人|单位负责人|分管领导"
-    r"|填报日期|填表日期|报送日期|金额单位|单位)[:]"
+    r"|填报日期|填表日期|报送日期|填报单位|金额单位|单位)[:]"
 )
 _NOTE_ALONE = re.compile(r"此表|@")  # "(此表于4月15日前发送至pingqf163@163.com)" on a line of its own
 _HINT = re.compile(r"选填|必填|填写此栏|请填写|此栏填写|如实填写")  # the template's instructions in a data cell
@@ -92,6 +93,9 @@ class _Grid:
         region = self.region(line, col)
         return self.raw(line, col) if region is None else self.raw(region.first_row, region.first_col)
 
+    def merged_on(self, line: int) -> bool:
+        return line in self._regions
+
     def filled(self, line: int) -> list[tuple[int, CellValue]]:
         return [(col, value) for col, value in enumerate(self.rows[line]) if not _blank(value)]
 
@@ -136,8 +140,9 @@ def _find_headers(grid: _Grid) -> Iterator[_Header]:
 
 
 def _header_at(grid: _Grid, line: int) -> _Header | None:
-    if len(grid.filled(line)) < 2:
-        return None
+    named = [value for _, value in grid.filled(line) if isinstance(value, str) and read_header(value).field]
+    if len(named) < 2 and not grid.merged_on(line):
+        return None  # the common case, every data row: decided without resolving merged cells
     one = _header_columns(grid, (line,))
     if not one[0]:
         return None
@@ -208,7 +213,7 @@ def _title_like(grid: _Grid, line: int) -> bool:
     if not all(isinstance(value, str) for value in values):
         return False
     texts = [normalise_header(str(value)) for value in values]
-    if texts and (_is_note(texts, wide=False) or _TOTAL_LABEL.fullmatch(texts[0])):
+    if texts and (_is_note(texts[0], alone=len(texts) == 1, wide=False) or _TOTAL_LABEL.fullmatch(texts[0])):
         return False
     return len(texts) <= 1 or any(_TITLE_WORDS.search(text) for text in texts)
 
@@ -259,11 +264,11 @@ def _unrecognised(grid: _Grid) -> Finding | None:
 # Rows under the header
 
 
-def _is_note(texts: list[str], *, wide: bool) -> bool:
-    """A note, signature or instruction line (texts normalised, non-empty cells only)."""
-    if _NOTE_START.match(texts[0]) or "盖章" in texts[0]:
+def _is_note(first: str, *, alone: bool, wide: bool) -> bool:
+    """A note, signature or instruction line, from its first filled cell (normalised); `alone` if the only one."""
+    if _NOTE_START.match(first) or "盖章" in first:
         return True
-    return len(texts) == 1 and (wide or bool(_NOTE_ALONE.search(texts[0])))
+    return alone and (wide or bool(_NOTE_ALONE.search(first)))
 
 
 def _is_hint(value: CellValue) -> bool:
@@ -298,10 +303,11 @@ class _BodyReader:
         filled = self.grid.filled(line)
         if not filled:
             return
-        texts = [normalise_header(cell_text(value)) for _, value in filled]
-        if _is_note(texts, wide=len(filled) == 1 and self._wide(line, filled[0][0])):
+        first = normalise_header(cell_text(filled[0][1]))
+        alone = len(filled) == 1
+        if _is_note(first, alone=alone, wide=alone and self._wide(line, filled[0][0])):
             self.notes.append(self.grid.text(line))
-        elif self._is_total(line, texts[0]):
+        elif self._is_total(line, first):
             self._total(line)
         else:
             self._data(line)
@@ -357,7 +363,8 @@ class _BodyReader:
         if "unit" not in self.index:
             return ""
         text = cell_text(self.grid.shown(line, self.index["unit"]))
-        return "" if _PLACEHOLDER.search(normalise_header(text)) else text
+        folded = unicodedata.normalize("NFKC", text)  # not normalise_header: it drops the "*" of "**工会"
+        return "" if _PLACEHOLDER.search(folded) else text
 
     def _block_for(self, unit: str) -> _OpenBlock:
         """The unit's name starts a block; blank below it continues the block (forward-fill)."""

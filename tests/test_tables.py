@@ -1,0 +1,385 @@
+"""Tables through the whole pipeline: every format read alike, periods, resubmissions, nil reports, export.
+
+These run on real SQLite files and PostgreSQL (the `app` fixture) and read workbooks made in code.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.orm import selectinload
+
+from mailbot.app import App
+from mailbot.clock import TZ
+from mailbot.ingest import ingest_paths
+from mailbot.reprocess import reprocess
+from mailbot.report.export import export_data
+from mailbot.store.db import transaction
+from mailbot.store.models import Message, Submission
+
+from corpus import (
+    ANNEX3_HEADER,
+    ANNEX3_ROWS,
+    annex3_workbook,
+    converted,
+    csv_bytes,
+    docx_table,
+    gbk_zip,
+    html_table,
+    seed_2020_workbook,
+    workbook,
+)
+from dbfixtures import FixedClock, make_config
+from mailgen import make_message
+
+JUNE_10 = datetime(2021, 6, 10, 9, 30, tzinfo=TZ)
+JUNE_20 = datetime(2021, 6, 20, 9, 30, tzinfo=TZ)
+ANNEX3_TOTAL = Decimal("2000.50")
+DEFAULT_UNITS = Path(__file__).resolve().parent.parent / "mailbot" / "data" / "default_units.toml"
+
+
+class Inbox:
+    """Writes messages as .eml files and ingests them, one `send` at a time, like a poll would."""
+
+    def __init__(self, app: App, folder: Path) -> None:
+        self.app, self.folder, self.count = app, folder, 0
+
+    def send(self, raw: bytes) -> None:
+        self.count += 1
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{self.count:04d}.eml"
+        path.write_bytes(raw)
+        ingest_paths(self.app.ready_pipeline(), [path])
+
+
+@pytest.fixture
+def inbox(app: App, tmp_path: Path) -> Inbox:
+    return Inbox(app, tmp_path / "in")
+
+
+def submissions(app: App) -> list[Submission]:
+    with transaction(app.sessions) as session:
+        found = session.scalars(
+            select(Submission)
+            .order_by(Submission.received_at, Submission.id)
+            .options(selectinload(Submission.rows), selectinload(Submission.unit))
+        ).all()
+        return list(found)
+
+
+def messages(app: App) -> list[Message]:
+    with transaction(app.sessions) as session:
+        found = session.scalars(
+            select(Message).order_by(Message.id).options(selectinload(Message.problems), selectinload(Message.unit))
+        ).all()
+        return list(found)
+
+
+def codes(message: Message) -> set[str]:
+    return {p.code for p in message.problems}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The 2020 table of seed 003
+
+
+@pytest.fixture
+def city_app(tmp_path: Path, database_url: str, clock: FixedClock) -> Iterator[App]:
+    """An app that knows all 29 units of seed 003."""
+    units = tomllib.loads(DEFAULT_UNITS.read_text(encoding="utf-8"))["units"]
+    application = App(make_config(tmp_path / "data", database_url, units=units), clock=clock)
+    application.upgrade()
+    try:
+        yield application
+    finally:
+        application.close()
+
+
+def test_it_ingests_the_2020_table_to_exactly_3341_57_wan(city_app: App, tmp_path: Path) -> None:
+    raw = make_message(
+        sender="shizong@example.cn",
+        subject="平顶山市工会系统1—10月消费扶贫统计",
+        attachments=[("附件：1-10月消费扶贫统计.xlsx", seed_2020_workbook())],
+        received=datetime(2020, 10, 27, 9, 0, tzinfo=TZ),
+    )
+    Inbox(city_app, tmp_path / "in").send(raw)
+    found = submissions(city_app)
+    assert len(found) == 29 and len({s.unit_id for s in found}) == 29
+    stated = sum((s.stated_total_yuan or Decimal(0) for s in found), Decimal(0))
+    counted = sum((s.total_yuan or Decimal(0) for s in found), Decimal(0))
+    assert stated / 10000 == Decimal("3341.57")
+    assert (counted / 10000).quantize(Decimal("0.01")) == Decimal("3341.57")  # 轻纺工会's 4.694 is inside
+    assert {s.period for s in found} == {"2020-monthly-10"}
+    with transaction(city_app.sessions) as session:
+        problems = {(s.unit.name if s.unit else "", p.code) for s in found for p in _problems_of(session, s)}
+    # Each unit's 合计 was checked against its rows: none disagrees beyond its written precision.
+    assert {code for _, code in problems} <= {"channel_typo", "unmerged_items"}
+    assert ("工交工会", "unmerged_items") in problems  # 驻村第一书记推荐 listed twice
+    assert ("宝丰县总工会", "channel_typo") in problems and ("新华区总工会", "channel_typo") in problems
+    wuyang = next(s for s in found if s.unit and s.unit.name == "舞阳铁矿工会")
+    assert (wuyang.nil, wuyang.total_yuan, wuyang.rows) == (True, Decimal("0.00"), [])
+
+
+def _problems_of(session: Any, submission: Submission) -> list[Any]:
+    from mailbot.store.models import Problem
+
+    return list(session.scalars(select(Problem).where(Problem.submission_id == submission.id)))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Formats: the same table, read the same way from every file type units send
+
+
+def _formats() -> list[tuple[str, str, bytes | str]]:
+    rows = [ANNEX3_HEADER, *ANNEX3_ROWS]
+    xlsx = annex3_workbook()
+    return [
+        ("xlsx", "附件3.xlsx", xlsx),
+        ("xls", "附件3.xls", converted(xlsx, "xlsx", "xls")),
+        ("et", "附件3.et", converted(xlsx, "xlsx", "xls")),  # WPS spreadsheets are BIFF8 inside
+        ("ods", "附件3.ods", converted(xlsx, "xlsx", "ods")),
+        ("docx", "附件3.docx", docx_table(rows)),
+        # LibreOffice drops python-docx's table when it writes .doc directly; through .odt it keeps it.
+        ("doc", "附件3.doc", converted(converted(docx_table(rows), "docx", "odt"), "odt", "doc")),
+        ("csv-gbk", "附件3.csv", csv_bytes(rows)),
+        ("csv-utf8-bom", "附件3.csv", b"\xef\xbb\xbf" + csv_bytes(rows, "utf-8")),
+        ("zip-gbk", "报表.zip", gbk_zip({"郏县总工会附件3.xlsx": xlsx})),
+        ("html-body", "", html_table(rows)),
+    ]
+
+
+@pytest.mark.parametrize(("kind", "name", "data"), _formats(), ids=[f[0] for f in _formats()])
+def test_it_reads_the_same_table_from_every_format(inbox: Inbox, app: App, kind: str, name: str, data: Any) -> None:
+    if isinstance(data, str):
+        raw = _html_message(data)
+    else:
+        raw = make_message(attachments=[(name, data)], received=JUNE_10)
+    inbox.send(raw)
+    [message] = messages(app)
+    [found] = submissions(app)
+    assert message.kind == "report", codes(message)
+    assert (found.annex, found.period, found.on_time) == ("3", "2021-annex3-06-15", True)
+    assert found.total_yuan == ANNEX3_TOTAL and found.stated_total_yuan == ANNEX3_TOTAL
+    assert [r.fields["source"] for r in found.rows] == ["832平台", "农户"]
+    assert [r.amount_yuan for r in found.rows] == [Decimal("1200.50"), Decimal("800.00")]
+
+
+def _html_message(table: str) -> bytes:
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "jiaxian@example.cn", "pingqf163@example.cn", "统计表"
+    message["Received"] = "from mx by mx; Thu, 10 Jun 2021 09:30:00 +0800"
+    message.set_content("统计表见下")
+    message.add_alternative(f"<html><body><p>统计表如下：</p>{table}<p>张三</p></body></html>", subtype="html")
+    return message.as_bytes()
+
+
+def test_it_rejects_a_pdf_only_mail_and_names_the_problem(inbox: Inbox, app: App) -> None:
+    inbox.send(make_message(attachments=[("附件3.pdf", b"%PDF-1.4\n%...")], received=JUNE_10))
+    [message] = messages(app)
+    assert message.kind == "rejected_input" and "unsupported_format" in codes(message)
+    assert submissions(app) == []
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Resubmissions
+
+
+def _annex3(amount: float, received: datetime, extra: str = "") -> bytes:
+    rows = [ANNEX3_HEADER, ("郏县总工会", "小米", "农户", "线下", amount, amount)]
+    return make_message(attachments=[("附件3.xlsx", workbook(rows, title=extra))], received=received)
+
+
+def test_it_lets_a_later_table_supersede_and_keeps_the_history(inbox: Inbox, app: App) -> None:
+    inbox.send(_annex3(1000, JUNE_10))
+    inbox.send(_annex3(1200, JUNE_20))
+    first, second = submissions(app)
+    assert (first.status, second.status) == ("superseded", "current")
+    assert second.supersedes_id == first.id and second.period == first.period == "2021-annex3-06-15"
+    assert (first.on_time, second.on_time) == (True, False)  # the correction came after the deadline
+    exported = {s["status"]: s["total_yuan"] for s in _export(app)["submissions"]}
+    assert exported == {"superseded": "1000.00", "current": "1200.00"}
+
+
+def test_it_recognises_an_identical_resend_and_counts_it_once(inbox: Inbox, app: App) -> None:
+    inbox.send(_annex3(1000, JUNE_10))
+    inbox.send(_annex3(1000, JUNE_20, extra="郏县总工会消费惠农统计表"))  # another file, the same figures
+    first, second = submissions(app)
+    assert (first.status, second.status) == ("current", "duplicate")
+    assert first.on_time is True  # the original stays the one that counts, on time
+
+
+def test_it_never_lets_a_rejected_file_supersede(inbox: Inbox, app: App) -> None:
+    inbox.send(_annex3(1000, JUNE_10))
+    inbox.send(make_message(attachments=[("附件3.xlsx", b"PK\x03\x04broken")], received=JUNE_20))
+    [good] = submissions(app)
+    assert good.status == "current" and good.total_yuan == Decimal("1000.00")
+    assert messages(app)[1].kind == "rejected_input" and "corrupt" in codes(messages(app)[1])
+
+
+def test_it_settles_the_same_history_whatever_order_messages_are_reprocessed(inbox: Inbox, app: App) -> None:
+    inbox.send(_annex3(1000, JUNE_10))
+    inbox.send(_annex3(1200, JUNE_20))
+    pipeline = app.ready_pipeline()
+    newest, oldest = (m.id for m in reversed(messages(app)))
+    reprocess(pipeline, [oldest])
+    reprocess(pipeline, [newest])
+    reprocess(pipeline, [oldest])
+    assert [s.status for s in submissions(app)] == ["superseded", "current"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Attribution, nil reports, annex 2
+
+
+def test_it_attributes_an_unknown_sender_by_the_unit_named_in_the_table(inbox: Inbox, app: App) -> None:
+    rows = [ANNEX3_HEADER, ("宝丰", "小米", "农户", "线下", 300, 300)]
+    raw = make_message(
+        sender="clerk2021@qq.com", subject="统计表", body="请查收", attachments=[("1.xlsx", workbook(rows))]
+    )
+    inbox.send(raw)
+    [message] = messages(app)
+    assert (message.kind, message.unit.name if message.unit else None) == ("report", "宝丰县总工会")
+    assert message.attributed_by == "table" and not message.sender_known
+    assert "unknown_sender" in codes(message)
+
+
+def test_it_takes_a_table_whose_note_says_none_as_a_nil_report(inbox: Inbox, app: App) -> None:
+    rows = [ANNEX3_HEADER, ("郏县总工会", None, None, None, None, None), ("备注：无",)]
+    inbox.send(make_message(attachments=[("附件3.xlsx", workbook(rows))], received=JUNE_10))
+    [message] = messages(app)
+    [found] = submissions(app)
+    assert message.kind == "nil_report"
+    assert (found.nil, found.total_yuan, found.period, found.on_time) == (True, 0, "2021-annex3-06-15", True)
+
+
+def test_it_takes_a_mail_saying_not_carried_out_as_a_nil_report(inbox: Inbox, app: App) -> None:
+    inbox.send(make_message(subject="郏县总工会", body="我单位本期未开展消费惠农采购。", received=JUNE_20))
+    [found] = submissions(app)
+    assert (found.nil, found.total_yuan, found.period, found.on_time) == (True, 0, "2021-annex3-06-15", False)
+
+
+def test_it_counts_each_activity_with_its_end_date_from_the_body(inbox: Inbox, app: App) -> None:
+    header = (
+        "序号",
+        "活动名称",
+        "活动开展方式",
+        "组织活动平台",
+        "联合单位",
+        "参与人次",
+        "投入资金（元）",
+        "拉动消费金额（元）",
+    )
+    rows = [header, (1, "端午助农采购", "线上线下", "农购网", "市妇联", "300人次", "5,000", "1.2万")]
+    raw = make_message(
+        body="端午助农采购活动于6月14日结束，统计表见附件。",
+        attachments=[("附件2.xlsx", workbook(rows, title="附件2"))],
+        received=JUNE_20,
+    )
+    inbox.send(raw)
+    [found] = submissions(app)
+    assert (found.annex, found.period, found.on_time) == ("2", "annex2:端午助农采购", True)
+    assert found.deadline == datetime(2021, 6, 21, 23, 59, 59, tzinfo=TZ)
+    [row] = found.rows
+    assert row.fields["mode"] == "线上线下结合" and row.fields["participants"] == "300"
+    assert row.fields["invested_yuan"] == "5000.00" and row.amount_yuan == Decimal("12000.00")
+    assert row.fields["ended_on"] == "2021-06-14"
+
+
+def test_it_leaves_on_time_open_when_an_activity_has_no_end_date(inbox: Inbox, app: App) -> None:
+    header = ("活动名称", "活动开展方式", "参与人次", "拉动消费金额(元)")
+    rows = [header, ("秋游", "线下", 20, 3000), ("采摘", "线下", 10, 1000)]
+    inbox.send(make_message(attachments=[("附件2.xlsx", workbook(rows))], received=JUNE_20))
+    found = submissions(app)
+    assert [(s.period, s.on_time) for s in found] == [("annex2:秋游", None), ("annex2:采摘", None)]
+    assert "no_end_date" in codes(messages(app)[0])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Problems in the data, the export, and re-reading after a mapping change
+
+
+def test_it_names_data_problems_with_details_a_person_understands(inbox: Inbox, app: App) -> None:
+    rows = [
+        ANNEX3_HEADER,
+        ("郏县总工会", "小米", "扶贫836平台", "线上线上", 1000, 1800),
+        (None, "春节慰问金", "农户", "线下", 500, None),
+        (None, '=HYPERLINK("http://x")', "某某直销店", "线下", "=1+1", None),
+    ]
+    inbox.send(make_message(attachments=[("附件3.xlsx", workbook(rows))], received=JUNE_10))
+    [message] = messages(app)
+    details: dict[str, str] = {}
+    for problem in message.problems:
+        details[problem.code] = details.get(problem.code, "") + problem.detail
+    assert "扶贫832平台" in details["channel_typo"] and "线上线下" in details["channel_typo"]
+    assert "慰问金" in details["not_consumption"]
+    assert "=HYPERLINK" in details["formula_text"]
+    assert "某某直销店" in details["unmapped_value"]
+    assert "1800" in details["sum_mismatch"] and "1500" in details["sum_mismatch"]
+    [found] = submissions(app)
+    assert found.rows[2].fields["product"] == '=HYPERLINK("http://x")'  # kept verbatim, as text
+    assert found.rows[0].fields["source_raw"] == "扶贫836平台" and found.rows[0].fields["source"] == "832平台"
+
+
+def test_it_reads_wan_from_the_header_or_a_note(inbox: Inbox, app: App) -> None:
+    by_header = [("产品名称", "产品来源", "采购方式", "金额（万元）"), ("小米", "农户", "线下", 1.5)]
+    by_note = [("金额单位：万元",), ("产品名称", "产品来源", "采购方式", "金额"), ("小米", "农户", "线下", "0.25")]
+    inbox.send(make_message(attachments=[("a.xlsx", workbook(by_header))], received=JUNE_10))
+    inbox.send(make_message(subject="宝丰", sender="baofeng@example.cn", attachments=[("b.xlsx", workbook(by_note))]))
+    assert sorted(s.total_yuan for s in submissions(app)) == [Decimal("2500.00"), Decimal("15000.00")]
+
+
+def _export(app: App) -> dict[str, Any]:
+    with transaction(app.sessions) as session:
+        return json.loads(json.dumps(export_data(session)))
+
+
+def test_it_exports_rows_in_canonical_fields(inbox: Inbox, app: App) -> None:
+    inbox.send(make_message(attachments=[("附件3.xlsx", annex3_workbook())], received=JUNE_10))
+    [exported] = _export(app)["submissions"]
+    assert exported["unit"] == "郏县总工会" and exported["status"] == "current" and exported["on_time"] is True
+    assert exported["total_yuan"] == exported["stated_total_yuan"] == "2000.50"
+    first = exported["rows"][0]
+    assert {k: first[k] for k in ("product", "source", "channel", "amount_yuan")} == {
+        "product": "小米",
+        "source": "832平台",
+        "channel": "线上",
+        "amount_yuan": "1200.50",
+    }
+
+
+def test_it_reports_what_a_mapping_change_changed(inbox: Inbox, app: App, tmp_path: Path) -> None:
+    rows = [ANNEX3_HEADER, ("郏县总工会", "小米", "某某直销店", "线下", 100, 100)]
+    inbox.send(make_message(attachments=[("a.xlsx", workbook(rows))], received=JUNE_10))
+    assert "unmapped_value" in codes(messages(app)[0])
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text('[source]\n"直销店" = ["某某直销店"]\n[channel]\n"线下" = []\n[not_consumption]\nwords = []\n')
+    config = make_config(tmp_path / "data", app.config.database_url, tables={"mapping_file": str(mapping)})
+    changed = App(config, clock=app.clock)
+    try:
+        count, changes = reprocess(changed.ready_pipeline())
+    finally:
+        changed.close()
+    assert count == 1 and len(changes) == 1
+    assert "unmapped_value" in changes[0].before.problems and "unmapped_value" not in changes[0].after.problems
+    assert submissions(app)[0].rows[0].fields["source"] == "直销店"
+
+
+def test_it_sets_aside_a_message_that_crashed_the_process_repeatedly(inbox: Inbox, app: App) -> None:
+    inbox.send(_annex3(1000, JUNE_10))
+    with transaction(app.sessions) as session:
+        session.execute(update(Message).values(status="archived", attempts=3))
+    app.ready_pipeline().process_pending()
+    [message] = messages(app)
+    assert message.status == "failed" and "异常退出 3 次" in message.error
+    reprocess(app.ready_pipeline(), [message.id])  # a person asking again gets a fresh try
+    assert messages(app)[0].status == "processed"
