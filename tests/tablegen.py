@@ -10,6 +10,7 @@ import functools
 import io
 import struct
 import zipfile
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 
 import docx
@@ -163,27 +164,66 @@ def sparse_xlsx(far_cell: str = "XFD1048576") -> bytes:
 @functools.lru_cache(maxsize=4)
 def zip_bomb(declared_honest: bool = True, inflated_mb: int = 600, member: str = "bomb.bin") -> bytes:
     """A zip holding `inflated_mb` of zeros (about 1000:1). Dishonest: the directory claims 1 KB instead."""
-    buffer = io.BytesIO()
-    zeros = bytes(MB)
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive, archive.open(member, "w") as stream:
-        for _ in range(inflated_mb):
-            stream.write(zeros)
-    data = buffer.getvalue()
+    compressed, crc = deflated_zeros(inflated_mb)
+    data = single_member_zip(member, compressed, crc, inflated_mb * MB)
     return data if declared_honest else lie_about_sizes(data, 1024)
 
 
+@functools.lru_cache(maxsize=4)
+def deflated_zeros(megabytes: int) -> tuple[bytes, int]:
+    """A raw deflate stream of that many megabytes of zeros, and their CRC-32, in well under a second.
+
+    After a full flush the compressor starts afresh, so every megabyte compresses to the same bytes: compress one,
+    repeat it. Nothing inflated is ever held beyond one megabyte.
+    """
+    zeros = bytes(MB)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    block = compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)
+    crc = 0
+    for _ in range(megabytes):
+        crc = zlib.crc32(zeros, crc)
+    return block * megabytes + compressor.flush(), crc
+
+
+def single_member_zip(name: str, compressed: bytes, crc: int, size: int) -> bytes:
+    """A zip of one deflated member written field by field (sizes below 4 GB, so no zip64)."""
+    encoded = name.encode()
+    fields = struct.pack("<HHHHHIII", 20, 0x800, 8, 0, 0x21, crc, len(compressed), size)
+    local = b"PK\x03\x04" + fields + struct.pack("<HH", len(encoded), 0) + encoded
+    central = b"PK\x01\x02" + struct.pack("<H", 20) + fields + struct.pack("<HHHHHII", len(encoded), 0, 0, 0, 0, 0, 0)
+    central += encoded
+    end = b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, 1, 1, len(central), len(local) + len(compressed), 0)
+    return local + compressed + central + end
+
+
 def xlsx_bomb(declared_honest: bool = False) -> bytes:
-    """A real xlsx with one more member: the zip bomb's zeros (sniffed as xlsx, so it reaches the workbook path)."""
+    """A real xlsx with one more member: 300 MB of zeros (sniffed as xlsx, so it reaches the workbook path)."""
+    compressed, crc = deflated_zeros(300)
+    bomb = zipfile.ZipFile(io.BytesIO(single_member_zip("xl/media/image1.bin", compressed, crc, 300 * MB)))
     source = zipfile.ZipFile(io.BytesIO(xlsx_bytes()))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for info in source.infolist():
             archive.writestr(info, source.read(info))
-        with archive.open("xl/media/image1.bin", "w") as stream:
-            for _ in range(300):
-                stream.write(bytes(MB))
-    data = buffer.getvalue()
+    data = _append_raw_member(buffer.getvalue(), bomb, compressed)
     return data if declared_honest else lie_about_sizes(data, 1024, only="xl/media/image1.bin")
+
+
+def _append_raw_member(data: bytes, donor: zipfile.ZipFile, compressed: bytes) -> bytes:
+    """`data` (a zip) with the donor's only member appended as is, compressed bytes untouched."""
+    info = donor.infolist()[0]
+    directory_at = struct.unpack_from("<I", data, len(data) - 6)[0]
+    count = struct.unpack_from("<H", data, len(data) - 12)[0]
+    entries = data[directory_at : len(data) - 22]
+    encoded = info.filename.encode()
+    fields = struct.pack("<HHHHHIII", 20, 0x800, 8, 0, 0x21, info.CRC, len(compressed), info.file_size)
+    local = b"PK\x03\x04" + fields + struct.pack("<HH", len(encoded), 0) + encoded
+    extra_entry = b"PK\x01\x02" + struct.pack("<H", 20) + fields
+    extra_entry += struct.pack("<HHHHHII", len(encoded), 0, 0, 0, 0, 0, directory_at) + encoded
+    directory = entries + extra_entry
+    new_directory_at = directory_at + len(local) + len(compressed)
+    end = b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, count + 1, count + 1, len(directory), new_directory_at, 0)
+    return data[:directory_at] + local + compressed + directory + end
 
 
 def lie_about_sizes(data: bytes, claimed: int, only: str | None = None) -> bytes:

@@ -20,8 +20,8 @@ from sqlalchemy.orm import selectinload
 from mailbot.app import App
 from mailbot.clock import TZ
 from mailbot.ingest import ingest_paths
-from mailbot.reprocess import reprocess
 from mailbot.report.export import export_data
+from mailbot.reprocess import reprocess
 from mailbot.store.db import transaction
 from mailbot.store.models import Message, Submission
 
@@ -158,11 +158,9 @@ def _formats() -> list[tuple[str, str, bytes | str]]:
 
 @pytest.mark.parametrize(("kind", "name", "data"), _formats(), ids=[f[0] for f in _formats()])
 def test_it_reads_the_same_table_from_every_format(inbox: Inbox, app: App, kind: str, name: str, data: Any) -> None:
-    if isinstance(data, str):
-        raw = _html_message(data)
-    else:
-        raw = make_message(attachments=[(name, data)], received=JUNE_10)
-    inbox.send(raw)
+    inbox.send(
+        _html_message(data) if isinstance(data, str) else make_message(attachments=[(name, data)], received=JUNE_10)
+    )
     [message] = messages(app)
     [found] = submissions(app)
     assert message.kind == "report", codes(message)

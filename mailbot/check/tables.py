@@ -31,7 +31,12 @@ def stated_amount(value: CellValue, scale: Decimal, where: str) -> tuple[Decimal
 
 
 def tolerance(value: CellValue, scale: Decimal) -> Decimal:
-    """One unit in the last written decimal place, in yuan (138.35 in 万元 → 100 元)."""
+    """One unit in the last written decimal place, in yuan (138.35 in 万元 → 100 元).
+
+    A unit written in the cell wins over the column's, as it does when the figure is read ("1.2万" → 1000 元).
+    """
+    if isinstance(value, str):
+        scale = WAN if "万" in value else Decimal(1) if "元" in value else scale
     return Decimal(1).scaleb(-decimals_of(value)) * scale
 
 

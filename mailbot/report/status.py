@@ -100,7 +100,12 @@ def _unit_statuses(session: Session, as_of: datetime) -> list[UnitStatus]:
     return list(units.values())
 
 
-ATTENTION_CODES = ("unknown_sender", "ambiguous_unit", "rejected_sender", "malformed_message", "oversized")
+ATTENTION_CODES = (
+    *("unknown_sender", "ambiguous_unit", "rejected_sender", "malformed_message", "oversized"),
+    # Files that could not be read: the unit has to send them again.
+    *("encrypted", "corrupt", "empty_file", "unsafe_xml", "archive_bomb", "unsupported_format"),
+    *("unrecognised_table", "no_table", "sum_mismatch", "not_consumption"),
+)
 
 
 def _attention(session: Session, as_of: datetime) -> list[dict[str, Any]]:
