@@ -86,9 +86,10 @@ class DeadlinesConfig:
     annex1: tuple[str, ...] = ("04-15",)
     annex3: tuple[str, ...] = ("06-15", "11-25")
     # When each period stops taking tables: until then a late table counts toward it, afterwards toward the
-    # next one. The 2021 notice checks at the end of June and of December (督促检查阶段 6月底、12月底).
-    annex1_close: tuple[str, ...] = ("04-30",)
-    annex3_close: tuple[str, ...] = ("06-30", "12-31")
+    # next one. Empty: the end of the deadline's month, and 12-31 for the year's last deadline — which gives
+    # the 2021 notice's checks at the end of June and of December (督促检查阶段 6月底、12月底).
+    annex1_close: tuple[str, ...] = ()
+    annex3_close: tuple[str, ...] = ()
     annex2_within_days: int = 7
     monthly: bool = False
     monthly_close_days: int = 10
@@ -309,6 +310,8 @@ def _check_month_days(where: str, values: tuple[str, ...]) -> None:
 
 def _check_closes(where: str, deadlines: tuple[str, ...], closes: tuple[str, ...]) -> None:
     _check_month_days(where, closes)
+    if not closes:
+        return  # derived from the deadlines
     if len(closes) != len(deadlines):
         raise ConfigError(f"{where}: expected one close date per deadline ({len(deadlines)}), got {len(closes)}")
     for i, (deadline, close) in enumerate(zip(deadlines, closes, strict=True)):

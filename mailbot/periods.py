@@ -49,10 +49,23 @@ def year_periods(year: int, deadlines: DeadlinesConfig, workdays: WorkCalendar) 
 
 
 def _dated(year: int, name: str, due: Sequence[str], closes: Sequence[str]) -> tuple[Period, ...]:
+    days = [_day(year, deadline) for deadline in due]
+    close_days = [_day(year, c) for c in closes] if closes else _default_closes(days)
     return tuple(
-        Period(f"{year}-{name}-{deadline}", name.removeprefix("annex"), end_of(_day(year, deadline)), end_of(close))
-        for deadline, close in zip(due, (_day(year, c) for c in closes), strict=True)
+        Period(f"{year}-{name}-{deadline}", name.removeprefix("annex"), end_of(day), end_of(close))
+        for deadline, day, close in zip(due, days, close_days, strict=True)
     )
+
+
+def _default_closes(days: Sequence[date]) -> list[date]:
+    """The end of each deadline's month; the year's last deadline takes tables until 12-31."""
+    last = max(days, default=None)
+    return [date(day.year, 12, 31) if day == last else _month_end(day) for day in days]
+
+
+def _month_end(day: date) -> date:
+    following = date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return following - timedelta(days=1)
 
 
 def _day(year: int, month_day: str) -> date:

@@ -370,7 +370,9 @@ def _entry(name: str, kind: int, right: int, child: int, start: int, size: int) 
 
 def encrypted_xlsx() -> bytes:
     """What Excel writes for a workbook with an open password: EncryptionInfo + EncryptedPackage in a CFB."""
-    info = struct.pack("<HHI", 4, 4, 0x40) + b"<encryption xmlns='http://schemas.microsoft.com/office/2006/encryption'/>"
+    info = (
+        struct.pack("<HHI", 4, 4, 0x40) + b"<encryption xmlns='http://schemas.microsoft.com/office/2006/encryption'/>"
+    )
     package = struct.pack("<Q", 5000) + bytes(range(256)) * 20  # ciphertext stand-in
     return cfb_bytes({"EncryptionInfo": info, "EncryptedPackage": package})
 

@@ -330,6 +330,27 @@ def test_it_rejects_a_bad_month_day(value: str, message: str) -> None:
         config_from_dict({"deadlines": {"annex1": [value]}})
 
 
+@pytest.mark.parametrize(
+    ("deadlines", "message"),
+    [
+        ({"annex3_close": ["06-30"]}, r"deadlines\.annex3_close: expected one close date per deadline \(2\), got 1"),
+        ({"annex3_close": ["06-10", "12-31"]}, r"deadlines\.annex3_close\[0\]: 06-10 is before its deadline 06-15"),
+        ({"annex1_close": ["4-31"]}, r"deadlines\.annex1_close\[0\]: not a valid month-day"),
+        ({"monthly_close_days": 0}, r"deadlines\.monthly_close_days: must be a positive integer"),
+    ],
+)
+def test_it_rejects_close_dates_that_do_not_fit_the_deadlines(deadlines: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict({"deadlines": deadlines})
+
+
+def test_it_rejects_a_bad_tables_section() -> None:
+    with pytest.raises(ConfigError, match=r"tables\.conversion_timeout_seconds: must be a positive integer"):
+        config_from_dict({"tables": {"conversion_timeout_seconds": 0}})
+    with pytest.raises(ConfigError, match=r"tables\.libre_office: unknown key"):
+        config_from_dict({"tables": {"libre_office": "soffice"}})
+
+
 def test_it_names_the_position_of_a_bad_annex3_date() -> None:
     with pytest.raises(ConfigError, match=r"deadlines\.annex3\[1\]"):
         config_from_dict({"deadlines": {"annex3": ["06-15", "11-31"]}})

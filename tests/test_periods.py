@@ -40,8 +40,21 @@ def test_it_assigns_an_annex3_table_to_the_period_it_answers(received: str, peri
 
 
 def test_it_assigns_annex1_until_its_close_then_to_next_year() -> None:
-    assert assign("1", at("2021-04-20 09:00"), DEADLINES, WORKDAYS).period == "2021-annex1-04-15"
-    assert assign("1", at("2021-05-02 09:00"), DEADLINES, WORKDAYS).period == "2022-annex1-04-15"
+    # Annex 1 is due once a year, so by default a late one counts for that year until 12-31.
+    assert assign("1", at("2021-09-20 09:00"), DEADLINES, WORKDAYS).period == "2021-annex1-04-15"
+    closes_in_april = DeadlinesConfig(annex1_close=("04-30",))
+    assert assign("1", at("2021-04-20 09:00"), closes_in_april, WORKDAYS).period == "2021-annex1-04-15"
+    assert assign("1", at("2021-05-02 09:00"), closes_in_april, WORKDAYS).period == "2022-annex1-04-15"
+
+
+def test_it_closes_a_period_at_its_month_end_unless_it_is_the_years_last() -> None:
+    deadlines = DeadlinesConfig(annex3=("03-15", "06-15", "09-30"))
+    closes = {p.id: p.closes.date() for p in year_periods(2021, deadlines, WORKDAYS) if p.annex == "3"}
+    assert closes == {
+        "2021-annex3-03-15": date(2021, 3, 31),
+        "2021-annex3-06-15": date(2021, 6, 30),
+        "2021-annex3-09-30": date(2021, 12, 31),
+    }
 
 
 def test_it_follows_configured_close_dates() -> None:

@@ -184,7 +184,9 @@ def test_it_reads_csv_docx_and_html_through_the_other_readers() -> None:
     word = read_part(part(docx_bytes(), "附件3.docx"), None)
     assert word.file_type == "docx"
     assert word.sheets[0].rows[3][:2] == ("郏县总工会", "小米")
-    html = "<table><tr><td>单位名称</td><td>产品名称</td><td>金额</td></tr><tr><td>郏县</td><td>小米</td><td>10</td></tr>"
+    html = (
+        "<table><tr><td>单位名称</td><td>产品名称</td><td>金额</td></tr><tr><td>郏县</td><td>小米</td><td>10</td></tr>"
+    )
     page = read_part(part(html.encode(), "附件3.html"), None)
     assert page.file_type == "html"
     assert page.sheets[0].rows[1][0] == "郏县"
