@@ -18,7 +18,7 @@ from mailbot.config import load_config
 from mailbot.defaults import load_default_units
 from mailbot.demo.run import DemoResult, run_demo
 from mailbot.demo.samples import SampleMessage, build_mailbox, gbk_named_zip
-from mailbot.demo.seed2020 import GRAND_TOTAL_WAN, INCONSISTENT_IN_SEED, SEED_2020
+from mailbot.demo.seed2020 import GRAND_TOTAL_WAN, INCONSISTENT_IN_SEED, SEED_2020, WAN
 from mailbot.demo.servers import DEMO_PASSWORD, DEMO_USER, DemoSmtpServer
 from mailbot.errors import InputError
 
@@ -133,6 +133,14 @@ def test_it_finds_the_late_unit_late_and_the_missing_unit_missing(demo: DemoResu
     assert demo.verdicts[NIL] == "nil"
     assert list(demo.verdicts) == [u.name for u in load_default_units()]
     assert sorted(demo.verdicts.values()).count("on_time") == 26
+
+
+def test_it_reads_every_units_table_to_the_seeds_figures(demo: DemoResult) -> None:
+    # The demo mailbox is built from seed 003's blocks, which are in the registry's order.
+    for block, unit in zip(SEED_2020, load_default_units(), strict=True):
+        if demo.verdicts[unit.name] in ("on_time", "late"):
+            assert demo.totals[unit.name] == block.rows_total_wan * WAN, unit.name
+    assert demo.totals[NIL] == 0 and MISSING not in demo.totals
 
 
 def test_it_counts_the_auto_reply_and_the_bounce_as_auto_or_bounce(demo: DemoResult) -> None:

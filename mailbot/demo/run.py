@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from mailbot.clock import Clock, as_local, system_clock
 from mailbot.config import Config, UnitConfig, config_from_dict
 from mailbot.defaults import load_default_units
 from mailbot.demo.samples import DEADLINE, PERIOD, SampleMessage, build_mailbox
+from mailbot.demo.seed2020 import WAN
 from mailbot.demo.servers import DEMO_PASSWORD, DEMO_USER, DemoImapServer, DemoSmtpServer
 from mailbot.errors import InputError
 
@@ -52,7 +54,9 @@ class DemoResult:
     recorded: int  # ledger rows after the poll
     by_kind: dict[str, int]
     verdicts: dict[str, str]  # unit → on_time | late | nil | missing, in registry order
+    totals: dict[str, Decimal]  # unit → the yuan its current submission for the period counts
     messages: list[dict[str, Any]]  # the JSON export's messages
+    submissions: list[dict[str, Any]]  # the JSON export's submissions
     smtp_received: int  # mail mailbot sent through the demo SMTP server
     seconds: float
 
@@ -80,8 +84,10 @@ def run_demo(folder: Path, clock: Clock | None = None, console: Console | None =
         mailbox_count=len(samples),
         recorded=recorded,
         by_kind=dict(sorted(Counter(m["kind"] or "(unprocessed)" for m in data["messages"]).items())),
-        verdicts=unit_verdicts(units, data["messages"], DEADLINE),
+        verdicts=unit_verdicts(units, data["submissions"], PERIOD),
+        totals=unit_totals(data["submissions"], PERIOD),
         messages=data["messages"],
+        submissions=data["submissions"],
         smtp_received=smtp_received,
         seconds=time.perf_counter() - started,
     )
@@ -213,24 +219,27 @@ def _poll_and_export(config: Config, clock: Clock) -> tuple[dict[str, Any], int]
     return data, recorded
 
 
-def unit_verdicts(
-    units: Sequence[UnitConfig], messages: Sequence[Mapping[str, Any]], deadline: datetime
-) -> dict[str, str]:
-    """on_time | late | nil | missing per unit, from the first report or nil report counted for it."""
-    first: dict[str, Mapping[str, Any]] = {}
-    for message in sorted(messages, key=lambda m: datetime.fromisoformat(m["received_at"])):
-        if message["kind"] in COUNTED_KINDS and message["unit"]:
-            first.setdefault(message["unit"], message)
+def unit_verdicts(units: Sequence[UnitConfig], submissions: Sequence[Mapping[str, Any]], period: str) -> dict[str, str]:
+    """on_time | late | nil | missing per unit, from its current submission for the period."""
+    current = _current(submissions, period)
     verdicts: dict[str, str] = {}
     for unit in units:
-        found = first.get(unit.name)
+        found = current.get(unit.name)
         if found is None:
             verdicts[unit.name] = "missing"
-        elif datetime.fromisoformat(found["received_at"]) > deadline:
-            verdicts[unit.name] = "late"
+        elif found["nil"]:
+            verdicts[unit.name] = "nil"
         else:
-            verdicts[unit.name] = "nil" if found["kind"] == "nil_report" else "on_time"
+            verdicts[unit.name] = "on_time" if found["on_time"] else "late"
     return verdicts
+
+
+def unit_totals(submissions: Sequence[Mapping[str, Any]], period: str) -> dict[str, Decimal]:
+    return {unit: Decimal(s["total_yuan"] or 0) for unit, s in _current(submissions, period).items()}
+
+
+def _current(submissions: Sequence[Mapping[str, Any]], period: str) -> dict[str, Mapping[str, Any]]:
+    return {s["unit"]: s for s in submissions if s["period"] == period and s["status"] == "current" and s["unit"]}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -246,6 +255,8 @@ def _print_report(out: Console, result: DemoResult, units: Sequence[UnitConfig])
     out.print(_units_table(result, units))
     counts = Counter(result.verdicts.values())
     out.print("units: " + ", ".join(f"{counts[v]} {v}" for v in VERDICTS))
+    total = sum(result.totals.values(), Decimal(0))
+    out.print(f"read from {len(result.submissions)} tables: {total / WAN:.2f} 万元 counted for {PERIOD}")
     out.print("messages by kind: " + ", ".join(f"{k} {n}" for k, n in result.by_kind.items()))
     out.print(
         f"\nrecorded {result.recorded} of {result.mailbox_count} messages in {result.seconds:.1f} s\n"
@@ -294,6 +305,7 @@ def _units_table(result: DemoResult, units: Sequence[UnitConfig]) -> Table:
     table.add_column("unit", overflow="fold")
     for name in ("category", "verdict", "received", "mails"):
         table.add_column(name, no_wrap=True)
+    table.add_column("万元", justify="right", no_wrap=True)
     table.add_column("note")
     for position, unit in enumerate(units, start=1):
         mine = [m for m in result.messages if m["unit"] == unit.name]
@@ -301,9 +313,17 @@ def _units_table(result: DemoResult, units: Sequence[UnitConfig]) -> Table:
         first = min((as_local(datetime.fromisoformat(m["received_at"])) for m in counted), default=None)
         verdict = result.verdicts[unit.name]
         note = "unregistered sender" if any(not m["sender_known"] for m in counted) else ""
+        total = result.totals.get(unit.name)
+        amount = f"{total / WAN:.2f}" if total is not None else "-"
+        note = ", ".join(filter(None, [note, *_problem_codes(result.submissions, unit.name)]))
         table.add_row(str(position), unit.name, unit.category, f"[{_VERDICT_STYLE[verdict]}]{verdict}[/]",
-                      f"{first:%m-%d %H:%M}" if first else "-", str(len(mine)), note)  # fmt: skip
+                      f"{first:%m-%d %H:%M}" if first else "-", str(len(mine)), amount, note)  # fmt: skip
     return table
 
 
-__all__ = ["DemoResult", "SampleMessage", "demo_config_dict", "run_demo", "to_toml", "unit_verdicts"]
+def _problem_codes(submissions: Sequence[Mapping[str, Any]], unit: str) -> list[str]:
+    current = _current(submissions, PERIOD).get(unit)
+    return list(dict.fromkeys(p["code"] for p in current["problems"])) if current else []
+
+
+__all__ = ["DemoResult", "SampleMessage", "demo_config_dict", "run_demo", "to_toml", "unit_totals", "unit_verdicts"]
