@@ -252,7 +252,7 @@ _VERDICT_STYLE = {"on_time": "green", "late": "yellow", "nil": "cyan", "missing"
 
 def _print_report(out: Console, result: DemoResult, units: Sequence[UnitConfig]) -> None:
     out.print(_messages_table(result.messages, out.width))
-    out.print(_units_table(result, units))
+    out.print(_units_table(result, units, out.width >= WIDE_TERMINAL))
     counts = Counter(result.verdicts.values())
     out.print("units: " + ", ".join(f"{counts[v]} {v}" for v in VERDICTS))
     total = sum(result.totals.values(), Decimal(0))
@@ -295,18 +295,19 @@ def _who(message: Mapping[str, Any], wide: bool) -> list[str]:
     return [message["from"] if unit == "-" else f"{unit}\n({message['from']})"]
 
 
-def _units_table(result: DemoResult, units: Sequence[UnitConfig]) -> Table:
+def _units_table(result: DemoResult, units: Sequence[UnitConfig], wide: bool) -> Table:
+    """One row per unit; a narrow terminal drops the category so that names and problems stay readable."""
     table = Table(
         title=f"units, period {PERIOD}, due {DEADLINE:%Y-%m-%d %H:%M:%S} (times +08:00)",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
     )
     table.add_column("#", no_wrap=True)
-    table.add_column("unit", overflow="fold")
-    for name in ("category", "verdict", "received", "mails"):
+    table.add_column("unit", overflow="fold", max_width=None if wide else 16)
+    for name in ("category", "verdict", "received", "mails") if wide else ("verdict", "received", "mails"):
         table.add_column(name, no_wrap=True)
     table.add_column("万元", justify="right", no_wrap=True)
-    table.add_column("note")
+    table.add_column("note", overflow="fold", min_width=16)
     for position, unit in enumerate(units, start=1):
         mine = [m for m in result.messages if m["unit"] == unit.name]
         counted = [m for m in mine if m["kind"] in COUNTED_KINDS]
@@ -316,7 +317,8 @@ def _units_table(result: DemoResult, units: Sequence[UnitConfig]) -> Table:
         total = result.totals.get(unit.name)
         amount = f"{total / WAN:.2f}" if total is not None else "-"
         note = ", ".join(filter(None, [note, *_problem_codes(result.submissions, unit.name)]))
-        table.add_row(str(position), unit.name, unit.category, f"[{_VERDICT_STYLE[verdict]}]{verdict}[/]",
+        category = [unit.category] if wide else []
+        table.add_row(str(position), unit.name, *category, f"[{_VERDICT_STYLE[verdict]}]{verdict}[/]",
                       f"{first:%m-%d %H:%M}" if first else "-", str(len(mine)), amount, note)  # fmt: skip
     return table
 

@@ -12,8 +12,9 @@ import re
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import IO
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser, ParseError
@@ -222,22 +223,33 @@ def simple_root(head: bytes) -> str | None:
 
 
 def _declares_dtd(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
-    """Feed the member's prolog to a parser that forbids DTDs, stopping at the root element."""
     if info.is_dir():
         return False
     with archive.open(info) as member:
-        head = member.read(HEAD_BYTES)
-        if simple_root(head) is not None:
-            return False
-        parser = DefusedXMLParser(target=_StopAtRoot(), forbid_dtd=True)
+        return declares_dtd(_member_chunks(member))
+
+
+def _member_chunks(member: IO[bytes]) -> Iterator[bytes]:
+    yield member.read(HEAD_BYTES)
+    while chunk := member.read(_CHUNK // 4):
+        yield chunk
+
+
+def declares_dtd(chunks: Iterable[bytes]) -> bool:
+    """Whether XML arriving in these chunks declares a DTD: its prolog goes to a parser that forbids DTDs, and
+    scanning stops at the root element. Input that is not XML at all (an image) declares nothing."""
+    parser = None
+    for chunk in chunks:
+        if parser is None:
+            if simple_root(chunk) is not None:
+                return False
+            parser = DefusedXMLParser(target=_StopAtRoot(), forbid_dtd=True)
         try:
-            parser.feed(head)
-            while chunk := member.read(_CHUNK // 4):
-                parser.feed(chunk)
+            parser.feed(chunk)
         except _RootReachedError:
             return False
         except DefusedXmlException:
             return True
         except ParseError:
-            return False  # not XML (an image, a binary part): nothing for an XML parser to expand
+            return False  # not XML: nothing for an XML parser to expand
     return False
