@@ -5,7 +5,11 @@ mailbot: `App(config).poller().poll()` on a fresh SQLite database — fetch, arc
 classify, attribute, read the table, store the submission. Naive: imap-tools fetch, `pandas.read_excel` with
 openpyxl per attachment, sum the amount column, one INSERT and one COMMIT per message (SQLAlchemy defaults).
 
-    .venv/bin/python bench/bench_first_sync.py [--messages 2000]
+    .venv/bin/python bench/bench_first_sync.py [--messages 2000] [--spread]
+
+By default every message comes from one unit in one period, as the issue describes; mailbot then keeps a single
+history of N submissions. `--spread` cycles the messages over the six registered units and steps them three days
+back in time each, so that each (unit, period) holds about ten submissions, as a real mailbox does.
 """
 
 from __future__ import annotations
@@ -28,17 +32,32 @@ from sqlalchemy import func, select
 import mailbot.read.spreadsheet  # noqa: F401  (imported before timing, like pandas and openpyxl for the naive run)
 from mailbot.app import App
 from mailbot.clock import TZ
-from mailbot.store.models import Message, Submission
+from mailbot.store.models import Message, Submission, Unit
 
 from common import ROOT  # noqa: F401  (also puts tests/ on sys.path)
-from dbfixtures import FixedClock, make_config
+from dbfixtures import UNITS, FixedClock, make_config
 from mailgen import annex3_xlsx, make_message
 from mailservers import DovecotServer, connect
 
-SENDER = "jiaxian@example.cn"  # a registered address of 郏县总工会 in dbfixtures.UNITS
-UNIT = "郏县总工会"
 RECEIVED = datetime(2021, 6, 10, 9, 0, tzinfo=TZ)  # inside the June period, before its 6-15 deadline
 NOW = datetime(2021, 6, 20, 10, 0, tzinfo=TZ)
+
+
+@dataclass(frozen=True)
+class Mail:
+    sender: str  # a registered address of `unit` in dbfixtures.UNITS
+    unit: str
+    received: datetime
+
+
+def plan(count: int, spread: bool) -> list[Mail]:
+    if not spread:
+        return [Mail("jiaxian@example.cn", "郏县总工会", RECEIVED + timedelta(seconds=i)) for i in range(count)]
+    units = [(unit["emails"][0], unit["name"]) for unit in UNITS]
+    return [
+        Mail(*units[i % len(units)], RECEIVED - timedelta(days=3 * i, seconds=i))  # back to 2005 for 2000
+        for i in range(count)
+    ]
 
 
 @dataclass
@@ -57,26 +76,21 @@ def expected_total(i: int) -> Decimal:
     return Decimal(1500 + sum(str(i).encode()))
 
 
-def build_messages(count: int) -> list[bytes]:
-    return [
-        make_message(
-            sender=SENDER,
-            subject=f"{UNIT} 消费惠农统计表 第{i}份",
-            attachments=[(f"附件3-{UNIT}-{i}.xlsx", annex3_xlsx(str(i)))],
-            received=RECEIVED + timedelta(seconds=i),
-            message_id=f"<first-sync-{i}@example.cn>",
-        )
-        for i in range(count)
-    ]
+def build_message(i: int, mail: Mail) -> bytes:
+    return make_message(
+        sender=mail.sender,
+        subject=f"{mail.unit} 消费惠农统计表 第{i}份",
+        attachments=[(f"附件3-{mail.unit}-{i}.xlsx", annex3_xlsx(str(i), unit=mail.unit))],
+        received=mail.received,
+        message_id=f"<first-sync-{i}@example.cn>",
+    )
 
 
-def fill(server: DovecotServer, raws: list[bytes]) -> None:
+def fill(server: DovecotServer, raws: list[bytes], dates: list[datetime]) -> None:
     """APPEND (with TCP_NODELAY, see mailservers.connect) in chunks, then read every body once: both pipelines
     then meet a dovecot whose index and the page cache are warm, whichever runs first."""
     for start in range(0, len(raws), 1000):
-        chunk = raws[start : start + 1000]
-        dates = [RECEIVED + timedelta(seconds=start + k) for k in range(len(chunk))]
-        server.append(chunk, internaldates=dates)
+        server.append(raws[start : start + 1000], internaldates=dates[start : start + 1000])
     client = connect(server.host, server.port, server.user, server.password)
     try:
         client.select("INBOX", readonly=True)
@@ -85,7 +99,8 @@ def fill(server: DovecotServer, raws: list[bytes]) -> None:
         client.logout()
 
 
-def run_mailbot(server: DovecotServer, folder: Path, count: int) -> Run:
+def run_mailbot(server: DovecotServer, folder: Path, mails: list[Mail]) -> Run:
+    count = len(mails)
     os.environ["BENCH_IMAP_PASSWORD"] = server.password
     imap = {
         "host": server.host,
@@ -105,15 +120,16 @@ def run_mailbot(server: DovecotServer, folder: Path, count: int) -> Run:
         with app.sessions() as session:
             processed = session.scalar(select(func.count()).where(Message.status == "processed"))
             rows = session.execute(
-                select(Message.uid, Submission.total_yuan, Submission.annex)
-                .join(Submission, Submission.message_id == Message.id)
+                select(Submission.total_yuan, Submission.annex, Unit.name)
+                .join(Message, Submission.message_id == Message.id)
+                .outerjoin(Unit, Submission.unit_id == Unit.id)
                 .order_by(Message.uid)
             ).all()
         assert processed == count, f"{processed} of {count} messages processed"
         assert len(rows) == count, f"{len(rows)} submissions for {count} messages"
-        totals = [total for _uid, total, _annex in rows]
-        assert totals == [expected_total(i) for i in range(count)], "submission totals differ from the workbooks"
-        assert {annex for _uid, _total, annex in rows} == {"3"}, {annex for _uid, _total, annex in rows}
+        assert [row.total_yuan for row in rows] == [expected_total(i) for i in range(count)], "totals differ"
+        assert {row.annex for row in rows} == {"3"}, {row.annex for row in rows}
+        assert [row.name for row in rows] == [mail.unit for mail in mails], "attributed to the wrong units"
     finally:
         app.close()
     return Run("mailbot poll", count, seconds)
@@ -160,20 +176,23 @@ def run_naive(server: DovecotServer, folder: Path, count: int) -> Run:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--spread", action="store_true", help="six units and many periods instead of one of each")
     args = parser.parse_args()
     count: int = args.messages
-    sizes = [len(annex3_xlsx(str(i))) for i in range(count)]
-    raws = build_messages(count)
+    mails = plan(count, args.spread)
+    sizes = [len(annex3_xlsx(str(i), unit=mail.unit)) for i, mail in enumerate(mails)]
+    raws = [build_message(i, mail) for i, mail in enumerate(mails)]
+    senders = sorted({mail.sender for mail in mails})
     print(
-        f"{count} messages from {SENDER}, one annex-3 xlsx each: xlsx {min(sizes)}-{max(sizes)} bytes "
+        f"{count} messages from {', '.join(senders)}, one annex-3 xlsx each: xlsx {min(sizes)}-{max(sizes)} bytes "
         f"(mean {sum(sizes) / count / 1024:.1f} KiB), message {sum(map(len, raws)) / count / 1024:.1f} KiB mean"
     )
     with DovecotServer() as server, tempfile.TemporaryDirectory() as temp:
         folder = Path(temp)
         fill_start = time.perf_counter()
-        fill(server, raws)
+        fill(server, raws, [mail.received for mail in mails])
         print(f"filled dovecot in {time.perf_counter() - fill_start:.1f} s (set-up, not measured)")
-        runs = [run_mailbot(server, folder, count), run_naive(server, folder, count)]
+        runs = [run_mailbot(server, folder, mails), run_naive(server, folder, count)]
     print(f"{'pipeline':<60} {'messages':>8} {'seconds':>8} {'msg/s':>8}")
     for run in runs:
         print(f"{run.name:<60} {run.messages:>8} {run.seconds:>8.2f} {run.rate:>8.0f}")

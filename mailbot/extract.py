@@ -65,11 +65,10 @@ def read_message(parsed: ParsedMessage, convert: Converter | None, limits: ReadL
     findings: list[Finding] = []
     files = 0
     for part in parsed.attachments:
-        result = read_part(part, convert, limits)
-        files += _counts_as_sent(part, result)
+        result = _worth_naming(part, read_part(part, convert, limits))
+        files += _counts_as_sent(result)
         findings += result.findings
         tables += _recognised(result.sheets, part.position, findings)
-        findings += _unsupported(part, result)
     tables += _recognised(_body_sheets(parsed), None, findings)
     return Reading(tuple(tables), tuple(findings), files)
 
@@ -83,18 +82,18 @@ def _recognised(sheets: tuple[Sheet, ...], position: int | None, findings: list[
     return found
 
 
-def _counts_as_sent(part: Part, result: ReadResult) -> int:
-    if result.file_type == "image":
-        return int(part.byte_size >= MIN_COUNTED_IMAGE_BYTES)
-    return int(result.file_type not in ("text", "html", "unknown") or bool(result.sheets))
+def _worth_naming(part: Part, result: ReadResult) -> ReadResult:
+    """Signature logos, vCards and notes are no attempt at sending data: their format is not a problem."""
+    small_image = result.file_type == "image" and part.byte_size < MIN_COUNTED_IMAGE_BYTES
+    if not (small_image or result.file_type in ("text", "unknown")):
+        return result
+    kept = tuple(f for f in result.findings if f.code != UNSUPPORTED_FORMAT)
+    return dataclasses.replace(result, findings=kept)
 
 
-def _unsupported(part: Part, result: ReadResult) -> list[Finding]:
-    """Photos of tables are only named when they are big enough to be one (read_part names PDFs itself)."""
-    if result.file_type != "image" or part.byte_size < MIN_COUNTED_IMAGE_BYTES:
-        return []
-    detail = f"附件“{part.filename or '（无名）'}”是图片，无法读取其中数据，请发送 Excel 或 Word 表格"
-    return [Finding(UNSUPPORTED_FORMAT, detail, part.position)]
+def _counts_as_sent(result: ReadResult) -> bool:
+    """Could this file have held the data? Then failing to read it means the unit must send it again."""
+    return bool(result.sheets or result.findings) or result.file_type not in ("text", "html", "unknown", "image")
 
 
 def _body_sheets(parsed: ParsedMessage) -> tuple[Sheet, ...]:

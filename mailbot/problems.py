@@ -31,7 +31,7 @@ BAD_VALUE = "bad_value"  # a cell that should hold an amount, a count or a date 
 UNMAPPED_VALUE = "unmapped_value"  # a 产品来源 or 采购方式 the staff's mapping does not know yet
 UNMERGED_ITEMS = "unmerged_items"  # the same 产品来源 and 采购方式 listed twice in one unit's block
 NO_END_DATE = "no_end_date"  # an annex 2 activity without an end date: on time cannot be decided
-DUPLICATE = "duplicate"  # an identical re-send of a table already counted
+UNIT_MISMATCH = "unit_mismatch"  # a unit's table names another unit (another unit's file used as a template)
 
 
 @dataclass(frozen=True)

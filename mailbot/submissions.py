@@ -23,7 +23,7 @@ from mailbot.normalise.mapping import Mapping
 from mailbot.normalise.rows import Context, Row, normalise_row
 from mailbot.normalise.values import find_end_date
 from mailbot.periods import Assignment, Period, assign, assign_activity
-from mailbot.problems import NO_END_DATE, NO_TABLE, Finding
+from mailbot.problems import NO_END_DATE, NO_TABLE, UNIT_MISMATCH, Finding
 from mailbot.recognise.model import Block, Table
 from mailbot.workdays import WorkCalendar
 
@@ -67,6 +67,7 @@ class _Part:
 
     unit: str | None
     blocks: tuple[Block, ...]
+    findings: tuple[Finding, ...] = ()
 
 
 def build(table: Table, attachment_position: int | None, setting: Setting) -> tuple[list[Draft], list[Finding]]:
@@ -83,12 +84,25 @@ def build(table: Table, attachment_position: int | None, setting: Setting) -> tu
 
 
 def _by_unit(table: Table, setting: Setting) -> list[_Part]:
-    # Blocks naming a registered unit count for it; other blocks (sub-units, or no unit column) for the sender.
+    """Group blocks by the unit they count for.
+
+    In a consolidated table (several registered units' blocks, or a sender that is no unit) each block counts
+    for the unit it names. A unit's own table that names another unit is most likely that unit's file used as
+    a template: it counts for the sender, and staff are told.
+    """
+    named = [(block, setting.unit_named(block.unit_text) if block.unit_text else None) for block in table.blocks]
+    consolidated = setting.unit is None or len({unit for _, unit in named if unit}) > 1
     parts: dict[str | None, list[Block]] = {}
-    for block in table.blocks:
-        unit = setting.unit_named(block.unit_text) if block.unit_text else None
-        parts.setdefault(unit or setting.unit, []).append(block)
-    return [_Part(unit, tuple(blocks)) for unit, blocks in parts.items()]
+    mismatches: list[Finding] = []
+    for block, unit in named:
+        if unit and unit != setting.unit and not consolidated:
+            detail = (
+                f"{table.sheet.origin}的单位名称为“{block.unit_text}”，与发件单位{setting.unit}不符，"
+                "已计入发件单位，请核实"
+            )
+            mismatches.append(Finding(UNIT_MISMATCH, detail))
+        parts.setdefault(unit if consolidated and unit else setting.unit, []).append(block)
+    return [_Part(unit, tuple(blocks), tuple(mismatches)) for unit, blocks in parts.items()]
 
 
 def _draft(table: Table, part: _Part, position: int | None, setting: Setting, context: Context) -> Draft:
@@ -109,7 +123,7 @@ def _draft(table: Table, part: _Part, position: int | None, setting: Setting, co
             total=row_total(rows) if money else None,
             stated_total=stated,
             nil=nil,
-            findings=(*findings, *(f for row in rows for f in row.findings)),
+            findings=(*part.findings, *findings, *(f for row in rows for f in row.findings)),
         )
     )
 

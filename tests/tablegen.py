@@ -6,6 +6,7 @@ large is ever held in memory: a zip bomb's zeros are streamed into the archive a
 
 from __future__ import annotations
 
+import atexit
 import functools
 import io
 import struct
@@ -88,7 +89,9 @@ def docx_bytes(rows: Rows = ANNEX3_ROWS, text: str = "郏县总工会消费惠�
 
 @functools.cache
 def _office() -> LibreOffice:
-    return LibreOffice()  # one profile for the whole test session: later conversions take about a second
+    office = LibreOffice()  # one profile for the whole test session: later conversions take about a second
+    atexit.register(office.close)
+    return office
 
 
 @functools.lru_cache(maxsize=64)
@@ -411,3 +414,16 @@ def word_with_password(doc: bytes) -> bytes:
     word[11] |= 0x01
     streams["WordDocument"] = bytes(word)
     return cfb_bytes(streams)
+
+
+def spreadsheet_ml(doctype: str = "") -> bytes:
+    """An Excel 2003 "XML Spreadsheet", as web systems export it under a .xls name (A1:B1 merged)."""
+    return (
+        '<?xml version="1.0"?>\n<?mso-application progid="Excel.Sheet"?>\n' + doctype + "\n"
+        '<Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet" '
+        'xmlns:ss="urn:schemas-microsoft-com:office:spreadsheet">\n'
+        ' <Worksheet ss:Name="附件3"><Table>\n'
+        '  <Row><Cell ss:MergeAcross="1"><Data ss:Type="String">郏县总工会消费惠农统计表</Data></Cell></Row>\n'
+        '  <Row><Cell><Data ss:Type="String">小米</Data></Cell><Cell><Data ss:Type="Number">1200</Data></Cell></Row>\n'
+        " </Table></Worksheet>\n</Workbook>\n"
+    ).encode()

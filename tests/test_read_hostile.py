@@ -230,6 +230,25 @@ def test_it_reports_an_encrypted_xlsx_without_calling_calamine() -> None:
         assert "密码" in result.findings[0].detail
 
 
+@needs_libreoffice
+def test_it_reports_a_password_protected_ods() -> None:
+    ods = via_libreoffice(xlsx_bytes(), "xlsx", "ods")
+
+    def encrypt(manifest: bytes) -> bytes:
+        entry = (
+            b'<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml">'
+            b'<manifest:encryption-data manifest:checksum-type="SHA1/1K"/></manifest:file-entry>'
+        )
+        return manifest.replace(b"</manifest:manifest>", entry + b"</manifest:manifest>")
+
+    def scramble(content: bytes) -> bytes:
+        return bytes(byte ^ 0x5A for byte in content)
+
+    data = replace_member(replace_member(ods, "META-INF/manifest.xml", encrypt), "content.xml", scramble)
+    result = read_part(part(data, "附件3.ods"), None)
+    assert codes(result.findings) == ["encrypted"]
+
+
 def test_it_reports_a_zip_with_encrypted_members() -> None:
     data = with_encrypted_flag(zip_of([("附件3.xlsx", xlsx_bytes())]))
     result = read_part(part(data, "报表.zip"), None)

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from mailbot.read.dispatch import read_part
+from mailbot.read.model import CellRange
 from mailbot.read.office import ConversionError, LibreOffice
 
-from tablegen import cfb_bytes, docx_bytes, libreoffice_available, part, via_libreoffice, xlsx_bytes
+from tablegen import cfb_bytes, docx_bytes, libreoffice_available, part, spreadsheet_ml, via_libreoffice, xlsx_bytes
 
 needs_libreoffice = pytest.mark.skipif(not libreoffice_available(), reason="LibreOffice (soffice) is not installed")
 
@@ -138,3 +139,23 @@ def test_it_raises_conversion_error_when_libreoffice_produces_nothing() -> None:
 def test_it_refuses_unexpected_extensions() -> None:
     with pytest.raises(ConversionError):
         LibreOffice(program="/bin/false").convert(b"x", "doc", "docx --outdir /")
+
+
+@needs_libreoffice
+def test_it_reads_an_excel_2003_xml_spreadsheet_through_libreoffice() -> None:
+    with LibreOffice() as office:
+        result = read_part(part(spreadsheet_ml(), "附件3.xls"), office)
+    assert result.file_type == "xls"
+    assert result.findings == ()
+    (sheet,) = result.sheets
+    assert sheet.name == "附件3"
+    assert sheet.rows == (("郏县总工会消费惠农统计表",), ("小米", 1200))
+    assert sheet.merged == (CellRange(0, 0, 0, 1),)
+
+
+def test_it_refuses_an_xml_spreadsheet_without_a_converter_or_with_a_dtd() -> None:
+    plain = read_part(part(spreadsheet_ml(), "附件3.xls"), None)
+    assert [f.code for f in plain.findings] == ["unsupported_format"]
+    doctype = '<!DOCTYPE Workbook [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]>'
+    hostile = read_part(part(spreadsheet_ml(doctype), "附件3.xls"), Recorder(answer=b""))
+    assert [f.code for f in hostile.findings] == ["unsafe_xml"]

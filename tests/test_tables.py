@@ -25,6 +25,7 @@ from mailbot.reprocess import reprocess
 from mailbot.store.db import transaction
 from mailbot.store.models import Message, Submission
 
+import tablegen
 from corpus import (
     ANNEX3_HEADER,
     ANNEX3_ROWS,
@@ -251,6 +252,14 @@ def test_it_attributes_an_unknown_sender_by_the_unit_named_in_the_table(inbox: I
     assert "unknown_sender" in codes(message)
 
 
+def test_it_counts_a_units_table_that_names_another_unit_for_the_sender_and_says_so(inbox: Inbox, app: App) -> None:
+    rows = [ANNEX3_HEADER, ("郏县总工会", "小米", "农户", "线下", 300, 300)]  # 郏县's file used as a template
+    inbox.send(make_message(sender="baofeng@example.cn", subject="统计表", attachments=[("1.xlsx", workbook(rows))]))
+    [found] = submissions(app)
+    assert found.unit is not None and found.unit.name == "宝丰县总工会"
+    assert "unit_mismatch" in codes(messages(app)[0])
+
+
 def test_it_takes_a_table_whose_note_says_none_as_a_nil_report(inbox: Inbox, app: App) -> None:
     rows = [ANNEX3_HEADER, ("郏县总工会", None, None, None, None, None), ("备注：无",)]
     inbox.send(make_message(attachments=[("附件3.xlsx", workbook(rows))], received=JUNE_10))
@@ -381,3 +390,53 @@ def test_it_sets_aside_a_message_that_crashed_the_process_repeatedly(inbox: Inbo
     assert message.status == "failed" and "异常退出 3 次" in message.error
     reprocess(app.ready_pipeline(), [message.id])  # a person asking again gets a fresh try
     assert messages(app)[0].status == "processed"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Hostile and unreadable files through the whole pipeline
+
+
+@pytest.mark.parametrize(
+    ("build", "code"),
+    [
+        (lambda: tablegen.entity_bomb_xlsx(), "unsafe_xml"),
+        (lambda: tablegen.xlsx_bomb(), "archive_bomb"),
+        (lambda: tablegen.zip_bomb(declared_honest=False, inflated_mb=300), "archive_bomb"),
+        (lambda: tablegen.encrypted_xlsx(), "encrypted"),
+        (lambda: tablegen.with_encrypted_flag(annex3_workbook()), "encrypted"),
+        (lambda: b"", "empty_file"),
+        (lambda: annex3_workbook()[:900], "corrupt"),
+    ],
+    ids=["entity-bomb", "xlsx-bomb", "zip-bomb", "encrypted-xlsx", "encrypted-zip-member", "empty", "truncated"],
+)
+def test_it_names_an_unreadable_file_and_goes_on(inbox: Inbox, app: App, build: Any, code: str) -> None:
+    bad = make_message(attachments=[("附件3.xlsx", build())], received=JUNE_10)
+    rows = [ANNEX3_HEADER, ("宝丰", "小米", "农户", "线下", 100, 100)]
+    good = make_message(sender="baofeng@example.cn", subject="宝丰", attachments=[("b.xlsx", workbook(rows))])
+    inbox.folder.mkdir(parents=True)
+    (inbox.folder / "bad.eml").write_bytes(bad)
+    (inbox.folder / "good.eml").write_bytes(good)
+    ingest_paths(app.ready_pipeline(), [inbox.folder])  # one batch: the bad file must not stop the good one
+    by_sender = {m.from_address: m for m in messages(app)}
+    rejected = by_sender["jiaxian@example.cn"]
+    assert rejected.kind == "rejected_input" and code in codes(rejected), codes(rejected)
+    assert by_sender["baofeng@example.cn"].kind == "report"
+    assert [s.unit.name for s in submissions(app) if s.unit] == ["宝丰县总工会"]
+
+
+def test_it_reads_a_zip_member_with_a_path_trick_and_names_it(inbox: Inbox, app: App) -> None:
+    archive = gbk_zip({"../../etc/附件3.xlsx": annex3_workbook()})
+    inbox.send(make_message(attachments=[("报表.zip", archive)], received=JUNE_10))
+    [message] = messages(app)
+    assert message.kind == "report" and "path_traversal_name" in codes(message)
+    assert submissions(app)[0].total_yuan == ANNEX3_TOTAL
+
+
+def test_it_asks_for_a_table_when_a_unit_sends_only_a_photo_but_ignores_a_logo(inbox: Inbox, app: App) -> None:
+    photo = b"\xff\xd8\xff\xe0" + bytes(64 * 1024)
+    logo = b"\x89PNG\r\n\x1a\n" + bytes(2 * 1024)
+    inbox.send(make_message(attachments=[("IMG_2021.jpg", photo)], received=JUNE_10))
+    inbox.send(make_message(body="收到，谢谢", attachments=[("logo.png", logo)], received=JUNE_20))
+    photographed, thanked = messages(app)
+    assert photographed.kind == "rejected_input" and "unsupported_format" in codes(photographed)
+    assert thanked.kind == "not_a_report" and codes(thanked) == set()

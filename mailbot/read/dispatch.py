@@ -12,11 +12,11 @@ from dataclasses import replace
 
 from mailbot.classify import sniff_type
 from mailbot.message.model import Part
-from mailbot.problems import CORRUPT, EMPTY_FILE, ENCRYPTED, UNSUPPORTED_FORMAT, Finding
+from mailbot.problems import CORRUPT, EMPTY_FILE, ENCRYPTED, UNSAFE_XML, UNSUPPORTED_FORMAT, Finding
 from mailbot.read.cfb import looks_encrypted_package, open_compound, word_encrypted
 from mailbot.read.container import check_container, iter_members, traversal_finding
 from mailbot.read.docx import read_docx
-from mailbot.read.guard import DEFAULT_LIMITS, ReadLimits, check_xml, check_zip
+from mailbot.read.guard import DEFAULT_LIMITS, ReadLimits, check_xml, check_zip, declares_dtd, located
 from mailbot.read.html import read_html_tables
 from mailbot.read.model import ReadResult, Sheet
 from mailbot.read.office import ConversionError, Converter
@@ -25,6 +25,8 @@ from mailbot.read.textfile import decode_text, read_csv
 
 log = logging.getLogger(__name__)
 
+_SPREADSHEET_ML = b"urn:schemas-microsoft-com:office:spreadsheet"
+_SNIFF_BYTES = 4096
 _FORMAT_NAMES = {"pdf": "PDF 文件", "image": "图片", "text": "纯文本文件", "unknown": "无法识别格式的文件"}
 
 
@@ -81,6 +83,8 @@ def _read_document(
         return _read_doc(data, source, convert, limits)
     if file_type == "csv":
         return read_csv(data, source)
+    if file_type in ("html", "text") and _SPREADSHEET_ML in data[:_SNIFF_BYTES]:
+        return _read_spreadsheet_ml(data, source, convert, limits)
     if file_type == "html":
         return _read_html(data, source)
     what = _FORMAT_NAMES.get(file_type, _FORMAT_NAMES["unknown"])
@@ -95,7 +99,7 @@ def _failed(file_type: str, code: str, detail: str) -> ReadResult:
 def _read_docx(data: bytes, source: str, limits: ReadLimits, file_type: str = "docx") -> ReadResult:
     finding = check_zip(data, limits) or check_xml(data)
     if finding is not None:
-        return ReadResult(file_type, findings=(finding,))
+        return ReadResult(file_type, findings=(located(finding, source),))
     return replace(read_docx(data, source), file_type=file_type)
 
 
@@ -114,6 +118,22 @@ def _read_doc(data: bytes, source: str, convert: Converter | None, limits: ReadL
     return _read_docx(converted, source, limits, file_type="doc")
 
 
+def _read_spreadsheet_ml(data: bytes, source: str, convert: Converter | None, limits: ReadLimits) -> ReadResult:
+    # Excel 2003 "XML Spreadsheet", often saved as .xls by web systems; only LibreOffice reads it. It is refused
+    # with a DTD, like any XML, because LibreOffice's parser would expand the entities.
+    if declares_dtd(data[offset : offset + _SNIFF_BYTES] for offset in range(0, len(data), _SNIFF_BYTES)):
+        return _failed("xls", UNSAFE_XML, f"「{source}」含有 DTD/实体声明（可能是恶意构造的文件），未读取")
+    if convert is None:
+        detail = f"「{source}」是 Excel 2003 XML 表格，未安装 LibreOffice 无法读取，请另存为 .xlsx 后重发"
+        return _failed("xls", UNSUPPORTED_FORMAT, detail)
+    try:
+        converted = convert(data, "xls", "xlsx")
+    except ConversionError as error:
+        log.info("converting %s failed: %s", source, error)
+        return _failed("xls", CORRUPT, f"「{source}」无法转换读取（可能已损坏），请另存为 .xlsx 后重发")
+    return replace(read_spreadsheet(converted, "xlsx", source, limits), file_type="xls")
+
+
 def _read_html(data: bytes, source: str) -> ReadResult:
     text = decode_text(data)
     if text is None:
@@ -124,7 +144,7 @@ def _read_html(data: bytes, source: str) -> ReadResult:
 def _read_zip(data: bytes, source: str, convert: Converter | None, limits: ReadLimits, depth: int) -> ReadResult:
     finding = check_container(data, limits, depth)
     if finding is not None:
-        return ReadResult("zip", findings=(finding,))
+        return ReadResult("zip", findings=(located(finding, source),))
     sheets: list[Sheet] = []
     findings: list[Finding] = []
     for member in iter_members(data):

@@ -13,7 +13,7 @@ import struct
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO
 
 from defusedxml import DefusedXmlException
@@ -76,7 +76,12 @@ def _bomb(detail: str) -> _RefusedError:
 
 
 def _reason(error: Exception) -> str:
-    return f"{type(error).__name__}: {error}"[:200]
+    return f"技术信息：{type(error).__name__}"
+
+
+def located(finding: Finding, source: str) -> Finding:
+    """The finding with the file it is about named first: the checks here see bytes, not names."""
+    return replace(finding, detail=f"「{source}」：{finding.detail}")
 
 
 def _check_directory_size(data: bytes, limits: ReadLimits) -> None:
@@ -86,15 +91,17 @@ def _check_directory_size(data: bytes, limits: ReadLimits) -> None:
         return  # zipfile will say what is wrong
     count, directory_size = struct.unpack_from("<HI", data, end + 10)
     if count > limits.max_members or directory_size > limits.max_members * _DIRECTORY_BYTES_PER_MEMBER:
-        raise _bomb(f"压缩文件包含的文件过多（超过 {limits.max_members} 个）")
+        raise _bomb(f"压缩文件包含超过 {limits.max_members} 个文件")
 
 
 def _check_declared(infos: list[zipfile.ZipInfo], limits: ReadLimits) -> None:
     if len(infos) > limits.max_members:
-        raise _bomb(f"压缩文件包含的文件过多（{len(infos)} 个，上限 {limits.max_members} 个）")
+        raise _bomb(f"压缩文件包含 {len(infos)} 个文件，超过上限 {limits.max_members} 个")
     for info in infos:
         if info.flag_bits & _ENCRYPTED_FLAG:
-            raise _RefusedError(Finding(ENCRYPTED, f"文件设有密码（{info.filename}），无法读取，请去掉密码后重发"))
+            raise _RefusedError(
+                Finding(ENCRYPTED, f"压缩文件中的「{info.filename}」设有密码，无法读取，请去掉密码后重发")
+            )
         _check_member_size(info.filename, info.file_size, info.compress_size, limits)
     total = sum(info.file_size for info in infos)
     if total > limits.max_inflated_bytes:

@@ -21,7 +21,7 @@ from python_calamine import CalamineSheet, CalamineWorkbook, SheetTypeEnum, Shee
 from mailbot.problems import CORRUPT, EMPTY_FILE, ENCRYPTED, OVERSIZED, UNSUPPORTED_FORMAT, Finding
 from mailbot.read import extent
 from mailbot.read.cfb import CfbError, encrypted_package, open_compound
-from mailbot.read.guard import DEFAULT_LIMITS, ZIP_ERRORS, ReadLimits, check_xml_members, check_zip
+from mailbot.read.guard import DEFAULT_LIMITS, ZIP_ERRORS, ReadLimits, check_xml_members, check_zip, located
 from mailbot.read.model import CellRange, CellValue, ReadResult, Sheet
 
 log = logging.getLogger(__name__)
@@ -67,12 +67,13 @@ def _check(data: bytes, file_type: str, source: str, limits: ReadLimits) -> _Pla
         return _Plan({})
     finding = check_zip(data, limits)
     if finding is not None:
-        raise _RefusedError(finding)
+        raise _RefusedError(located(finding, source))
     with zipfile.ZipFile(io.BytesIO(data)) as archive, _extent_errors(source, limits):
         finding = check_xml_members(archive)
         if finding is not None:
-            raise _RefusedError(finding)
+            raise _RefusedError(located(finding, source))
         if file_type == "ods":
+            _refuse_encrypted_ods(archive, source)
             return _Plan(extent.ods_layout(archive, limits.max_cells).merged)
         _refuse_xlsb(archive, source)
         extent.xlsx_cells(archive, limits.max_cells)
@@ -95,6 +96,16 @@ def _check_xls(data: bytes, source: str, limits: ReadLimits) -> None:
     # (a broken chain inside the stream surfaces here as CfbError, which _extent_errors reports as corrupt)
 
 
+def _refuse_encrypted_ods(archive: zipfile.ZipFile, source: str) -> None:
+    # A password-protected OpenDocument file keeps its zip readable but encrypts the members the manifest lists.
+    try:
+        manifest = archive.read("META-INF/manifest.xml")  # small, and the whole zip was checked already
+    except KeyError:
+        return
+    if b"encryption-data" in manifest:
+        raise _RefusedError(_encrypted(source))
+
+
 def _refuse_xlsb(archive: zipfile.ZipFile, source: str) -> None:
     # calamine would read the binary .xlsb too, but its sheets escape the extent scan above.
     if any(name.lower() == "xl/workbook.bin" for name in archive.namelist()):
@@ -112,7 +123,9 @@ def _extent_errors(source: str, limits: ReadLimits) -> Iterator[None]:
     except extent.PasswordProtectedError as error:
         raise _RefusedError(_encrypted(source)) from error
     except (extent.MalformedError, CfbError, *ZIP_ERRORS) as error:
-        raise _RefusedError(Finding(CORRUPT, f"「{source}」已损坏，无法读取（{error}）")) from error
+        log.info("%s is malformed: %r", source, error)
+        detail = f"「{source}」已损坏，无法读取（技术信息：{type(error).__name__}）"
+        raise _RefusedError(Finding(CORRUPT, detail)) from error
 
 
 def _encrypted(source: str) -> Finding:
@@ -140,7 +153,7 @@ def _read_workbook(data: bytes, source: str, plan: _Plan, limits: ReadLimits) ->
         if not is_reader_failure(error):
             raise
         log.info("calamine could not read %s: %r", source, error)
-        detail = f"「{source}」已损坏或格式无法识别，无法读取（{type(error).__name__}: {str(error)[:120]}）"
+        detail = f"「{source}」已损坏或格式无法识别，无法读取（技术信息：{type(error).__name__}）"
         raise _RefusedError(Finding(CORRUPT, detail)) from error
 
 
