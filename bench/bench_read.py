@@ -53,7 +53,7 @@ def main() -> None:
         "  sniff_type": lambda: sniff_type(data, "附件3.xlsx"),
         "  check_zip": lambda: guard.check_zip(data),
         "  check_xml": lambda: guard.check_xml(data),
-        "  extent scan": lambda: extent.xlsx_cells(zipfile.ZipFile(io.BytesIO(data)), 2_000_000),
+        "  extent scan": lambda: extent.xlsx_cells(zipfile.ZipFile(io.BytesIO(data)), 1_000_000),
         "  calamine alone": lambda: calamine_only(data),
     }
     for label, action in parts.items():

@@ -5,6 +5,7 @@ These run on real SQLite files and PostgreSQL (the `app` fixture) and read workb
 
 from __future__ import annotations
 
+import io
 import json
 import tomllib
 from collections.abc import Iterator
@@ -440,3 +441,27 @@ def test_it_asks_for_a_table_when_a_unit_sends_only_a_photo_but_ignores_a_logo(i
     photographed, thanked = messages(app)
     assert photographed.kind == "rejected_input" and "unsupported_format" in codes(photographed)
     assert thanked.kind == "not_a_report" and codes(thanked) == set()
+
+
+def test_it_names_formulas_saved_without_their_result(inbox: Inbox, app: App) -> None:
+    # openpyxl, like other programs, writes formulas without a computed value; Excel and WPS always save one.
+    rows = [
+        ANNEX3_HEADER,
+        ("郏县总工会", "小米", "农户", "线下", 100, "=SUM(E2:E3)"),
+        (None, "香菇", "农户", "线下", 50),
+    ]
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in rows:
+        sheet.append(list(row))
+    buffer = io.BytesIO()
+    book.save(buffer)
+    inbox.send(make_message(attachments=[("附件3.xlsx", buffer.getvalue())], received=JUNE_10))
+    [message] = messages(app)
+    assert message.kind == "report"
+    assert any(p.code == "formula_text" and "1 个公式单元格" in p.detail for p in message.problems)
+    [found] = submissions(app)
+    assert found.total_yuan == Decimal("150.00") and found.stated_total_yuan is None

@@ -72,6 +72,8 @@ class _Budget:
 
     limit: int
     done: int = 0
+    # Formula cells saved without their result (files written by programs): calamine reads them as blank.
+    bare_formulas: int = 0
 
     def check(self, grid: _Grid) -> None:
         if self.done + grid.cells > self.limit:
@@ -104,9 +106,11 @@ class _XlsxTarget:
         self.row = -1
         self.col = -1
         self.cell: tuple[int, int] | None = None
+        self.formula = self.valued = self.in_value = False
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         name = _local(tag)
+        self._track_formula(name)
         if not self.seen_root:
             self.seen_root = True
             if name not in _SHEET_ROOTS:
@@ -122,9 +126,21 @@ class _XlsxTarget:
             self.budget.check(self.grid)
             self.cell = None
 
+    def _track_formula(self, name: str) -> None:
+        if name == "c":
+            self.formula = self.valued = False
+        self.formula |= name == "f"
+        self.in_value = name == "v"
+
+    def data(self, text: str) -> None:
+        self.valued |= self.in_value and bool(text.strip())
+
     def end(self, tag: str) -> None:
-        if _local(tag) == "c":
+        name = _local(tag)
+        self.in_value = False
+        if name == "c":
             self.cell = None
+            self.budget.bare_formulas += self.formula and not self.valued
 
 
 def _number(text: str) -> int:
@@ -143,8 +159,9 @@ def _reference(text: str) -> tuple[int, int]:
     return int(match.group(2)) - 1, col - 1
 
 
-def xlsx_cells(archive: zipfile.ZipFile, limit: int) -> int:
-    """Cells of every worksheet in an (already checked) xlsx; raises TooManyCellsError or MalformedError.
+def xlsx_cells(archive: zipfile.ZipFile, limit: int) -> tuple[int, int]:
+    """Cells of every worksheet in an (already checked) xlsx, and how many are formulas saved without their
+    result; raises TooManyCellsError or MalformedError.
 
     Every member whose root element is a sheet counts, whatever its name: calamine finds sheets through the
     workbook's relationships, which a hostile file may point anywhere.
@@ -155,7 +172,7 @@ def xlsx_cells(archive: zipfile.ZipFile, limit: int) -> int:
             target = _XlsxTarget(budget)
             if _scan(archive, info, target, _SHEET_ROOTS):
                 budget.close(target.grid)
-    return budget.done
+    return budget.done, budget.bare_formulas
 
 
 def _scan(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: _Target, roots: frozenset[str]) -> bool:

@@ -41,7 +41,8 @@ class ReadLimits:
     max_ratio: int = 200  # inflated / compressed, per member above ~1 MB inflated
     max_members: int = 2000
     max_depth: int = 2  # zip inside zip
-    max_cells: int = 2_000_000  # cells read per file
+    # Cells read per file. A million cells is far beyond any unit's table and keeps reading one under ~200 MB.
+    max_cells: int = 1_000_000
     convert_timeout_seconds: int = 60
 
 

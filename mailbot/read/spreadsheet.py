@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import python_calamine
 from python_calamine import CalamineSheet, CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 
-from mailbot.problems import CORRUPT, EMPTY_FILE, ENCRYPTED, OVERSIZED, UNSUPPORTED_FORMAT, Finding
+from mailbot.problems import CORRUPT, EMPTY_FILE, ENCRYPTED, FORMULA_TEXT, OVERSIZED, UNSUPPORTED_FORMAT, Finding
 from mailbot.read import extent
 from mailbot.read.cfb import CfbError, encrypted_package, open_compound
 from mailbot.read.guard import DEFAULT_LIMITS, ZIP_ERRORS, ReadLimits, check_xml_members, check_zip, located
@@ -41,6 +41,7 @@ class _Plan:
     """What the checks learnt that the reading needs: merged ranges calamine cannot give (ods)."""
 
     merged: dict[str, tuple[CellRange, ...]]
+    bare_formulas: int = 0  # formula cells without a saved result, which calamine reads as blank
 
 
 def read_spreadsheet(data: bytes, file_type: str, source: str, limits: ReadLimits = DEFAULT_LIMITS) -> ReadResult:
@@ -54,7 +55,17 @@ def read_spreadsheet(data: bytes, file_type: str, source: str, limits: ReadLimit
         return _refusal(file_type, refused.finding)
     if not sheets:
         return _refusal(file_type, Finding(EMPTY_FILE, f"「{source}」中没有任何内容"))
-    return ReadResult(file_type, sheets)
+    return ReadResult(file_type, sheets, _bare_formula_findings(source, plan.bare_formulas))
+
+
+def _bare_formula_findings(source: str, count: int) -> tuple[Finding, ...]:
+    if not count:
+        return ()
+    detail = (
+        f"「{source}」有 {count} 个公式单元格没有保存计算结果（文件可能由程序生成），这些单元格按空白读取；"
+        "请在 Excel 或 WPS 中打开并保存后重发"
+    )
+    return (Finding(FORMULA_TEXT, detail),)
 
 
 def _refusal(file_type: str, finding: Finding) -> ReadResult:
@@ -76,8 +87,8 @@ def _check(data: bytes, file_type: str, source: str, limits: ReadLimits) -> _Pla
             _refuse_encrypted_ods(archive, source)
             return _Plan(extent.ods_layout(archive, limits.max_cells).merged)
         _refuse_xlsb(archive, source)
-        extent.xlsx_cells(archive, limits.max_cells)
-    return _Plan({})
+        _, bare_formulas = extent.xlsx_cells(archive, limits.max_cells)
+    return _Plan({}, bare_formulas)
 
 
 def _check_xls(data: bytes, source: str, limits: ReadLimits) -> None:
