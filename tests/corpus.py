@@ -6,14 +6,13 @@ expect the same figures back.
 
 from __future__ import annotations
 
-import functools
 import io
-import zipfile
 from collections.abc import Sequence
 from typing import Any
 
 from mailbot.demo.seed2020 import GRAND_TOTAL_WAN, SEED_2020
-from mailbot.read.office import LibreOffice
+
+from tablegen import docx_bytes, via_libreoffice, zip_of
 
 Rows = Sequence[Sequence[Any]]
 
@@ -79,17 +78,7 @@ def seed_2020_workbook() -> bytes:
 
 
 def docx_table(rows: Rows, heading: str = "附件3") -> bytes:
-    from docx import Document
-
-    document = Document()
-    document.add_paragraph(heading)
-    table = document.add_table(rows=len(rows), cols=len(rows[0]))
-    for r, row in enumerate(rows):
-        for c, value in enumerate(row):
-            table.cell(r, c).text = "" if value is None else str(value)
-    buffer = io.BytesIO()
-    document.save(buffer)
-    return buffer.getvalue()
+    return docx_bytes(rows, text=heading)
 
 
 def csv_bytes(rows: Rows, encoding: str = "gbk") -> bytes:
@@ -107,24 +96,9 @@ def html_table(rows: Rows) -> str:
 
 def gbk_zip(members: dict[str, bytes]) -> bytes:
     """A zip as Windows' built-in compressor makes it on Chinese Windows: GBK names, no UTF-8 flag."""
-    # zipfile writes any non-ASCII name as UTF-8 with the flag set, so each name goes in as an ASCII
-    # placeholder of the same byte length and the GBK bytes are patched in (local header and directory).
-    buffer = io.BytesIO()
-    names: dict[bytes, bytes] = {}
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for i, (name, data) in enumerate(members.items()):
-            gbk = name.encode("gbk")
-            placeholder = f"{i:03d}".encode().ljust(len(gbk), b"_")
-            names[placeholder] = gbk
-            archive.writestr(placeholder.decode(), data)
-    raw = buffer.getvalue()
-    for placeholder, gbk in names.items():
-        raw = raw.replace(placeholder, gbk)
-    return raw
+    return zip_of(members.items(), gbk=True)
 
 
-@functools.cache
 def converted(data: bytes, source: str, target: str) -> bytes:
     """Old formats (.xls, .doc) made the way units' software makes them: by an office suite."""
-    with LibreOffice() as office:
-        return office.convert(data, source, target)
+    return via_libreoffice(data, source, target)
