@@ -178,28 +178,32 @@ def _grand_total_findings(table: Table, drafts: Sequence[Draft]) -> list[Finding
 
 
 def _activities(table: Table, position: int | None, setting: Setting, context: Context) -> list[Draft]:
-    raws = [raw for block in table.blocks for raw in block.rows]
+    parts = _by_unit(table, setting)
+    count = sum(len(block.rows) for part in parts for block in part.blocks)
     # A single end date in the mail ("5月20日结束") belongs to the activity only when the table has one.
-    body_end = find_end_date(setting.body, context.year) if len(raws) == 1 else None
-    drafts = []
-    for raw in raws:
-        row = normalise_row(table, raw, context)
-        drafts.append(_activity(table, row, position, setting, body_end))
-    return drafts
+    body_end = find_end_date(setting.body, context.year) if count == 1 else None
+    return [
+        _activity(table, normalise_row(table, raw, context), position, part, setting, body_end)
+        for part in parts
+        for block in part.blocks
+        for raw in block.rows
+    ]
 
 
-def _activity(table: Table, row: Row, position: int | None, setting: Setting, body_end: date | None) -> Draft:
+def _activity(
+    table: Table, row: Row, position: int | None, part: _Part, setting: Setting, body_end: date | None
+) -> Draft:
     name = row.fields.get("activity", "").strip() or f"未命名活动（{table.sheet.origin}第{row.line + 1}行）"
     ended_on = _iso_date(row.fields.get("ended_on", "")) or body_end
     if ended_on is not None and not row.fields.get("ended_on"):
         row = _with_field(row, "ended_on", ended_on.isoformat())
     assignment = assign_activity(name, ended_on, setting.received_at, setting.deadlines.annex2_within_days)
-    findings = list(row.findings)
+    findings = [*part.findings, *row.findings]
     if ended_on is None:
         detail = f"活动“{name}”没有结束日期（表中无结束时间列，邮件正文也未写明），无法判断是否按时报送"
         findings.append(Finding(NO_END_DATE, detail))
     draft = Draft(
-        unit=setting.unit,
+        unit=part.unit,
         annex="2",
         origin=table.sheet.origin,
         attachment_position=position,

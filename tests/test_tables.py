@@ -465,3 +465,24 @@ def test_it_names_formulas_saved_without_their_result(inbox: Inbox, app: App) ->
     assert any(p.code == "formula_text" and "1 个公式单元格" in p.detail for p in message.problems)
     [found] = submissions(app)
     assert found.total_yuan == Decimal("150.00") and found.stated_total_yuan is None
+
+
+def test_it_counts_each_activity_for_the_unit_its_row_names(inbox: Inbox, app: App) -> None:
+    header = ("单位名称", "活动名称", "活动开展方式", "参与人次", "拉动消费金额(元)", "结束时间")
+    rows = [header, ("郏县", "采摘节", "线下", 20, 3000, "2021-06-12"), ("宝丰", "直播带货", "线上", 5, 800, "6月16日")]
+    attachments = [("附件2.xlsx", workbook(rows))]
+    inbox.send(make_message(sender="shizong@example.cn", subject="汇总", attachments=attachments, received=JUNE_20))
+    found = {(s.unit.name if s.unit else None, s.period, s.on_time) for s in submissions(app)}
+    assert found == {("郏县总工会", "annex2:采摘节", False), ("宝丰县总工会", "annex2:直播带货", True)}
+
+
+def test_it_reads_a_tab_separated_table_pasted_into_a_plain_text_mail(inbox: Inbox, app: App) -> None:
+    lines = [
+        "各位好，我单位统计如下：",
+        "产品名称\t产品来源\t采购方式\t金额（元）",
+        "小米\t农户\t线下\t300",
+        "香菇\t合作社\t线下\t200",
+    ]
+    inbox.send(make_message(body="\n".join(lines), received=JUNE_10))
+    [found] = submissions(app)
+    assert (found.annex, found.total_yuan, found.origin) == ("3", Decimal("500.00"), "邮件正文")

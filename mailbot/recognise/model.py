@@ -10,12 +10,13 @@ from mailbot.read.model import CellValue, Sheet
 
 ANNEXES = ("1", "2", "3", "monthly")
 
-# Canonical column fields per annex (GUIDE §3), plus the layout-only ones: seq (序号), unit (单位名称),
-# total_yuan (a block's 合计) and ended_on (an activity's end date, when a unit adds that column).
+# Canonical column fields per annex (GUIDE §3), plus the layout-only ones: seq (序号), unit (单位名称, which
+# units add to annexes 1 and 2 too), total_yuan (a block's 合计) and ended_on (an activity's end date).
 FIELDS: Mapping[str, tuple[str, ...]] = {
-    "1": ("seq", "product", "recommender", "phone", "remark"),
+    "1": ("seq", "unit", "product", "recommender", "phone", "remark"),
     "2": (
         "seq",
+        "unit",
         "activity",
         "mode",
         "platform",
