@@ -43,6 +43,12 @@ _NIL_PHRASES = ("未开展", "没有开展", "无数据", "无相关数据", "�
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
 _SNIFF_BYTES = 4096
+# Names under which delimited text still is a table: Excel's "Unicode text", and csv saved with a workbook's name.
+_DELIMITED_HOSTS = frozenset({".txt", ".xls", ".xlsx", ".et", ".ods", ""})
+# A file named like a table was meant to be one: if it cannot be read, that is worth telling the unit.
+TABLE_EXTENSIONS = frozenset(
+    {".xls", ".xlsx", ".xlsm", ".et", ".ods", ".csv", ".tsv", ".doc", ".docx", ".wps", ".zip", ".rar", ".7z"}
+)
 
 
 def automatic_reason(msg: ParsedMessage, own_addresses: frozenset[str]) -> str | None:
@@ -154,12 +160,12 @@ def sniff_type(data: bytes, filename: str) -> str:
     if data.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return _zip_type(data)
     if data.startswith(_OLE2):
-        return _ole2_type(data, _extension(filename))
+        return _ole2_type(data, extension(filename))
     if data.startswith(b"%PDF-"):
         return "pdf"
     if data.startswith(_IMAGE_MAGIC) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
         return "image"
-    return _text_type(data, _extension(filename))
+    return _text_type(data, extension(filename))
 
 
 def _zip_type(data: bytes) -> str:
@@ -202,7 +208,7 @@ def _text_type(data: bytes, extension: str) -> str:
     lowered = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if lowered.startswith((b"<!doctype html", b"<html")) or b"<table" in lowered:
         return "html"
-    if extension in (".csv", ".tsv") or (extension == ".txt" and _looks_delimited(head)):
+    if extension in (".csv", ".tsv") or (extension in _DELIMITED_HOSTS and _looks_delimited(head)):
         return "csv"
     return "text"
 
@@ -231,5 +237,5 @@ def _looks_delimited(head: bytes) -> bool:
     return False
 
 
-def _extension(filename: str) -> str:
+def extension(filename: str) -> str:
     return PurePosixPath(filename.replace("\\", "/")).suffix.lower() if filename else ""

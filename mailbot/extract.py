@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mailbot.classify import has_data_table
+from mailbot.classify import TABLE_EXTENSIONS, extension, has_data_table
 from mailbot.message.model import ParsedMessage, Part
 from mailbot.problems import NO_TABLE, UNSUPPORTED_FORMAT, Finding
 from mailbot.read.dispatch import read_part
@@ -83,9 +83,11 @@ def _recognised(sheets: tuple[Sheet, ...], position: int | None, findings: list[
 
 
 def _worth_naming(part: Part, result: ReadResult) -> ReadResult:
-    """Signature logos, vCards and notes are no attempt at sending data: their format is not a problem."""
+    """Signature logos, vCards and notes are no attempt at sending data: their format is not a problem —
+    unless the file is named like a table (附件3.xlsx that holds plain text). Unknown binaries are always named:
+    Outlook's winmail.dat, for one, hides the real attachments."""
     small_image = result.file_type == "image" and part.byte_size < MIN_COUNTED_IMAGE_BYTES
-    if not (small_image or result.file_type in ("text", "unknown")):
+    if not (small_image or result.file_type == "text") or extension(part.filename) in TABLE_EXTENSIONS:
         return result
     kept = tuple(f for f in result.findings if f.code != UNSUPPORTED_FORMAT)
     return dataclasses.replace(result, findings=kept)
@@ -93,7 +95,7 @@ def _worth_naming(part: Part, result: ReadResult) -> ReadResult:
 
 def _counts_as_sent(result: ReadResult) -> bool:
     """Could this file have held the data? Then failing to read it means the unit must send it again."""
-    return bool(result.sheets or result.findings) or result.file_type not in ("text", "html", "unknown", "image")
+    return bool(result.sheets or result.findings) or result.file_type not in ("text", "html", "image")
 
 
 def _body_sheets(parsed: ParsedMessage) -> tuple[Sheet, ...]:
