@@ -8,6 +8,7 @@ taking tables when it arrives: until a period closes a late table is late for it
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -38,8 +39,10 @@ def end_of(day: date) -> datetime:
     return datetime.combine(day, END_OF_DAY, tzinfo=TZ)
 
 
+@functools.lru_cache(maxsize=64)
 def year_periods(year: int, deadlines: DeadlinesConfig, workdays: WorkCalendar) -> tuple[Period, ...]:
-    """Every fixed-date period of a year (annex 2 has none: its periods are its activities)."""
+    """Every fixed-date period of a year (annex 2 has none: its periods are its activities). Cached: every
+    table asks, and the answer depends only on the config and the calendar."""
     fixed = (
         *_dated(year, "annex1", deadlines.annex1, deadlines.annex1_close),
         *_dated(year, "annex3", deadlines.annex3, deadlines.annex3_close),

@@ -147,8 +147,8 @@ def _store(session: Session, row: Message, analysis: Analysis, unit_ids: dict[st
         attachment = attachments.get(finding.attachment_position) if finding.attachment_position is not None else None
         session.add(Problem(message=row, attachment=attachment, code=finding.code, detail=finding.detail))
     session.flush()  # attachment ids, for the submissions that point at them
-    keys |= stored.add_drafts(session, row, analysis.drafts, attachments, unit_ids)
-    stored.settle(session, keys)
+    added = stored.add_drafts(session, row, analysis.drafts, attachments, unit_ids)
+    stored.settle(session, keys, added)
 
 
 def _forget(session: Session, row: Message) -> set[stored.Key]:

@@ -8,6 +8,7 @@ staff are never misled silently. Overrides (a date → working or not) win over 
 from __future__ import annotations
 
 import calendar
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -15,7 +16,7 @@ from datetime import date, timedelta
 import chinese_calendar
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity, so period tables can be cached per calendar
 class WorkCalendar:
     """Which days are working days. `overrides` come from staff; they beat the library."""
 
@@ -24,18 +25,12 @@ class WorkCalendar:
     def is_working_day(self, day: date) -> bool:
         if day in self.overrides:
             return self.overrides[day]
-        if self.covers(day.year):
-            return bool(chinese_calendar.is_workday(day))
-        return day.weekday() < 5
+        return _library_working_day(day)
 
     @staticmethod
     def covers(year: int) -> bool:
         """Does the library know this year's holidays? False means the Monday–Friday fallback is in use."""
-        try:
-            chinese_calendar.is_workday(date(year, 6, 1))
-        except NotImplementedError:
-            return False
-        return True
+        return _covers(year)
 
     def last_working_day(self, year: int, month: int) -> date:
         """The last working day of a month (the monthly table's deadline, 每月最后一个工作日)."""
@@ -43,3 +38,20 @@ class WorkCalendar:
         while not self.is_working_day(day) and day.day > 1:
             day -= timedelta(days=1)
         return day
+
+
+@functools.lru_cache(maxsize=4096)
+def _library_working_day(day: date) -> bool:
+    # chinesecalendar scans its whole holiday table on every call; the answers never change within a run.
+    if _covers(day.year):
+        return bool(chinese_calendar.is_workday(day))
+    return day.weekday() < 5
+
+
+@functools.lru_cache(maxsize=256)
+def _covers(year: int) -> bool:
+    try:
+        chinese_calendar.is_workday(date(year, 6, 1))
+    except NotImplementedError:
+        return False
+    return True

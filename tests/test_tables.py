@@ -9,7 +9,7 @@ import io
 import json
 import tomllib
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -208,6 +208,14 @@ def test_it_lets_a_later_table_supersede_and_keeps_the_history(inbox: Inbox, app
     assert (first.on_time, second.on_time) == (True, False)  # the correction came after the deadline
     exported = {s["status"]: s["total_yuan"] for s in _export(app)["submissions"]}
     assert exported == {"superseded": "1000.00", "current": "1200.00"}
+
+
+def test_it_settles_an_older_mail_ingested_after_a_newer_one(inbox: Inbox, app: App) -> None:
+    inbox.send(_annex3(1200, JUNE_20))
+    inbox.send(_annex3(1000, JUNE_10))  # a backfill from an old mbox: received earlier, ingested later
+    inbox.send(_annex3(1200, JUNE_20 + timedelta(hours=1)))  # the newest, and identical to the 06-20 one
+    statuses = [(s.total_yuan, s.status) for s in submissions(app)]
+    assert statuses == [(Decimal("1000.00"), "superseded"), (Decimal("1200.00"), "current"), (1200, "duplicate")]
 
 
 def test_it_recognises_an_identical_resend_and_counts_it_once(inbox: Inbox, app: App) -> None:

@@ -8,8 +8,10 @@ So re-processing any message, in any order, gives the same statuses.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mailbot.problems import Finding
@@ -25,16 +27,15 @@ def add_drafts(
     drafts: Sequence[Draft],
     attachments: Mapping[int, Attachment],
     unit_ids: Mapping[str, int],
-) -> set[Key]:
-    """Insert one submission per draft with its rows and problems; return the keys whose status may change."""
-    keys: set[Key] = set()
+) -> list[Submission]:
+    """Insert one submission per draft with its rows and problems; `settle` them afterwards."""
+    added: list[Submission] = []
     for position, draft in enumerate(drafts):
         submission = _submission(message, draft, position, attachments, unit_ids)
         session.add(submission)
         _add_problems(session, message, submission, draft.findings, attachments)
-        if submission.unit_id is not None:
-            keys.add((submission.unit_id, submission.period))
-    return keys
+        added.append(submission)
+    return added
 
 
 def _submission(
@@ -90,26 +91,78 @@ def keys_of(session: Session, message_id: int) -> set[Key]:
     return {(unit_id, period) for unit_id, period in rows if unit_id is not None}
 
 
-def settle(session: Session, keys: Iterable[Key]) -> None:
-    """Recompute current / superseded / duplicate for each (unit, period)."""
+def settle(session: Session, keys: Iterable[Key], added: Sequence[Submission] = ()) -> None:
+    """Recompute current / superseded / duplicate for each (unit, period).
+
+    A submission that arrives after everything else of its key (the usual case) only needs the one current
+    before it; anything else — reprocessing, a late-ingested old mail — walks the key's whole history.
+    """
     session.flush()
-    for unit_id, period in sorted(keys):
-        history = session.scalars(
-            select(Submission)
-            .where(Submission.unit_id == unit_id, Submission.period == period)
-            .order_by(Submission.received_at, Submission.message_id, Submission.position)
-        ).all()
-        _walk(history)
+    walk = set(keys)
+    newest: dict[Key, Submission] = {}
+    for submission in added:
+        key = _key(submission)
+        if key is not None and key not in walk:
+            if key in newest or not _settle_newest(session, submission):
+                walk.add(key)
+            newest[key] = submission
+    for unit_id, period in sorted(walk):
+        _walk(session, unit_id, period)
 
 
-def _walk(history: Sequence[Submission]) -> None:
-    current: Submission | None = None
-    for submission in history:
-        if current is not None and submission.content_sha256 == current.content_sha256:
-            submission.status, submission.supersedes_id = "duplicate", current.id
+def _key(submission: Submission) -> Key | None:
+    return None if submission.unit_id is None else (submission.unit_id, submission.period)
+
+
+def _order(submission: Submission) -> tuple[datetime, int, int]:
+    return submission.received_at, submission.message_id, submission.position
+
+
+_ORDER = (Submission.received_at, Submission.message_id, Submission.position)
+
+
+def _settle_newest(session: Session, submission: Submission) -> bool:
+    """Settle a submission against the current one of its key; False when it is not the newest after all."""
+    same_key = (Submission.unit_id == submission.unit_id, Submission.period == submission.period)
+    others = (*same_key, Submission.id != submission.id)
+    later = session.execute(select(*_ORDER).where(*others).order_by(*(c.desc() for c in _ORDER)).limit(1)).first()
+    if later is not None and tuple(later) > _order(submission):
+        return False
+    current = session.execute(
+        select(Submission.id, Submission.content_sha256).where(*others, Submission.status == "current")
+    ).first()
+    if current is None:
+        submission.status, submission.supersedes_id = "current", None
+    elif current.content_sha256 == submission.content_sha256:
+        submission.status, submission.supersedes_id = "duplicate", current.id
+    else:
+        session.execute(update(Submission).where(Submission.id == current.id).values(status="superseded"))
+        submission.status, submission.supersedes_id = "current", current.id
+    return True
+
+
+def _walk(session: Session, unit_id: int, period: str) -> None:
+    """The whole history in received order, in plain rows; only rows whose status changes are written."""
+    history = session.execute(
+        select(Submission.id, Submission.content_sha256, Submission.status, Submission.supersedes_id)
+        .where(Submission.unit_id == unit_id, Submission.period == period)
+        .order_by(*_ORDER)
+    ).all()
+    wanted: dict[int, tuple[str, int | None]] = {}
+    current: Any = None
+    for row in history:
+        if current is not None and row.content_sha256 == current.content_sha256:
+            wanted[row.id] = ("duplicate", current.id)
             continue
         if current is not None:
-            current.status = "superseded"
-        submission.status = "current"
-        submission.supersedes_id = current.id if current else None
-        current = submission
+            wanted[current.id] = ("superseded", wanted[current.id][1])
+        wanted[row.id] = ("current", current.id if current is not None else None)
+        current = row
+    for row in history:
+        _set(session, row, *wanted[row.id])
+
+
+def _set(session: Session, row: Any, status: str, supersedes_id: int | None) -> None:
+    if (row.status, row.supersedes_id) != (status, supersedes_id):
+        values = {"status": status, "supersedes_id": supersedes_id}
+        session.execute(update(Submission).where(Submission.id == row.id).values(**values))
