@@ -55,7 +55,7 @@ def plan(count: int, spread: bool) -> list[Mail]:
         return [Mail("jiaxian@example.cn", "郏县总工会", RECEIVED + timedelta(seconds=i)) for i in range(count)]
     units = [(unit["emails"][0], unit["name"]) for unit in UNITS]
     return [
-        Mail(*units[i % len(units)], RECEIVED - timedelta(days=3 * i, seconds=i))  # back to 2005 for 2000
+        Mail(*units[i % len(units)], RECEIVED - timedelta(days=3 * (count - i), seconds=-i))  # from 2005 for 2000
         for i in range(count)
     ]
 

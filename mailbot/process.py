@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from mailbot.analyse import Analysis, TableRules, analyse
@@ -25,9 +25,10 @@ from mailbot.store import ledger
 from mailbot.store import submissions as stored
 from mailbot.store.archive import Archive
 from mailbot.store.db import transaction
-from mailbot.store.models import Attachment, Message, Problem, Submission, Unit
+from mailbot.store.models import Attachment, Message, Problem, Submission, Unit, core
 
 log = logging.getLogger(__name__)
+MESSAGES, ATTACHMENTS = core(Message), core(Attachment)
 
 BATCH = 25  # messages per transaction: a crash loses at most this much processing work
 # A message whose processing was started this many times without finishing took the process down with it
@@ -133,43 +134,58 @@ def _count_attempt(session: Session, message_ids: Sequence[int], again: bool) ->
 
 
 def _store(session: Session, row: Message, analysis: Analysis, unit_ids: dict[str, int], now: datetime) -> None:
+    # Plain UPDATE and INSERTs, not ORM bookkeeping: a first sync stores thousands of messages in a row.
     parsed = analysis.parsed
-    row.message_id = row.message_id or parsed.message_id
-    row.from_address, row.from_name, row.subject = parsed.from_address, parsed.from_name, parsed.subject
-    row.date_header = parsed.date_header
-    row.kind, row.sender_known, row.attributed_by = analysis.kind, analysis.sender_known, analysis.attributed_by
-    row.unit_id = unit_ids.get(analysis.unit) if analysis.unit else None
-    keys = _forget(session, row) if row.processed_at is not None else set()
-    row.status, row.error, row.processed_at = "processed", "", now
-    attachments = {part.position: _attachment(row, part) for part in analysis.parsed.attachments}
-    session.add_all(attachments.values())
-    for finding in analysis.findings:
-        attachment = attachments.get(finding.attachment_position) if finding.attachment_position is not None else None
-        session.add(Problem(message=row, attachment=attachment, code=finding.code, detail=finding.detail))
-    session.flush()  # attachment ids, for the submissions that point at them
-    added = stored.add_drafts(session, row, analysis.drafts, attachments, unit_ids)
+    keys = _forget(session, row.id) if row.processed_at is not None else set()
+    values = {
+        "message_id": row.message_id or parsed.message_id,
+        "from_address": parsed.from_address,
+        "from_name": parsed.from_name,
+        "subject": parsed.subject,
+        "date_header": parsed.date_header,
+        "kind": analysis.kind,
+        "sender_known": analysis.sender_known,
+        "attributed_by": analysis.attributed_by,
+        "unit_id": unit_ids.get(analysis.unit) if analysis.unit else None,
+        "status": "processed",
+        "error": "",
+        "processed_at": now,
+    }
+    stored.run(session, update(MESSAGES).where(MESSAGES.c.id == row.id).values(values))
+    attachment_ids = _insert_attachments(session, row.id, analysis.parsed.attachments)
+    stored.insert_problems(session, row.id, analysis.findings, attachment_ids)
+    added = stored.add_drafts(session, row.id, row.received_at, analysis.drafts, attachment_ids, unit_ids)
     stored.settle(session, keys, added)
 
 
-def _forget(session: Session, row: Message) -> set[stored.Key]:
+def _forget(session: Session, message_id: int) -> set[stored.Key]:
     """Re-processing replaces what an earlier run derived; the raw archive is the only source of truth.
 
     Returns the (unit, period) keys the old submissions belonged to: their history must be settled again.
     """
-    keys = stored.keys_of(session, row.id)
-    session.execute(delete(Problem).where(Problem.message_id == row.id))
-    session.execute(delete(Submission).where(Submission.message_id == row.id))
-    session.execute(delete(Attachment).where(Attachment.message_id == row.id))
+    keys = stored.keys_of(session, message_id)
+    session.execute(delete(Problem).where(Problem.message_id == message_id))
+    session.execute(delete(Submission).where(Submission.message_id == message_id))
+    session.execute(delete(Attachment).where(Attachment.message_id == message_id))
     return keys
 
 
-def _attachment(row: Message, part: Part) -> Attachment:
-    return Attachment(
-        message=row,
-        position=part.position,
-        filename=part.filename,
-        content_type=part.content_type,
-        size=part.byte_size,
-        sha256=part.sha256,
-        sniffed_type=sniff_type(part.data, part.filename),
-    )
+def _insert_attachments(session: Session, message_id: int, parts: Sequence[Part]) -> dict[int, int]:
+    """Attachment rows, as position → id for the problems and submissions that point at them."""
+    if not parts:
+        return {}
+    values = [
+        {
+            "message_id": message_id,
+            "position": part.position,
+            "filename": part.filename,
+            "content_type": part.content_type,
+            "size": part.byte_size,
+            "sha256": part.sha256,
+            "sniffed_type": sniff_type(part.data, part.filename),
+        }
+        for part in parts
+    ]
+    columns = ATTACHMENTS.c
+    inserted = stored.run(session, insert(ATTACHMENTS).returning(columns.position, columns.id), values)
+    return {position: attachment_id for position, attachment_id in inserted}

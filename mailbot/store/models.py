@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -20,6 +20,7 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -68,6 +69,11 @@ class TZDateTime(TypeDecorator[datetime]):
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: TZDateTime(), dict[str, Any]: JSON()}
+
+
+def core(model: type[Base]) -> Table:
+    """A model's Core table: statements on it skip the ORM's per-statement work (bulk paths use this)."""
+    return cast(Table, model.__table__)
 
 
 class Unit(Base):

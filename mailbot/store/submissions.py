@@ -2,151 +2,178 @@
 
 Status is derived, never accumulated: for each (unit, period) the submissions are walked in received order;
 each with new content supersedes the one before, an identical re-send is a duplicate of the current one.
-So re-processing any message, in any order, gives the same statuses.
+So re-processing any message, in any order, gives the same statuses. Writes are plain INSERTs and UPDATEs:
+a first sync stores thousands of messages, and the ORM's bookkeeping would cost more than the reading.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from mailbot.problems import Finding
-from mailbot.store.models import Attachment, Message, Problem, Submission, SubmissionRow
+from mailbot.store.models import Problem, Submission, SubmissionRow, core
 from mailbot.submissions import Draft
 
 Key = tuple[int, str]  # (unit id, period)
+# The Core tables: statements on them skip the ORM's per-statement machinery, which costs more than SQLite.
+SUBMISSIONS, ROWS, PROBLEMS = core(Submission), core(SubmissionRow), core(Problem)
+S = SUBMISSIONS.c
+_ORDER = (S.received_at, S.message_id, S.position)
+
+
+@dataclass(frozen=True)
+class Added:
+    """A submission just inserted: what settling it needs."""
+
+    id: int
+    key: Key | None
+    order: tuple[datetime, int, int]
+    content_sha256: str
 
 
 def add_drafts(
     session: Session,
-    message: Message,
+    message_id: int,
+    received_at: datetime,
     drafts: Sequence[Draft],
-    attachments: Mapping[int, Attachment],
+    attachment_ids: Mapping[int, int],
     unit_ids: Mapping[str, int],
-) -> list[Submission]:
+) -> list[Added]:
     """Insert one submission per draft with its rows and problems; `settle` them afterwards."""
-    added: list[Submission] = []
+    added: list[Added] = []
     for position, draft in enumerate(drafts):
-        submission = _submission(message, draft, position, attachments, unit_ids)
-        session.add(submission)
-        _add_problems(session, message, submission, draft.findings, attachments)
-        added.append(submission)
+        values = _values(message_id, received_at, draft, position, attachment_ids, unit_ids)
+        submission_id = run(session, insert(SUBMISSIONS).returning(S.id), values).scalar_one()
+        _insert_rows(session, submission_id, draft)
+        insert_problems(session, message_id, draft.findings, attachment_ids, submission_id)
+        unit_id = values["unit_id"]
+        key = None if unit_id is None else (unit_id, draft.assignment.period)
+        added.append(Added(submission_id, key, (received_at, message_id, position), draft.content_sha256))
     return added
 
 
-def _submission(
-    message: Message, draft: Draft, position: int, attachments: Mapping[int, Attachment], unit_ids: Mapping[str, int]
-) -> Submission:
-    attachment = attachments.get(draft.attachment_position) if draft.attachment_position is not None else None
-    return Submission(
-        message_id=message.id,
-        attachment_id=attachment.id if attachment else None,
-        unit_id=unit_ids.get(draft.unit) if draft.unit else None,
-        position=position,
-        origin=draft.origin,
-        annex=draft.annex,
-        period=draft.assignment.period,
-        received_at=message.received_at,
-        deadline=draft.assignment.deadline,
-        on_time=draft.assignment.on_time,
-        nil=draft.nil,
-        status="current",
-        total_yuan=draft.total,
-        stated_total_yuan=draft.stated_total,
-        content_sha256=draft.content_sha256,
-        rows=[
-            SubmissionRow(position=i, line=row.line, fields=row.fields, amount_yuan=row.amount)
-            for i, row in enumerate(draft.rows)
-        ],
-    )
+def _values(
+    message_id: int,
+    received_at: datetime,
+    draft: Draft,
+    position: int,
+    attachment_ids: Mapping[int, int],
+    unit_ids: Mapping[str, int],
+) -> dict[str, Any]:
+    attachment = draft.attachment_position
+    return {
+        "message_id": message_id,
+        "attachment_id": attachment_ids.get(attachment) if attachment is not None else None,
+        "unit_id": unit_ids.get(draft.unit) if draft.unit else None,
+        "position": position,
+        "origin": draft.origin,
+        "annex": draft.annex,
+        "period": draft.assignment.period,
+        "received_at": received_at,
+        "deadline": draft.assignment.deadline,
+        "on_time": draft.assignment.on_time,
+        "nil": draft.nil,
+        "status": "current",
+        "total_yuan": draft.total,
+        "stated_total_yuan": draft.stated_total,
+        "content_sha256": draft.content_sha256,
+    }
 
 
-def _add_problems(
+def _insert_rows(session: Session, submission_id: int, draft: Draft) -> None:
+    if not draft.rows:
+        return
+    rows = [
+        {"submission_id": submission_id, "position": i, "line": r.line, "fields": r.fields, "amount_yuan": r.amount}
+        for i, r in enumerate(draft.rows)
+    ]
+    run(session, insert(ROWS), rows)
+
+
+def insert_problems(
     session: Session,
-    message: Message,
-    submission: Submission,
+    message_id: int,
     findings: Iterable[Finding],
-    attachments: Mapping[int, Attachment],
+    attachment_ids: Mapping[int, int],
+    submission_id: int | None = None,
 ) -> None:
-    for finding in dict.fromkeys(findings):
-        position = finding.attachment_position
-        attachment = attachments.get(position) if position is not None else None
-        session.add(
-            Problem(
-                message=message, attachment=attachment, submission=submission, code=finding.code, detail=finding.detail
-            )
-        )
+    rows = [
+        {
+            "message_id": message_id,
+            "attachment_id": attachment_ids.get(f.attachment_position) if f.attachment_position is not None else None,
+            "submission_id": submission_id,
+            "code": f.code,
+            "detail": f.detail,
+        }
+        for f in dict.fromkeys(findings)
+    ]
+    if rows:
+        run(session, insert(PROBLEMS), rows)
 
 
 def keys_of(session: Session, message_id: int) -> set[Key]:
-    rows = session.execute(
-        select(Submission.unit_id, Submission.period).where(
-            Submission.message_id == message_id, Submission.unit_id.is_not(None)
-        )
-    )
+    rows = run(session, select(S.unit_id, S.period).where(S.message_id == message_id, S.unit_id.is_not(None)))
     return {(unit_id, period) for unit_id, period in rows if unit_id is not None}
 
 
-def settle(session: Session, keys: Iterable[Key], added: Sequence[Submission] = ()) -> None:
+def settle(session: Session, keys: Iterable[Key], added: Sequence[Added] = ()) -> None:
     """Recompute current / superseded / duplicate for each (unit, period).
 
     A submission that arrives after everything else of its key (the usual case) only needs the one current
     before it; anything else — reprocessing, a late-ingested old mail — walks the key's whole history.
     """
-    session.flush()
     walk = set(keys)
-    newest: dict[Key, Submission] = {}
+    seen: set[Key] = set()
     for submission in added:
-        key = _key(submission)
+        key = submission.key
         if key is not None and key not in walk:
-            if key in newest or not _settle_newest(session, submission):
+            if key in seen or not _settle_newest(session, submission, key):
                 walk.add(key)
-            newest[key] = submission
+            seen.add(key)
     for unit_id, period in sorted(walk):
         _walk(session, unit_id, period)
 
 
-def _key(submission: Submission) -> Key | None:
-    return None if submission.unit_id is None else (submission.unit_id, submission.period)
+def _settle_newest(session: Session, submission: Added, key: Key) -> bool:
+    """Settle a submission against the current one of its key; False when it is not the newest after all.
 
-
-def _order(submission: Submission) -> tuple[datetime, int, int]:
-    return submission.received_at, submission.message_id, submission.position
-
-
-_ORDER = (Submission.received_at, Submission.message_id, Submission.position)
-
-
-def _settle_newest(session: Session, submission: Submission) -> bool:
-    """Settle a submission against the current one of its key; False when it is not the newest after all."""
-    same_key = (Submission.unit_id == submission.unit_id, Submission.period == submission.period)
-    others = (*same_key, Submission.id != submission.id)
-    later = session.execute(select(*_ORDER).where(*others).order_by(*(c.desc() for c in _ORDER)).limit(1)).first()
-    if later is not None and tuple(later) > _order(submission):
-        return False
-    current = session.execute(
-        select(Submission.id, Submission.content_sha256).where(*others, Submission.status == "current")
+    Superseded submissions are all older than the current one, so the latest of the key's current and
+    duplicates is the latest of all; a duplicate has the current's content and points at it.
+    """
+    others = (S.unit_id == key[0], S.period == key[1], S.id != submission.id)
+    latest = run(
+        session,
+        select(S.id, S.status, S.supersedes_id, S.content_sha256, *_ORDER)
+        .where(*others, S.status.in_(("current", "duplicate")))
+        .order_by(*(c.desc() for c in _ORDER))
+        .limit(1),
     ).first()
-    if current is None:
-        submission.status, submission.supersedes_id = "current", None
-    elif current.content_sha256 == submission.content_sha256:
-        submission.status, submission.supersedes_id = "duplicate", current.id
+    if latest is None:
+        return True  # inserted as current, superseding nothing
+    if (latest.received_at, latest.message_id, latest.position) > submission.order:
+        return False
+    current_id = latest.id if latest.status == "current" else latest.supersedes_id
+    if latest.content_sha256 == submission.content_sha256:
+        _update(session, submission.id, status="duplicate", supersedes_id=current_id)
     else:
-        session.execute(update(Submission).where(Submission.id == current.id).values(status="superseded"))
-        submission.status, submission.supersedes_id = "current", current.id
+        _update(session, current_id, status="superseded")
+        _update(session, submission.id, supersedes_id=current_id)
     return True
 
 
 def _walk(session: Session, unit_id: int, period: str) -> None:
     """The whole history in received order, in plain rows; only rows whose status changes are written."""
-    history = session.execute(
-        select(Submission.id, Submission.content_sha256, Submission.status, Submission.supersedes_id)
-        .where(Submission.unit_id == unit_id, Submission.period == period)
-        .order_by(*_ORDER)
+    history = run(
+        session,
+        select(S.id, S.content_sha256, S.status, S.supersedes_id)
+        .where(S.unit_id == unit_id, S.period == period)
+        .order_by(*_ORDER),
     ).all()
     wanted: dict[int, tuple[str, int | None]] = {}
     current: Any = None
@@ -159,10 +186,15 @@ def _walk(session: Session, unit_id: int, period: str) -> None:
         wanted[row.id] = ("current", current.id if current is not None else None)
         current = row
     for row in history:
-        _set(session, row, *wanted[row.id])
+        status, supersedes_id = wanted[row.id]
+        if (row.status, row.supersedes_id) != (status, supersedes_id):
+            _update(session, row.id, status=status, supersedes_id=supersedes_id)
 
 
-def _set(session: Session, row: Any, status: str, supersedes_id: int | None) -> None:
-    if (row.status, row.supersedes_id) != (status, supersedes_id):
-        values = {"status": status, "supersedes_id": supersedes_id}
-        session.execute(update(Submission).where(Submission.id == row.id).values(**values))
+def _update(session: Session, submission_id: int | None, **values: Any) -> None:
+    run(session, update(SUBMISSIONS).where(S.id == submission_id).values(**values))
+
+
+def run(session: Session, statement: Any, parameters: Any = None) -> Any:
+    """A Core statement on the session's connection, inside its transaction and savepoint."""
+    return session.connection().execute(statement, parameters)
