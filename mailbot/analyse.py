@@ -142,7 +142,7 @@ def _outcome(drafts: tuple[Draft, ...], extraction: Extraction) -> TableOutcome:
     return TableOutcome(
         counted=any(not d.nil for d in drafts),
         nil=bool(drafts) and all(d.nil for d in drafts),
-        rejected=extraction.reading.rejected,
+        rejected=extraction.rejected,
     )
 
 

@@ -29,7 +29,11 @@ BODY = "邮件正文"
 # A photo of a table is large; a signature logo is small and says nothing about what the unit sent.
 MIN_COUNTED_IMAGE_BYTES = 20 * 1024
 _TABBED_LINE = re.compile(r"^[^\t\n]*(\t[^\t\n]*){2,}$", re.MULTILINE)
-_READ_FAILURES = frozenset({"encrypted", "corrupt", "empty_file", "unsafe_xml", "archive_bomb", "unsupported_format"})
+# What makes a unit's files unusable: it has to send them again (the message is rejected_input).
+_FAILURES = frozenset(
+    {"encrypted", "corrupt", "empty_file", "unsafe_xml", "archive_bomb", "unsupported_format", "oversized"}
+    | {"unrecognised_table", "no_table"}
+)
 
 
 @dataclass(frozen=True)
@@ -46,18 +50,19 @@ class Reading:
     findings: tuple[Finding, ...]
     files_sent: int  # attachments that could have held the data (tables, documents, PDFs, photos)
 
-    @property
-    def rejected(self) -> bool:
-        """The unit sent files, none held a table, and at least one could not be read: ask for a resend."""
-        failed = any(f.code in _READ_FAILURES for f in self.findings)
-        return self.files_sent > 0 and not self.tables and failed
-
 
 @dataclass(frozen=True)
 class Extraction:
     reading: Reading
     drafts: tuple[Draft, ...]
     findings: tuple[Finding, ...]  # reading findings plus those of tables that yielded no draft
+
+    @property
+    def rejected(self) -> bool:
+        """The unit sent files and nothing in them could be counted, for a reason it can fix: ask for a resend
+        (encrypted, broken, a wrong template, only a header)."""
+        failed = any(f.code in _FAILURES for f in self.findings)
+        return self.reading.files_sent > 0 and not self.drafts and failed
 
 
 def read_message(parsed: ParsedMessage, convert: Converter | None, limits: ReadLimits) -> Reading:

@@ -494,3 +494,14 @@ def test_it_reads_a_tab_separated_table_pasted_into_a_plain_text_mail(inbox: Inb
     inbox.send(make_message(body="\n".join(lines), received=JUNE_10))
     [found] = submissions(app)
     assert (found.annex, found.total_yuan, found.origin) == ("3", Decimal("500.00"), "邮件正文")
+
+
+def test_it_rejects_a_wrong_template_and_a_table_left_empty(inbox: Inbox, app: App) -> None:
+    other = [("姓名", "部门", "职务"), ("张三", "办公室", "主任"), ("李四", "财务科", "科员")]
+    empty = [ANNEX3_HEADER]
+    inbox.send(make_message(attachments=[("花名册.xlsx", workbook(other))], received=JUNE_10))
+    inbox.send(make_message(attachments=[("附件3.xlsx", workbook(empty))], received=JUNE_10))
+    wrong, blank = messages(app)
+    assert wrong.kind == "rejected_input" and "unrecognised_table" in codes(wrong)
+    assert blank.kind == "rejected_input" and "no_table" in codes(blank)
+    assert submissions(app) == []
