@@ -78,7 +78,7 @@ def build(table: Table, attachment_position: int | None, setting: Setting) -> tu
     drafts = [_draft(table, part, attachment_position, setting, context) for part in _by_unit(table, setting)]
     kept = [d for d in drafts if d.rows or d.nil]
     findings = _grand_total_findings(table, kept)
-    if drafts and not kept:
+    if not kept:
         findings.insert(0, Finding(NO_TABLE, f"{table.sheet.origin}只有表头，没有填写数据，未计入"))
     return kept, findings
 
