@@ -8,8 +8,9 @@ openpyxl per attachment, sum the amount column, one INSERT and one COMMIT per me
     .venv/bin/python bench/bench_first_sync.py [--messages 2000] [--spread]
 
 By default every message comes from one unit in one period, as the issue describes; mailbot then keeps a single
-history of N submissions. `--spread` cycles the messages over the six registered units and steps them three days
-back in time each, so that each (unit, period) holds about ten submissions, as a real mailbox does.
+history of N submissions. `--spread` cycles the messages over the six registered units, three days apart and in
+mailbox order (a later UID was received later, as in a real mailbox), so that each (unit, period) holds about ten
+submissions.
 """
 
 from __future__ import annotations

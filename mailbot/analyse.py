@@ -73,7 +73,7 @@ def analyse(
     reading = read_message(parsed, rules.convert, rules.limits)
     attribution = _with_tables(attribute(parsed, registry), parsed, reading, registry)
     extraction = extract(parsed, reading, _setting(parsed, attribution, received_at, rules, registry))
-    drafts = _with_nil(extraction.drafts, parsed, attribution, received_at, rules)
+    drafts = _with_nil(extraction, parsed, attribution, received_at, rules)
     kind = decide_kind(parsed, attribution, None, _outcome(drafts, extraction))
     findings = (
         *_size_findings(len(raw), limits),
@@ -124,10 +124,12 @@ def _with_tables(attribution: Attribution, parsed: ParsedMessage, reading: Readi
 
 
 def _with_nil(
-    drafts: tuple[Draft, ...], parsed: ParsedMessage, attribution: Attribution, received_at: datetime, rules: TableRules
+    extraction: Extraction, parsed: ParsedMessage, attribution: Attribution, received_at: datetime, rules: TableRules
 ) -> tuple[Draft, ...]:
-    """A mail that only says 未开展 / 本期无 is a nil report for the annex 3 period open when it arrived."""
-    if drafts or attribution.unit is None or parsed.attachments or not says_nil_report(parsed):
+    """A mail that only says 未开展 / 本期无 (a signature logo aside) is a nil report for the period of annex 3
+    (annex 1 when it says so) open when it arrived."""
+    drafts = extraction.drafts
+    if drafts or attribution.unit is None or extraction.reading.files_sent or not says_nil_report(parsed):
         return drafts
     period = open_period(_nil_annex(parsed), received_at, rules.deadlines, rules.workdays)
     return (nil_draft(attribution.unit, period, received_at),)
