@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from mailbot.analyse import Analysis, TableRules, analyse
@@ -82,12 +82,21 @@ class Pipeline:
         earlier crashed attempts do not count against it."""
         outcomes: list[Outcome] = []
         for start in range(0, len(message_ids), BATCH):
-            batch = message_ids[start : start + BATCH]
-            with transaction(self.sessions) as session:
-                _count_attempt(session, batch, again)
-            with transaction(self.sessions) as session:
-                outcomes += self._process_batch(session, batch, registry)
+            for group in self._groups(message_ids[start : start + BATCH], again):
+                with transaction(self.sessions) as session:
+                    _count_attempt(session, group, again)
+                with transaction(self.sessions) as session:
+                    outcomes += self._process_batch(session, group, registry)
         return outcomes
+
+    def _groups(self, batch: Sequence[int], again: bool) -> list[Sequence[int]]:
+        """The batch as one transaction, unless an earlier run died inside it: then each message on its own,
+        so that only the message that kills the process keeps counting attempts, not its neighbours."""
+        if again:
+            return [batch]
+        with transaction(self.sessions) as session:
+            started = session.scalar(select(func.count()).where(Message.id.in_(batch), Message.attempts > 0))
+        return [[message_id] for message_id in batch] if started else [batch]
 
     def _process_batch(self, session: Session, message_ids: Sequence[int], registry: Registry) -> list[Outcome]:
         unit_ids = dict(session.execute(select(Unit.name, Unit.id)).all())
