@@ -20,6 +20,7 @@ class Check:
 def run_checks(app: App) -> Iterator[Check]:
     for name, probe in (
         ("config", lambda: _config(app)),
+        ("tables", lambda: _tables(app)),
         ("database", lambda: _database(app)),
         ("imap", lambda: _imap(app)),
         ("smtp", lambda: _smtp(app)),
@@ -37,6 +38,17 @@ def _run(name: str, probe: Callable[[], str]) -> Check:
 def _config(app: App) -> str:
     config = app.config
     return f"{len(config.units)} units, data in {config.data_path}"
+
+
+def _tables(app: App) -> str:
+    """The staff's spelling mapping must load; LibreOffice is optional but its absence changes what is read."""
+    rules = app.table_rules
+    spellings = len(rules.mapping.source.spellings) + len(rules.mapping.channel.spellings)
+    mapping = f"mapping {app.config.tables.mapping_file or '(shipped)'} with {spellings} spellings"
+    office = getattr(rules.convert, "program", None)
+    if office is None:
+        return f"{mapping}; LibreOffice not found: .doc and .wps files will be reported as unsupported_format"
+    return f"{mapping}; LibreOffice at {office} converts .doc and .wps files"
 
 
 def _database(app: App) -> str:

@@ -54,6 +54,7 @@ def test_it_checks_every_dependency_and_passes_when_all_are_well(
     assert code == 0, output
     assert "ok   imap: login, ID and SELECT INBOX ok" in output and "1 messages" in output
     assert "ok   smtp: logged in" in output and "ok   database: 0002 (newest)" in output
+    assert "ok   tables: mapping (shipped) with" in output and "LibreOffice" in output
     assert id_proxy.id_seen
 
 
@@ -70,5 +71,14 @@ def test_it_names_each_failing_check_and_exits_non_zero(
     assert code == 1
     assert "FAIL database" in output and "mailbot db upgrade" in output
     assert "FAIL imap" in output and "not retry" in output
+    assert "ok   tables" in output
     assert "FAIL smtp" in output and "535" in output
     assert id_proxy.stats.logins == 1
+
+
+def test_it_fails_the_tables_check_on_a_broken_mapping_file(tmp_path: Path) -> None:
+    (tmp_path / "mapping.toml").write_text('[source]\n"832平台" = "扶贫832平台"\n', encoding="utf-8")
+    config = write_config(tmp_path, tables={"mapping_file": "mapping.toml", "libreoffice": ""})
+    code, output = _doctor(config)
+    assert code == 1
+    assert "FAIL tables" in output and "expected a list of spellings" in output
