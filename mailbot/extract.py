@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from mailbot.classify import TABLE_EXTENSIONS, extension, has_data_table
 from mailbot.message.model import ParsedMessage, Part
-from mailbot.problems import NO_TABLE, UNSUPPORTED_FORMAT, Finding
+from mailbot.problems import NO_TABLE, UNRECOGNISED_TABLE, UNSUPPORTED_FORMAT, Finding
 from mailbot.read.dispatch import read_part
 from mailbot.read.guard import ReadLimits
 from mailbot.read.html import read_html_tables
@@ -82,6 +82,8 @@ def _recognised(sheets: tuple[Sheet, ...], position: int | None, findings: list[
     found: list[Located] = []
     for sheet in sheets:
         tables, problems = recognise(sheet)
+        if position is None:  # a table in the mail that is no annex is just mail: a schedule, a quoted reply
+            problems = tuple(f for f in problems if f.code != UNRECOGNISED_TABLE)
         findings += [dataclasses.replace(f, attachment_position=position) for f in problems]
         found += [Located(table, position) for table in tables]
     return found

@@ -501,6 +501,13 @@ def test_it_reads_a_tab_separated_table_pasted_into_a_plain_text_mail(inbox: Inb
     assert (found.annex, found.total_yuan, found.origin) == ("3", Decimal("500.00"), "邮件正文")
 
 
+def test_it_takes_a_table_in_the_mail_that_is_no_annex_for_mail(inbox: Inbox, app: App) -> None:
+    schedule = html_table([("时间", "地点", "内容"), ("6月1日", "会议室", "培训"), ("6月2日", "礼堂", "表彰")])
+    inbox.send(_html_message(schedule))
+    [message] = messages(app)
+    assert message.kind == "not_a_report" and codes(message) == set()
+
+
 def test_it_rejects_a_wrong_template_and_a_table_left_empty(inbox: Inbox, app: App) -> None:
     other = [("姓名", "部门", "职务"), ("张三", "办公室", "主任"), ("李四", "财务科", "科员")]
     empty = [ANNEX3_HEADER]
