@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from mailbot.analyse import Analysis, TableRules, analyse
@@ -99,28 +100,48 @@ class Pipeline:
         return [[message_id] for message_id in batch] if started else [batch]
 
     def _process_batch(self, session: Session, message_ids: Sequence[int], registry: Registry) -> list[Outcome]:
+        """Analyse every message, then store the batch in one savepoint; if that fails, one savepoint per
+        message, so that the one that fails is marked failed and the others are still stored."""
         unit_ids = dict(session.execute(select(Unit.name, Unit.id)).all())
         rows = session.scalars(
             select(Message).where(Message.id.in_(message_ids)).options(selectinload(Message.unit)).order_by(Message.id)
         ).all()
-        return [self._process_row(session, row, registry, unit_ids) for row in rows]
-
-    def _process_row(self, session: Session, row: Message, registry: Registry, unit_ids: dict[str, int]) -> Outcome:
-        """One message in its own savepoint. A failure is recorded on the row and never stops the others."""
-        if row.attempts > MAX_ATTEMPTS:
-            return self._set_aside(row)
+        outcomes: dict[int, Outcome] = {}
+        ready: list[tuple[Message, Analysis]] = []
+        for row in rows:
+            if row.attempts > MAX_ATTEMPTS:
+                outcomes[row.id] = self._set_aside(row)
+                continue
+            try:
+                ready.append((row, self._analyse_row(row, registry)))
+            except Exception as exc:  # one unreadable message must not stop the worker or the rest of the batch
+                outcomes[row.id] = self._failed(row, exc)
         try:
             with session.begin_nested():
-                analysis = self._analyse_row(row, registry)
-                _store(session, row, analysis, unit_ids, self.clock())
-            described = tuple(describe_submission(d.assignment.period, d.unit, d.total, d.nil) for d in analysis.drafts)
-            return Outcome(
-                row.id, analysis.kind, analysis.unit, tuple(f.code for f in analysis.findings), submissions=described
-            )
-        except Exception as exc:  # one unreadable message must not stop the worker or the rest of the batch
-            log.exception("processing message %s failed", row.id)
-            row.status, row.error, row.processed_at = "failed", f"{type(exc).__name__}: {exc}", self.clock()
-            return Outcome(row.id, "", None, (), failed=True)
+                _store(session, ready, unit_ids, self.clock())
+            outcomes.update((row.id, _outcome(row, analysis)) for row, analysis in ready)
+        except Exception:
+            log.warning("storing a batch of %d messages failed; storing them one by one", len(ready))
+            outcomes.update(self._store_each(session, ready, unit_ids))
+        return [outcomes[row.id] for row in rows]
+
+    def _store_each(
+        self, session: Session, ready: Sequence[tuple[Message, Analysis]], unit_ids: dict[str, int]
+    ) -> dict[int, Outcome]:
+        outcomes: dict[int, Outcome] = {}
+        for row, analysis in ready:
+            try:
+                with session.begin_nested():
+                    _store(session, [(row, analysis)], unit_ids, self.clock())
+                outcomes[row.id] = _outcome(row, analysis)
+            except Exception as exc:
+                outcomes[row.id] = self._failed(row, exc)
+        return outcomes
+
+    def _failed(self, row: Message, exc: Exception) -> Outcome:
+        log.exception("processing message %s failed", row.id, exc_info=exc)
+        row.status, row.error, row.processed_at = "failed", f"{type(exc).__name__}: {exc}", self.clock()
+        return Outcome(row.id, "", None, (), failed=True)
 
     def _set_aside(self, row: Message) -> Outcome:
         log.error("message %s stopped the process %s times; set aside as failed", row.id, row.attempts - 1)
@@ -142,11 +163,35 @@ def _count_attempt(session: Session, message_ids: Sequence[int], again: bool) ->
     session.execute(update(Message).where(Message.id.in_(message_ids)).values(attempts=attempts))
 
 
-def _store(session: Session, row: Message, analysis: Analysis, unit_ids: dict[str, int], now: datetime) -> None:
-    # Plain UPDATE and INSERTs, not ORM bookkeeping: a first sync stores thousands of messages in a row.
+def _outcome(row: Message, analysis: Analysis) -> Outcome:
+    described = tuple(describe_submission(d.assignment.period, d.unit, d.total, d.nil) for d in analysis.drafts)
+    codes = tuple(f.code for f in analysis.findings)
+    return Outcome(row.id, analysis.kind, analysis.unit, codes, submissions=described)
+
+
+def _store(
+    session: Session, ready: Sequence[tuple[Message, Analysis]], unit_ids: dict[str, int], now: datetime
+) -> None:
+    """Plain UPDATE and INSERTs, a statement per table for the whole batch: a first sync stores thousands of
+    messages, and the ORM's unit of work per message would cost more than reading them."""
+    if not ready:
+        return
+    keys: set[stored.Key] = set()
+    for row, _ in ready:
+        keys |= _forget(session, row.id) if row.processed_at is not None else set()
+    stored.run(session, _UPDATE_MESSAGE, [_message_values(row, analysis, unit_ids, now) for row, analysis in ready])
+    attachment_ids = _insert_attachments(session, [(row.id, a.parsed.attachments) for row, a in ready])
+    derived = [stored.Derived(row.id, row.received_at, a.findings, a.drafts) for row, a in ready]
+    stored.settle(session, keys, stored.add_all(session, derived, attachment_ids, unit_ids))
+
+
+_UPDATE_MESSAGE = update(MESSAGES).where(MESSAGES.c.id == bindparam("row_id"))
+
+
+def _message_values(row: Message, analysis: Analysis, unit_ids: dict[str, int], now: datetime) -> dict[str, Any]:
     parsed = analysis.parsed
-    keys = _forget(session, row.id) if row.processed_at is not None else set()
-    values = {
+    return {
+        "row_id": row.id,
         "message_id": row.message_id or parsed.message_id,
         "from_address": parsed.from_address,
         "from_name": parsed.from_name,
@@ -160,11 +205,6 @@ def _store(session: Session, row: Message, analysis: Analysis, unit_ids: dict[st
         "error": "",
         "processed_at": now,
     }
-    stored.run(session, update(MESSAGES).where(MESSAGES.c.id == row.id).values(values))
-    attachment_ids = _insert_attachments(session, row.id, analysis.parsed.attachments)
-    stored.insert_problems(session, row.id, analysis.findings, attachment_ids)
-    added = stored.add_drafts(session, row.id, row.received_at, analysis.drafts, attachment_ids, unit_ids)
-    stored.settle(session, keys, added)
 
 
 def _forget(session: Session, message_id: int) -> set[stored.Key]:
@@ -179,10 +219,8 @@ def _forget(session: Session, message_id: int) -> set[stored.Key]:
     return keys
 
 
-def _insert_attachments(session: Session, message_id: int, parts: Sequence[Part]) -> dict[int, int]:
-    """Attachment rows, as position → id for the problems and submissions that point at them."""
-    if not parts:
-        return {}
+def _insert_attachments(session: Session, messages: Sequence[tuple[int, Sequence[Part]]]) -> dict[tuple[int, int], int]:
+    """Attachment rows, as (message id, position) → id for the problems and submissions that point at them."""
     values = [
         {
             "message_id": message_id,
@@ -193,8 +231,11 @@ def _insert_attachments(session: Session, message_id: int, parts: Sequence[Part]
             "sha256": part.sha256,
             "sniffed_type": sniff_type(part.data, part.filename),
         }
+        for message_id, parts in messages
         for part in parts
     ]
+    if not values:
+        return {}
     columns = ATTACHMENTS.c
-    inserted = stored.run(session, insert(ATTACHMENTS).returning(columns.position, columns.id), values)
-    return {position: attachment_id for position, attachment_id in inserted}
+    statement = insert(ATTACHMENTS).returning(columns.message_id, columns.position, columns.id)
+    return {(message_id, position): row_id for message_id, position, row_id in stored.run(session, statement, values)}

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
+import mailbot.process as process_module
 from mailbot.app import App
 from mailbot.clock import TZ
 from mailbot.ingest import ingest_paths
@@ -517,3 +518,25 @@ def test_it_rejects_a_wrong_template_and_a_table_left_empty(inbox: Inbox, app: A
     assert wrong.kind == "rejected_input" and "unrecognised_table" in codes(wrong)
     assert blank.kind == "rejected_input" and "no_table" in codes(blank)
     assert submissions(app) == []
+
+
+def test_it_stores_the_rest_of_a_batch_when_one_message_cannot_be_stored(
+    app: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    for i, amount in enumerate((100, 200, 300)):
+        (folder / f"{i}.eml").write_bytes(_annex3(amount, JUNE_10 + timedelta(hours=i)))
+    real = process_module.stored.add_all
+
+    def refusing(session: Any, items: Any, *args: Any) -> Any:
+        # The database refuses the second message (as a constraint would); the batch must not go down with it.
+        if any(item.message_id == 2 for item in items):
+            raise ValueError("refused by the database")
+        return real(session, items, *args)
+
+    monkeypatch.setattr(process_module.stored, "add_all", refusing)
+    ingest_paths(app.ready_pipeline(), [folder])
+    assert [(m.id, m.status) for m in messages(app)] == [(1, "processed"), (2, "failed"), (3, "processed")]
+    assert "refused by the database" in messages(app)[1].error
+    assert [s.total_yuan for s in submissions(app)] == [Decimal("100.00"), Decimal("300.00")]

@@ -37,45 +37,59 @@ class Added:
     content_sha256: str
 
 
-def add_drafts(
-    session: Session,
-    message_id: int,
-    received_at: datetime,
-    drafts: Sequence[Draft],
-    attachment_ids: Mapping[int, int],
-    unit_ids: Mapping[str, int],
+AttachmentIds = Mapping[tuple[int, int], int]  # (message id, attachment position) → attachment id
+
+
+@dataclass(frozen=True)
+class Derived:
+    """What processing derived for one message, ready to insert."""
+
+    message_id: int
+    received_at: datetime
+    findings: Sequence[Finding]
+    drafts: Sequence[Draft]
+
+
+def add_all(
+    session: Session, items: Sequence[Derived], attachment_ids: AttachmentIds, unit_ids: Mapping[str, int]
 ) -> list[Added]:
-    """Insert one submission per draft with its rows and problems; `settle` them afterwards."""
+    """Insert the messages' problems, then one submission per draft with its rows and problems — a statement
+    per table for the whole batch. `settle` the returned submissions afterwards."""
+    insert_problems(session, [(item.message_id, f, None) for item in items for f in item.findings], attachment_ids)
+    planned = [(item, position, draft) for item in items for position, draft in enumerate(item.drafts)]
+    if not planned:
+        return []
+    values = [_values(item, draft, position, attachment_ids, unit_ids) for item, position, draft in planned]
+    returned = run(session, insert(SUBMISSIONS).returning(S.message_id, S.position, S.id), values)
+    ids = {(message_id, position): submission_id for message_id, position, submission_id in returned}
     added: list[Added] = []
-    for position, draft in enumerate(drafts):
-        values = _values(message_id, received_at, draft, position, attachment_ids, unit_ids)
-        submission_id = run(session, insert(SUBMISSIONS).returning(S.id), values).scalar_one()
-        _insert_rows(session, submission_id, draft)
-        insert_problems(session, message_id, draft.findings, attachment_ids, submission_id)
-        unit_id = values["unit_id"]
-        key = None if unit_id is None else (unit_id, draft.assignment.period)
-        added.append(Added(submission_id, key, (received_at, message_id, position), draft.content_sha256))
+    rows: list[dict[str, Any]] = []
+    problems: list[tuple[int, Finding, int | None]] = []
+    for (item, position, draft), value in zip(planned, values, strict=True):
+        submission_id = ids[(item.message_id, position)]
+        rows += _rows(submission_id, draft)
+        problems += [(item.message_id, finding, submission_id) for finding in dict.fromkeys(draft.findings)]
+        key = None if value["unit_id"] is None else (value["unit_id"], draft.assignment.period)
+        added.append(Added(submission_id, key, (item.received_at, item.message_id, position), draft.content_sha256))
+    if rows:
+        run(session, insert(ROWS), rows)
+    insert_problems(session, problems, attachment_ids)
     return added
 
 
 def _values(
-    message_id: int,
-    received_at: datetime,
-    draft: Draft,
-    position: int,
-    attachment_ids: Mapping[int, int],
-    unit_ids: Mapping[str, int],
+    item: Derived, draft: Draft, position: int, attachment_ids: AttachmentIds, unit_ids: Mapping[str, int]
 ) -> dict[str, Any]:
     attachment = draft.attachment_position
     return {
-        "message_id": message_id,
-        "attachment_id": attachment_ids.get(attachment) if attachment is not None else None,
+        "message_id": item.message_id,
+        "attachment_id": attachment_ids.get((item.message_id, attachment)) if attachment is not None else None,
         "unit_id": unit_ids.get(draft.unit) if draft.unit else None,
         "position": position,
         "origin": draft.origin,
         "annex": draft.annex,
         "period": draft.assignment.period,
-        "received_at": received_at,
+        "received_at": item.received_at,
         "deadline": draft.assignment.deadline,
         "on_time": draft.assignment.on_time,
         "nil": draft.nil,
@@ -86,32 +100,28 @@ def _values(
     }
 
 
-def _insert_rows(session: Session, submission_id: int, draft: Draft) -> None:
-    if not draft.rows:
-        return
-    rows = [
+def _rows(submission_id: int, draft: Draft) -> list[dict[str, Any]]:
+    return [
         {"submission_id": submission_id, "position": i, "line": r.line, "fields": r.fields, "amount_yuan": r.amount}
         for i, r in enumerate(draft.rows)
     ]
-    run(session, insert(ROWS), rows)
 
 
 def insert_problems(
-    session: Session,
-    message_id: int,
-    findings: Iterable[Finding],
-    attachment_ids: Mapping[int, int],
-    submission_id: int | None = None,
+    session: Session, problems: Sequence[tuple[int, Finding, int | None]], attachment_ids: AttachmentIds
 ) -> None:
+    """(message id, finding, submission id or None) → problem rows, each finding once per message."""
     rows = [
         {
             "message_id": message_id,
-            "attachment_id": attachment_ids.get(f.attachment_position) if f.attachment_position is not None else None,
+            "attachment_id": None
+            if f.attachment_position is None
+            else attachment_ids.get((message_id, f.attachment_position)),
             "submission_id": submission_id,
             "code": f.code,
             "detail": f.detail,
         }
-        for f in dict.fromkeys(findings)
+        for message_id, f, submission_id in dict.fromkeys(problems)
     ]
     if rows:
         run(session, insert(PROBLEMS), rows)
