@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mailbot.normalise.values import (
-    BadValue,
+    BadValueError,
     cell_text,
     decimals_of,
     find_end_date,
@@ -81,25 +81,25 @@ def test_it_reads_no_value_as_none_not_zero(value: CellValue) -> None:
     ["12元5角", "约100", "100%", "1,2345", "NaN", "1e5", "abc", "1.2.3", True, False, float("nan"), float("inf")],
 )
 def test_it_refuses_what_is_not_an_amount(value: CellValue) -> None:
-    with pytest.raises(BadValue, match="不是有效金额"):
+    with pytest.raises(BadValueError, match="不是有效金额"):
         parse_amount(value, YUAN)
 
 
 @pytest.mark.parametrize("value", [datetime(2021, 5, 20), date(2021, 5, 20), time(8), timedelta(days=1)])
 def test_it_refuses_dates_as_amounts(value: CellValue) -> None:
-    with pytest.raises(BadValue):
+    with pytest.raises(BadValueError):
         parse_amount(value, YUAN)
 
 
 def test_it_refuses_absurd_amounts() -> None:
-    with pytest.raises(BadValue, match="数额过大"):
+    with pytest.raises(BadValueError, match="数额过大"):
         parse_amount(1e300, WAN)
-    with pytest.raises(BadValue):
+    with pytest.raises(BadValueError):
         parse_amount(10**30, YUAN)
 
 
 def test_it_quotes_the_cell_in_the_message() -> None:
-    with pytest.raises(BadValue) as caught:
+    with pytest.raises(BadValueError) as caught:
         parse_amount("12元5角", YUAN)
     assert str(caught.value) == "“12元5角”不是有效金额"
 
@@ -123,7 +123,7 @@ def test_it_reads_blank_counts_as_none(value: CellValue) -> None:
 
 @pytest.mark.parametrize("value", ["1.5", 3.5, -1, "-3", "300元", "¥300", "许多", True])
 def test_it_refuses_counts_that_are_not_whole_people(value: CellValue) -> None:
-    with pytest.raises(BadValue, match="人次"):
+    with pytest.raises(BadValueError, match="人次"):
         parse_count(value)
 
 
@@ -140,7 +140,7 @@ def test_it_scales_tonnes_from_the_column() -> None:
 
 @pytest.mark.parametrize("value", ["-1", "2箱", "很多"])
 def test_it_refuses_bad_tonnes(value: CellValue) -> None:
-    with pytest.raises(BadValue, match="数量"):
+    with pytest.raises(BadValueError, match="数量"):
         parse_quantity(value)
 
 
@@ -199,12 +199,12 @@ def test_it_reads_blank_dates_as_none(value: CellValue) -> None:
     "value", ["5.20", "5-20", "2021-2-30", "2021年5月", "明天", "12345", 12345, 3.5, True, time(8), "5月20日-5月18日"]
 )
 def test_it_refuses_unclear_dates(value: CellValue) -> None:
-    with pytest.raises(BadValue):
+    with pytest.raises(BadValueError):
         parse_date(value, 2021)
 
 
 def test_it_refuses_a_month_and_day_without_a_year_to_assume() -> None:
-    with pytest.raises(BadValue, match="没有写年份"):
+    with pytest.raises(BadValueError, match="没有写年份"):
         parse_date("5月20日", None)
 
 
@@ -294,14 +294,14 @@ cells = st.one_of(
 
 @given(cells, st.sampled_from([YUAN, WAN]))
 def test_it_raises_nothing_but_bad_value_for_amounts(value: CellValue, scale: Decimal) -> None:
-    with contextlib.suppress(BadValue):
+    with contextlib.suppress(BadValueError):
         parse_amount(value, scale)
 
 
 @given(cells)
 def test_it_raises_nothing_but_bad_value_for_counts_tonnes_and_dates(value: CellValue) -> None:
     for parse in (parse_count, parse_quantity, lambda v: parse_date(v, 2021), lambda v: parse_date(v, None)):
-        with contextlib.suppress(BadValue):
+        with contextlib.suppress(BadValueError):
             parse(value)
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from mailbot.normalise.rows import Row
-from mailbot.normalise.values import BadValue, decimals_of, parse_amount
+from mailbot.normalise.values import BadValueError, decimals_of, parse_amount
 from mailbot.problems import BAD_VALUE, SUM_MISMATCH, UNMERGED_ITEMS, Finding
 from mailbot.read.model import CellValue
 
@@ -26,7 +26,7 @@ def stated_amount(value: CellValue, scale: Decimal, where: str) -> tuple[Decimal
     """A stated 合计 in yuan, or None with a finding when it cannot be read."""
     try:
         return parse_amount(value, scale), ()
-    except BadValue as exc:
+    except BadValueError as exc:
         return None, (Finding(BAD_VALUE, f"{where}的合计：{exc}"),)
 
 

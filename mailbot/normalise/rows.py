@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from mailbot.normalise.mapping import TYPO, UNKNOWN, Mapped, Vocabulary
 from mailbot.normalise.mapping import Mapping as SpellingMapping
-from mailbot.normalise.values import BadValue, cell_text, parse_amount, parse_count, parse_date, parse_quantity
+from mailbot.normalise.values import BadValueError, cell_text, parse_amount, parse_count, parse_date, parse_quantity
 from mailbot.problems import BAD_VALUE, CHANNEL_TYPO, FORMULA_TEXT, NOT_CONSUMPTION, UNMAPPED_VALUE, Finding
 from mailbot.read.model import CellValue
 from mailbot.recognise.model import RawRow, Table
@@ -109,7 +109,7 @@ class _RowState:
         column = self.table.column(name)
         try:
             amount = parse_amount(value, column.scale if column else Decimal(1))
-        except BadValue as exc:
+        except BadValueError as exc:
             self._bad(name, value, exc)
             return
         self.money[name] = amount
@@ -118,7 +118,7 @@ class _RowState:
     def _count(self, name: str, value: CellValue) -> None:
         try:
             count = parse_count(value)
-        except BadValue as exc:
+        except BadValueError as exc:
             self._bad(name, value, exc)
             return
         self.fields[name] = "" if count is None else str(count)
@@ -126,7 +126,7 @@ class _RowState:
     def _quantity(self, name: str, value: CellValue) -> None:
         try:
             quantity = parse_quantity(value)
-        except BadValue as exc:
+        except BadValueError as exc:
             self._bad(name, value, exc)
             return
         self.fields[name] = "" if quantity is None else str(quantity)
@@ -134,14 +134,14 @@ class _RowState:
     def _date(self, name: str, value: CellValue) -> None:
         try:
             day = parse_date(value, self.context.year)
-        except BadValue as exc:
+        except BadValueError as exc:
             self._bad(name, value, exc)
             return
         self.fields[name] = "" if day is None else day.isoformat()
         if day is not None:
             self.dates.append(day)
 
-    def _bad(self, name: str, value: CellValue, exc: BadValue) -> None:
+    def _bad(self, name: str, value: CellValue, exc: BadValueError) -> None:
         self.fields[name] = cell_text(value)
         self.findings.append(Finding(BAD_VALUE, f"{self.where(name)}：{exc}"))
 

@@ -3,7 +3,7 @@
 Money never passes through float arithmetic: a float from a spreadsheet reader becomes ``Decimal(repr(value))``,
 the shortest text that reads back as the same float, i.e. what the cell shows. "No value" (blank, —, /, 无) is
 None, never zero: a missing figure must stay visibly missing. Whatever cannot be read without guessing raises
-BadValue, whose message is a sentence for the clerk who has to fix the cell.
+BadValueError, whose message is a sentence for the clerk who has to fix the cell.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ _TONNE_UNITS = {
 }
 
 
-class BadValue(ValueError):  # noqa: N818 - the name is the contract the other stages import
+class BadValueError(ValueError):
     """A cell that should hold a figure or a date and does not; the message is a Chinese sentence."""
 
 
@@ -135,7 +135,7 @@ def _read_number(value: CellValue, what: str) -> _Written | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise BadValue(f"“{_shown(value)}”不是有效{what}")
+        raise BadValueError(f"“{_shown(value)}”不是有效{what}")
     if isinstance(value, int):
         return _Written(Decimal(value), 0, "", False)
     if isinstance(value, float):
@@ -145,13 +145,13 @@ def _read_number(value: CellValue, what: str) -> _Written | None:
         return None
     written = _written_number(text)
     if written is None:
-        raise BadValue(f"“{_shown(value)}”不是有效{what}")
+        raise BadValueError(f"“{_shown(value)}”不是有效{what}")
     return written
 
 
 def _float_number(value: float, what: str) -> _Written:
     if not math.isfinite(value):
-        raise BadValue(f"“{_shown(value)}”不是有效{what}")
+        raise BadValueError(f"“{_shown(value)}”不是有效{what}")
     exact = Decimal(repr(value))
     return _Written(exact, _float_decimals(value), "", False)
 
@@ -177,9 +177,9 @@ def _times(value: Decimal, factor: Decimal, shown: str, what: str) -> Decimal:
     try:
         product = _EXACT.multiply(value, factor)
     except DecimalException as exc:
-        raise BadValue(f"“{shown}”不是有效{what}") from exc
+        raise BadValueError(f"“{shown}”不是有效{what}") from exc
     if abs(product) >= _MAX_FIGURE:
-        raise BadValue(f"“{shown}”不是有效{what}（数额过大）")
+        raise BadValueError(f"“{shown}”不是有效{what}（数额过大）")
     return _tidy(product)
 
 
@@ -193,7 +193,7 @@ def parse_amount(value: CellValue, scale: Decimal) -> Decimal | None:
         return None
     factor = scale if written.suffix == "" else _YUAN_UNITS.get(written.suffix)
     if factor is None:
-        raise BadValue(f"“{_shown(value)}”不是有效金额")
+        raise BadValueError(f"“{_shown(value)}”不是有效金额")
     return _times(written.value, factor, _shown(value), "金额")
 
 
@@ -205,10 +205,10 @@ def parse_count(value: CellValue) -> int | None:
     wan = written.suffix.startswith("万")
     unit = written.suffix.removeprefix("万")
     if written.currency or unit not in _COUNT_UNITS:
-        raise BadValue(f"“{_shown(value)}”不是有效人次")
+        raise BadValueError(f"“{_shown(value)}”不是有效人次")
     count = _times(written.value, WAN if wan else Decimal(1), _shown(value), "人次")
     if count != count.to_integral_value() or count < 0:
-        raise BadValue(f"“{_shown(value)}”不是有效人次（应为非负整数）")
+        raise BadValueError(f"“{_shown(value)}”不是有效人次（应为非负整数）")
     return int(count)
 
 
@@ -219,7 +219,7 @@ def parse_quantity(value: CellValue, scale: Decimal = Decimal(1)) -> Decimal | N
         return None
     factor = scale if written.suffix == "" else _TONNE_UNITS.get(written.suffix.lower())
     if factor is None or written.currency or written.value < 0:
-        raise BadValue(f"“{_shown(value)}”不是有效数量")
+        raise BadValueError(f"“{_shown(value)}”不是有效数量")
     return _times(written.value, factor, _shown(value), "数量")
 
 
@@ -295,14 +295,14 @@ def _make_date(year: int, month: int, day: int, shown: str) -> date:
             return date(year, month, day)
     except ValueError:
         pass
-    raise BadValue(f"“{shown}”不是有效日期")
+    raise BadValueError(f"“{shown}”不是有效日期")
 
 
 def _start(match: re.Match[str], default_year: int | None, shown: str) -> date:
     year, month, day = _parts(match, "a")
     year = year if year is not None else default_year
     if year is None:
-        raise BadValue(f"“{shown}”没有写年份，无法确定日期")
+        raise BadValueError(f"“{shown}”没有写年份，无法确定日期")
     return _make_date(year, month or 1, day, shown)
 
 
@@ -314,7 +314,7 @@ def _end(match: re.Match[str], default_year: int | None, shown: str) -> date:
     if year is None and month is not None and month <= 2 and start.month >= 11:
         end = _make_date(start.year + 1, month, day, shown)  # 12月28日至1月3日 runs into the new year
     if end < start:
-        raise BadValue(f"“{shown}”的结束日期早于开始日期")
+        raise BadValueError(f"“{shown}”的结束日期早于开始日期")
     return end
 
 
@@ -327,7 +327,7 @@ def parse_date(value: CellValue, default_year: int | None) -> date | None:
     if isinstance(value, date):
         return value
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise BadValue(f"“{_shown(value)}”不是有效日期")
+        raise BadValueError(f"“{_shown(value)}”不是有效日期")
     if isinstance(value, int | float):
         return _numeric_date(value)
     return _text_date(value, default_year)
@@ -335,13 +335,13 @@ def parse_date(value: CellValue, default_year: int | None) -> date | None:
 
 def _numeric_date(value: int | float) -> date:
     if isinstance(value, float) and not math.isfinite(value):
-        raise BadValue(f"“{_shown(value)}”不是有效日期")
+        raise BadValueError(f"“{_shown(value)}”不是有效日期")
     whole = math.floor(value)  # a fraction is the time of day
     if whole in _SERIALS:
         return _EXCEL_EPOCH + timedelta(days=whole)
     if whole == value and 19000101 <= whole <= 21001231:
         return _make_date(whole // 10000, whole // 100 % 100, whole % 100, _shown(value))
-    raise BadValue(f"“{_shown(value)}”不是有效日期")
+    raise BadValueError(f"“{_shown(value)}”不是有效日期")
 
 
 def _text_date(value: str, default_year: int | None) -> date | None:
@@ -354,7 +354,7 @@ def _text_date(value: str, default_year: int | None) -> date | None:
     span = _CELL_RANGE.fullmatch(text)
     if span is not None:
         return _end(span, default_year, _shown(value))
-    raise BadValue(f"“{_shown(value)}”不是有效日期")
+    raise BadValueError(f"“{_shown(value)}”不是有效日期")
 
 
 def find_end_date(text: str, default_year: int | None) -> date | None:
@@ -365,6 +365,6 @@ def find_end_date(text: str, default_year: int | None) -> date | None:
         for match in pattern.finditer(clean):
             try:
                 found.add(pick(match, default_year, match[0]))
-            except BadValue:
+            except BadValueError:
                 continue  # an impossible or yearless date is no evidence either way
     return found.pop() if len(found) == 1 else None
