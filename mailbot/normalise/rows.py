@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import TypeVar
 
 from mailbot.normalise.mapping import TYPO, UNKNOWN, Mapped, Vocabulary
 from mailbot.normalise.mapping import Mapping as SpellingMapping
@@ -20,6 +21,7 @@ from mailbot.problems import BAD_VALUE, CHANNEL_TYPO, FORMULA_TEXT, NOT_CONSUMPT
 from mailbot.read.model import CellValue
 from mailbot.recognise.model import RawRow, Table
 
+T = TypeVar("T")
 # A leading = (or + - @ followed by a function or a reference) is a spreadsheet formula, never a value.
 _FORMULA = re.compile(r"^\s*(=|[+\-@]\s*[A-Za-z_(])")
 # What counts as the table's money per annex: 合计 is the sum of these.
@@ -107,39 +109,31 @@ class _RowState:
 
     def _money(self, name: str, value: CellValue) -> None:
         column = self.table.column(name)
-        try:
-            amount = parse_amount(value, column.scale if column else Decimal(1))
-        except BadValueError as exc:
-            self._bad(name, value, exc)
-            return
-        self.money[name] = amount
-        self.fields[name] = "" if amount is None else f"{amount:.2f}"
+        scale = column.scale if column else Decimal(1)
+        self.money[name] = self._parse(name, value, lambda v: parse_amount(v, scale), lambda a: f"{a:.2f}")
 
     def _count(self, name: str, value: CellValue) -> None:
-        try:
-            count = parse_count(value)
-        except BadValueError as exc:
-            self._bad(name, value, exc)
-            return
-        self.fields[name] = "" if count is None else str(count)
+        self._parse(name, value, parse_count, str)
 
     def _quantity(self, name: str, value: CellValue) -> None:
-        try:
-            quantity = parse_quantity(value)
-        except BadValueError as exc:
-            self._bad(name, value, exc)
-            return
-        self.fields[name] = "" if quantity is None else str(quantity)
+        self._parse(name, value, parse_quantity, str)
 
     def _date(self, name: str, value: CellValue) -> None:
-        try:
-            day = parse_date(value, self.context.year)
-        except BadValueError as exc:
-            self._bad(name, value, exc)
-            return
-        self.fields[name] = "" if day is None else day.isoformat()
+        day = self._parse(name, value, lambda v: parse_date(v, self.context.year), date.isoformat)
         if day is not None:
             self.dates.append(day)
+
+    def _parse(
+        self, name: str, value: CellValue, parse: Callable[[CellValue], T | None], show: Callable[[T], str]
+    ) -> T | None:
+        """The cell parsed, its text in `fields`; a cell that cannot be read is kept as written and named."""
+        try:
+            parsed = parse(value)
+        except BadValueError as exc:
+            self._bad(name, value, exc)
+            return None
+        self.fields[name] = "" if parsed is None else show(parsed)
+        return parsed
 
     def _bad(self, name: str, value: CellValue, exc: BadValueError) -> None:
         self.fields[name] = cell_text(value)

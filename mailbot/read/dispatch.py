@@ -110,12 +110,8 @@ def _read_doc(data: bytes, source: str, convert: Converter | None, limits: ReadL
     if convert is None:
         detail = f"未安装 LibreOffice，无法读取 .doc 文件「{source}」，请另存为 .docx 或 .xlsx 后重发"
         return _failed("doc", UNSUPPORTED_FORMAT, detail)
-    try:
-        converted = convert(data, "doc", "docx")
-    except ConversionError as error:
-        log.info("converting %s failed: %s", source, error)
-        return _failed("doc", CORRUPT, f"「{source}」无法转换读取（可能已损坏），请另存为 .docx 后重发")
-    return _read_docx(converted, source, limits, file_type="doc")
+    converted = _converted(data, source, convert, ("doc", "docx"))
+    return converted if isinstance(converted, ReadResult) else _read_docx(converted, source, limits, file_type="doc")
 
 
 def _read_spreadsheet_ml(data: bytes, source: str, convert: Converter | None, limits: ReadLimits) -> ReadResult:
@@ -126,12 +122,20 @@ def _read_spreadsheet_ml(data: bytes, source: str, convert: Converter | None, li
     if convert is None:
         detail = f"「{source}」是 Excel 2003 XML 表格，未安装 LibreOffice 无法读取，请另存为 .xlsx 后重发"
         return _failed("xls", UNSUPPORTED_FORMAT, detail)
+    converted = _converted(data, source, convert, ("xls", "xlsx"))
+    if isinstance(converted, ReadResult):
+        return converted
+    return replace(read_spreadsheet(converted, "xlsx", source, limits), file_type="xls")
+
+
+def _converted(data: bytes, source: str, convert: Converter, formats: tuple[str, str]) -> bytes | ReadResult:
+    """The file in a format the readers know, or the finding that it could not be converted."""
     try:
-        converted = convert(data, "xls", "xlsx")
+        return convert(data, *formats)
     except ConversionError as error:
         log.info("converting %s failed: %s", source, error)
-        return _failed("xls", CORRUPT, f"「{source}」无法转换读取（可能已损坏），请另存为 .xlsx 后重发")
-    return replace(read_spreadsheet(converted, "xlsx", source, limits), file_type="xls")
+        detail = f"「{source}」无法转换读取（可能已损坏），请另存为 .{formats[1]} 后重发"
+        return _failed(formats[0], CORRUPT, detail)
 
 
 def _read_html(data: bytes, source: str) -> ReadResult:
