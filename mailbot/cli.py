@@ -194,10 +194,10 @@ def status(ctx: Context, as_of: str | None, as_json: bool) -> None:
 @click.option("--period", metavar="ID", help="Only submissions of this period, e.g. 2021-annex3-06-15.")
 @click.option(
     "--what",
-    type=click.Choice(["messages", "submissions"]),
+    type=click.Choice(["messages", "submissions", "rows"]),
     default="messages",
     show_default=True,
-    help="For csv: which table to write.",
+    help="For csv: which table to write (rows: every table row read, with its submission's unit and period).",
 )
 @pass_context
 def export(ctx: Context, fmt: str, output: Path | None, period: str | None, what: str) -> None:

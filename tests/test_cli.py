@@ -140,6 +140,22 @@ def test_it_exports_csv_and_xlsx_without_formulas(tmp_path: Path) -> None:
     assert dangerous.data_type == "s"
 
 
+def test_it_exports_every_table_row_with_its_submission(tmp_path: Path) -> None:
+    config = _ingested(tmp_path)
+    text = _run(config, "export", "--format", "csv", "--what", "rows")[1]
+    rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+    assert [(r["unit"], r["period"], r["source"], r["amount_yuan"]) for r in rows] == [
+        ("郏县总工会", "2021-annex3-06-15", "832平台", f"{1000 + 0:.2f}"),
+        ("郏县总工会", "2021-annex3-06-15", "农户", "500.00"),
+    ]
+    out = tmp_path / "rows.xlsx"
+    assert _run(config, "export", "--format", "xlsx", "-o", str(out))[0] == 0
+    detail = load_workbook(out)["明细"]
+    header = [c.value for c in detail[1]]
+    amounts = [row[header.index("amount_yuan")].value for row in detail.iter_rows(min_row=2)]
+    assert amounts == [1000, 500]  # numbers staff can sum, not text
+
+
 def test_it_confirms_and_rejects_addresses_from_the_command_line(tmp_path: Path) -> None:
     config = _ingested(tmp_path)
     code, out, _ = _run(config, "units", "confirm-address", "x@qq.com", "宝丰县总工会")

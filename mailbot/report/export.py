@@ -33,6 +33,13 @@ SUBMISSION_COLUMNS = (
     "stated_total_yuan",
     "problems",
 )
+# One line per table row: its submission's key, then every canonical field of GUIDE §3 with the raw spellings.
+ROW_COLUMNS = (
+    *("message_id", "unit", "annex", "period", "status", "on_time", "origin"),
+    *("product", "source", "source_raw", "channel", "channel_raw", "amount_yuan", "purchased_on", "quantity_tonnes"),
+    *("activity", "mode", "platform", "partners", "participants", "invested_yuan", "consumption_yuan", "ended_on"),
+    *("recommender", "phone", "remark"),
+)
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\0")
 
 
@@ -120,13 +127,23 @@ def _flat(value: Any) -> str:
     return str(value)
 
 
+def table_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every row of every submission, flattened with its submission's key (the `rows` table of CSV and xlsx)."""
+    keys = ("message_id", "unit", "annex", "period", "status", "on_time", "origin")
+    return [{**{k: s[k] for k in keys}, **row} for s in data["submissions"] for row in s["rows"]]
+
+
+_COLUMNS = {"messages": MESSAGE_COLUMNS, "submissions": SUBMISSION_COLUMNS, "rows": ROW_COLUMNS}
+
+
 def write_csv(data: dict[str, Any], what: str) -> str:
-    """CSV of `messages` or `submissions`, UTF-8 with BOM so Excel on Chinese Windows opens it right."""
-    columns = MESSAGE_COLUMNS if what == "messages" else SUBMISSION_COLUMNS
+    """CSV of `messages`, `submissions` or `rows`, UTF-8 with BOM so Excel on Chinese Windows opens it right."""
+    columns = _COLUMNS[what]
+    items = table_rows(data) if what == "rows" else data[what]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(columns)
-    for item in data[what]:
+    for item in items:
         writer.writerow([safe_text(_flat(item.get(column))) for column in columns])
     return "\ufeff" + buffer.getvalue()
 
@@ -140,6 +157,7 @@ def write_xlsx(data: dict[str, Any], path: Path) -> None:
     sheet.title = "邮件"
     _fill_sheet(sheet, MESSAGE_COLUMNS, data["messages"])
     _fill_sheet(workbook.create_sheet("报表"), SUBMISSION_COLUMNS, data["submissions"])
+    _fill_sheet(workbook.create_sheet("明细"), ROW_COLUMNS, table_rows(data))
     workbook.save(path)
 
 
@@ -149,5 +167,18 @@ def _fill_sheet(sheet: Any, columns: tuple[str, ...], items: list[dict[str, Any]
         sheet.append([None] * len(columns))
         for index, column in enumerate(columns, start=1):
             cell = sheet.cell(row=sheet.max_row, column=index)
+            amount = _amount(column, item.get(column))
+            if amount is not None:
+                cell.value = amount  # mailbot's own decimal string: a number staff can sum
+                continue
             cell.value = _flat(item.get(column))
             cell.data_type = "s"  # never let a unit's "=…" become a formula
+
+
+def _amount(column: str, value: Any) -> Decimal | None:
+    if not column.endswith("_yuan") or not isinstance(value, str) or not value:
+        return None
+    try:
+        return Decimal(value)
+    except ArithmeticError:
+        return None
