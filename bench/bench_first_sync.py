@@ -36,7 +36,7 @@ from mailbot.clock import TZ
 from mailbot.store.models import Message, Submission, Unit
 
 from common import ROOT  # noqa: F401  (also puts tests/ on sys.path)
-from dbfixtures import UNITS, FixedClock, make_config
+from dbfixtures import UNITS, FixedClock, make_config, server_section
 from mailgen import annex3_xlsx, make_message
 from mailservers import DovecotServer, connect
 
@@ -103,13 +103,7 @@ def fill(server: DovecotServer, raws: list[bytes], dates: list[datetime]) -> Non
 def run_mailbot(server: DovecotServer, folder: Path, mails: list[Mail]) -> Run:
     count = len(mails)
     os.environ["BENCH_IMAP_PASSWORD"] = server.password
-    imap = {
-        "host": server.host,
-        "port": server.port,
-        "ssl": False,
-        "user": server.user,
-        "password_env": "BENCH_IMAP_PASSWORD",
-    }
+    imap = server_section(server, "BENCH_IMAP_PASSWORD", user=server.user)
     config = make_config(folder / "mailbot", f"sqlite:///{folder}/mailbot.db", imap=imap)
     app = App(config, clock=FixedClock(NOW))
     app.upgrade()

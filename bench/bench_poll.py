@@ -19,7 +19,7 @@ from mailbot.app import App
 from mailbot.clock import TZ
 
 from common import summary  # also puts tests/ on sys.path
-from dbfixtures import FixedClock, make_config
+from dbfixtures import FixedClock, make_config, server_section
 from mailgen import mixed_messages
 from mailservers import DovecotServer, IdRequiredProxy
 
@@ -45,14 +45,7 @@ def main() -> None:
             server.append(mixed_messages(min(1000, args.messages - start), first=start))
         print(f"filled dovecot with {args.messages} messages in {time.perf_counter() - fill_start:.1f} s")
         os.environ["BENCH_IMAP_PASSWORD"] = server.password
-        imap = {
-            "host": server.host,
-            "port": server.port,
-            "ssl": False,
-            "user": server.user,
-            "password_env": "BENCH_IMAP_PASSWORD",
-            "batch_size": 200,
-        }
+        imap = server_section(server, "BENCH_IMAP_PASSWORD", user=server.user, batch_size=200)
         config = make_config(Path(folder), f"sqlite:///{folder}/bench.db", imap=imap)
         app = App(config, clock=FixedClock(datetime(2021, 6, 20, 10, 0, tzinfo=TZ)))
         app.upgrade()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from mailbot.app import App
 from mailbot.config import read_secret
 from mailbot.errors import MailbotError
+from mailbot.read.office import LibreOffice
 
 
 @dataclass(frozen=True)
@@ -45,10 +46,9 @@ def _tables(app: App) -> str:
     rules = app.table_rules
     spellings = len(rules.mapping.source.spellings) + len(rules.mapping.channel.spellings)
     mapping = f"mapping {app.config.tables.mapping_file or '(shipped)'} with {spellings} spellings"
-    office = getattr(rules.convert, "program", None)
-    if office is None:
+    if not isinstance(rules.convert, LibreOffice):
         return f"{mapping}; LibreOffice not found: .doc and .wps files will be reported as unsupported_format"
-    return f"{mapping}; LibreOffice at {office} converts .doc and .wps files"
+    return f"{mapping}; LibreOffice at {rules.convert.program} converts .doc and .wps files"
 
 
 def _database(app: App) -> str:

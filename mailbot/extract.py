@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from mailbot.classify import TABLE_EXTENSIONS, extension, has_data_table
 from mailbot.message.model import ParsedMessage, Part
-from mailbot.problems import NO_TABLE, UNRECOGNISED_TABLE, UNSUPPORTED_FORMAT, Finding
+from mailbot.problems import NO_TABLE, OVERSIZED, UNRECOGNISED_TABLE, UNSUPPORTED_FORMAT, Finding
 from mailbot.read.dispatch import read_part
 from mailbot.read.guard import ReadLimits
 from mailbot.read.html import read_html_tables
@@ -67,7 +67,8 @@ class Extraction:
 
 def read_message(parsed: ParsedMessage, convert: Converter | None, limits: ReadLimits) -> Reading:
     tables: list[Located] = []
-    findings: list[Finding] = []
+    # An attachment over the size cap was dropped by the split stage; it still is a file the unit must resend.
+    findings = [f for f in parsed.findings if f.code == OVERSIZED and f.attachment_position is not None]
     files = 0
     for part in parsed.attachments:
         result = _worth_naming(part, read_part(part, convert, limits))

@@ -447,6 +447,29 @@ def test_it_reads_a_zip_member_with_a_path_trick_and_names_it(inbox: Inbox, app:
     assert submissions(app)[0].total_yuan == ANNEX3_TOTAL
 
 
+def test_it_counts_every_annex_in_a_workbook_of_several_sheets(inbox: Inbox, app: App) -> None:
+    annex1 = [("序号", "推荐产品", "推荐人", "联系电话", "备注"), (1, "郏县红薯粉条", "张三", "13800000000", None)]
+    book = tablegen.xlsx_bytes([ANNEX3_HEADER, *ANNEX3_ROWS], sheet_name="附件3", more_sheets={"附件1": annex1})
+    inbox.send(make_message(attachments=[("附件1和附件3.xlsx", book)], received=JUNE_10))
+    found = sorted((s.annex, s.period, len(s.rows)) for s in submissions(app))
+    assert found == [("1", "2021-annex1-04-15", 1), ("3", "2021-annex3-06-15", 2)]
+    assert submissions(app)[0].on_time is not None
+
+
+def test_it_asks_for_a_resend_of_an_attachment_over_the_size_cap(
+    tmp_path: Path, database_url: str, clock: FixedClock
+) -> None:
+    config = make_config(tmp_path / "capped", database_url, limits={"max_attachment_bytes": 1024})
+    capped = App(config, clock=clock)
+    capped.upgrade()
+    try:
+        Inbox(capped, tmp_path / "in").send(make_message(attachments=[("附件3.xlsx", annex3_workbook())]))
+        [message] = messages(capped)
+    finally:
+        capped.close()
+    assert message.kind == "rejected_input" and "oversized" in codes(message)
+
+
 def test_it_asks_for_a_table_when_a_unit_sends_only_a_photo_but_ignores_a_logo(inbox: Inbox, app: App) -> None:
     photo = b"\xff\xd8\xff\xe0" + bytes(64 * 1024)
     logo = b"\x89PNG\r\n\x1a\n" + bytes(2 * 1024)
