@@ -2,4 +2,6 @@
 
 from mailbot.cli import main
 
-main()
+# Guarded: worker processes (mailbot.workers) import the main module again, and must not run the command.
+if __name__ == "__main__":
+    main()

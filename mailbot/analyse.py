@@ -6,13 +6,15 @@ LibreOffice converter, so it is tested without servers and re-run by `reprocess`
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from mailbot.attribute import Attribution, alias_index, attribute
-from mailbot.classify import TableOutcome, automatic_reason, decide_kind, says_nil_report
+from mailbot.classify import TableOutcome, automatic_reason, decide_kind, says_nil_report, sniff_type
 from mailbot.clock import as_local
-from mailbot.config import DeadlinesConfig, LimitsConfig
+from mailbot.config import Config, DeadlinesConfig, LimitsConfig
 from mailbot.extract import Extraction, Reading, extract, read_message, table_unit_names
 from mailbot.message.decode import html_to_text
 from mailbot.message.model import ParsedMessage
@@ -21,7 +23,7 @@ from mailbot.normalise.mapping import Mapping, load_mapping
 from mailbot.periods import open_period
 from mailbot.problems import NO_RECEIVED_TIME, OVERSIZED, UNKNOWN_SENDER, WRONG_DATE_HEADER, Finding
 from mailbot.read.guard import ReadLimits
-from mailbot.read.office import Converter
+from mailbot.read.office import Converter, LibreOffice
 from mailbot.registry import Registry
 from mailbot.submissions import Draft, Setting, nil_draft
 from mailbot.workdays import WorkCalendar
@@ -41,6 +43,18 @@ class TableRules:
     def default(cls) -> TableRules:
         return cls(mapping=load_mapping())
 
+    @classmethod
+    def from_config(cls, config: Config) -> TableRules:
+        """The staff's mapping, the deadlines and LibreOffice (when installed)."""
+        tables = config.tables
+        mapping = load_mapping(Path(config.base_dir) / tables.mapping_file if tables.mapping_file else None)
+        program = shutil.which(tables.libreoffice) if tables.libreoffice else None
+        office = LibreOffice(program, tables.conversion_timeout_seconds) if program else None
+        limits = ReadLimits(
+            max_inflated_bytes=tables.max_inflated_bytes, convert_timeout_seconds=tables.conversion_timeout_seconds
+        )
+        return cls(mapping, config.deadlines, WorkCalendar(), office, limits)
+
 
 @dataclass(frozen=True)
 class Analysis:
@@ -52,6 +66,7 @@ class Analysis:
     automatic: str | None
     findings: tuple[Finding, ...]
     drafts: tuple[Draft, ...] = ()
+    file_types: tuple[str, ...] = ()  # the type sniffed from each attachment's content, in order
 
 
 def analyse(
@@ -69,7 +84,10 @@ def analyse(
     automatic = automatic_reason(parsed, registry.own_addresses)
     if automatic is not None:  # never read, never counted, never answered
         attribution = _automatic_attribution(parsed, registry)
-        return Analysis(parsed, "auto_or_bounce", attribution.unit, attribution.sender_known, "", automatic, ())
+        file_types = tuple(sniff_type(part.data, part.filename) for part in parsed.attachments)
+        return Analysis(
+            parsed, "auto_or_bounce", attribution.unit, attribution.sender_known, "", automatic, (), (), file_types
+        )
     reading = read_message(parsed, rules.convert, rules.limits)
     attribution = _with_tables(attribute(parsed, registry), parsed, reading, registry)
     extraction = extract(parsed, reading, _setting(parsed, attribution, received_at, rules, registry))
@@ -92,6 +110,7 @@ def analyse(
         automatic=None,
         findings=_unique(findings),
         drafts=drafts,
+        file_types=reading.file_types,
     )
 
 

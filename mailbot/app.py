@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,14 +14,11 @@ from mailbot.analyse import TableRules
 from mailbot.clock import Clock, system_clock
 from mailbot.config import Config, read_secret
 from mailbot.fetch.imap import ImapSession
-from mailbot.normalise.mapping import load_mapping
 from mailbot.process import Pipeline
-from mailbot.read.guard import ReadLimits
 from mailbot.read.office import LibreOffice
 from mailbot.store import db, ledger
 from mailbot.store.archive import Archive
 from mailbot.sync import Poller, Progress
-from mailbot.workdays import WorkCalendar
 
 
 @dataclass
@@ -54,7 +49,7 @@ class App:
 
     @cached_property
     def table_rules(self) -> TableRules:
-        return table_rules(self.config)
+        return TableRules.from_config(self.config)
 
     def ready_pipeline(self) -> Pipeline:
         """A pipeline on a database that is at the newest revision and knows the config's units."""
@@ -78,15 +73,3 @@ class App:
             self.engine.dispose()
         if "table_rules" in self.__dict__ and isinstance(self.table_rules.convert, LibreOffice):
             self.table_rules.convert.close()
-
-
-def table_rules(config: Config) -> TableRules:
-    """The staff's mapping, the deadlines and LibreOffice (when installed) for the table stages."""
-    tables = config.tables
-    mapping = load_mapping(Path(config.base_dir) / tables.mapping_file if tables.mapping_file else None)
-    program = shutil.which(tables.libreoffice) if tables.libreoffice else None
-    office = LibreOffice(program, tables.conversion_timeout_seconds) if program else None
-    limits = ReadLimits(
-        max_inflated_bytes=tables.max_inflated_bytes, convert_timeout_seconds=tables.conversion_timeout_seconds
-    )
-    return TableRules(mapping, config.deadlines, WorkCalendar(), office, limits)

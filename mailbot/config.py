@@ -109,6 +109,9 @@ class TablesConfig:
     libreoffice: str = "soffice"  # a command or path; empty disables .doc/.wps conversion
     conversion_timeout_seconds: int = 60
     max_inflated_bytes: int = 100 * 1024 * 1024  # per file, all zip members together (xlsx and docx are zips)
+    # Processes reading tables side by side when a first sync or a backlog brings many messages:
+    # 0 = one per CPU core (at most 4), 1 = none besides mailbot's own.
+    workers: int = 0
 
 
 @dataclass(frozen=True)
@@ -262,6 +265,8 @@ def _check_semantics(config: Config) -> None:
     _check_positive("deadlines.monthly_close_days", config.deadlines.monthly_close_days)
     _check_positive("tables.conversion_timeout_seconds", config.tables.conversion_timeout_seconds)
     _check_positive("tables.max_inflated_bytes", config.tables.max_inflated_bytes)
+    if config.tables.workers < 0:
+        raise ConfigError(f"tables.workers: must be 0 (one per CPU core) or more, got {config.tables.workers}")
     _check_positive("imap.port", config.imap.port)
     _check_positive("smtp.port", config.smtp.port)
     _check_positive("imap.batch_size", config.imap.batch_size)

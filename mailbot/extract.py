@@ -49,6 +49,7 @@ class Reading:
     tables: tuple[Located, ...]
     findings: tuple[Finding, ...]
     files_sent: int  # attachments that could have held the data (tables, documents, PDFs, photos)
+    file_types: tuple[str, ...] = ()  # the type sniffed from each attachment's content, in order
 
 
 @dataclass(frozen=True)
@@ -70,13 +71,15 @@ def read_message(parsed: ParsedMessage, convert: Converter | None, limits: ReadL
     # An attachment over the size cap was dropped by the split stage; it still is a file the unit must resend.
     findings = [f for f in parsed.findings if f.code == OVERSIZED and f.attachment_position is not None]
     files = 0
+    file_types: list[str] = []
     for part in parsed.attachments:
         result = _worth_naming(part, read_part(part, convert, limits))
+        file_types.append(result.file_type)
         files += _counts_as_sent(result)
         findings += result.findings
         tables += _recognised(result.sheets, part.position, findings)
     tables += _recognised(_body_sheets(parsed), None, findings)
-    return Reading(tuple(tables), tuple(findings), files)
+    return Reading(tuple(tables), tuple(findings), files, tuple(file_types))
 
 
 def _recognised(sheets: tuple[Sheet, ...], position: int | None, findings: list[Finding]) -> list[Located]:

@@ -26,8 +26,11 @@ class IngestResult:
 
 def ingest_paths(pipeline: Pipeline, paths: list[Path], progress: Callable[[int], None] | None = None) -> IngestResult:
     result = IngestResult()
-    _archive_and_record(pipeline, paths, result, progress)
-    result.outcomes = pipeline.process_pending()
+    try:
+        _archive_and_record(pipeline, paths, result, progress)
+        result.outcomes = pipeline.process_pending()
+    finally:
+        pipeline.close()
     return result
 
 
@@ -35,8 +38,10 @@ def _archive_and_record(
     pipeline: Pipeline, paths: list[Path], result: IngestResult, progress: Callable[[int], None] | None
 ) -> None:
     # A function of its own so that the last batch's raw bytes are freed before processing starts.
+    pipeline.begin_streaming(len(paths))  # many files named; a folder or an mbox is processed after reading
     for batch in _batches(read_paths(paths)):
         _record(pipeline, batch, result)
+        pipeline.feed_pending()
         if progress is not None:
             progress(result.read)
 

@@ -7,7 +7,9 @@ rolls back only its own savepoint and is marked failed; the others in the batch 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -16,8 +18,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from mailbot.analyse import Analysis, TableRules, analyse
-from mailbot.classify import sniff_type
+from mailbot.analyse import Analysis, TableRules
 from mailbot.clock import Clock
 from mailbot.config import Config
 from mailbot.message.model import Part
@@ -27,6 +28,7 @@ from mailbot.store import submissions as stored
 from mailbot.store.archive import Archive
 from mailbot.store.db import transaction
 from mailbot.store.models import Attachment, Message, Problem, Submission, Unit, core
+from mailbot.workers import Analyser, Context, Failure, Job, Result, worker_count
 
 log = logging.getLogger(__name__)
 MESSAGES, ATTACHMENTS = core(Message), core(Attachment)
@@ -61,61 +63,115 @@ class Pipeline:
     archive: Archive
     clock: Clock
     rules: TableRules = field(default_factory=TableRules.default)
+    analyser: Analyser = field(init=False)
+    _run: _Run | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        context = Context(self.archive, self.config.limits, self.rules)
+        self.analyser = Analyser(self.config, context, worker_count(self.config))
+
+    def close(self) -> None:
+        self._run = None
+        self.analyser.close()
 
     def registry(self) -> Registry:
         with transaction(self.sessions) as session:
             return ledger.load_registry(session, self.config.staff, self.config.own_addresses)
 
-    def process_pending(self) -> list[Outcome]:
-        """Process every archived-but-unprocessed message, oldest first."""
-        registry: Registry | None = None  # loaded only when there is work: most polls find none
-        outcomes: list[Outcome] = []
-        while True:
-            with transaction(self.sessions) as session:
-                batch = ledger.pending_message_ids(session, limit=BATCH)
-            if not batch:
-                return outcomes
-            registry = registry or self.registry()
-            outcomes += self.process(batch, registry)
+    def begin_streaming(self, expected: int) -> None:
+        """Many messages are about to arrive (a first sync, a backlog): analyse each batch in the workers as
+        soon as it is archived, while the next one downloads. `feed_pending` hands them over."""
+        if self._run is None and self.analyser.parallel_for(expected):
+            self.analyser.start()
+            self._run = _Run(self, self.registry(), parallel=True, again=False)
 
-    def process(self, message_ids: Sequence[int], registry: Registry, again: bool = False) -> list[Outcome]:
-        """Analyse and store the given messages, in batches. `again`: a person asked for it (reprocess), so
-        earlier crashed attempts do not count against it."""
-        outcomes: list[Outcome] = []
-        for start in range(0, len(message_ids), BATCH):
-            for group in self._groups(message_ids[start : start + BATCH], again):
-                with transaction(self.sessions) as session:
-                    _count_attempt(session, group, again)
-                with transaction(self.sessions) as session:
-                    outcomes += self._process_batch(session, group, registry)
+    def feed_pending(self) -> None:
+        if self._run is not None:
+            with transaction(self.sessions) as session:
+                pending = ledger.pending_message_ids(session)
+            self._run.feed([message_id for message_id in pending if message_id not in self._run.fed])
+
+    def process_pending(self) -> list[Outcome]:
+        """Process every archived-but-unprocessed message, oldest first (after a streaming run's)."""
+        run, self._run = self._run, None
+        outcomes = run.finish() if run is not None else []
+        with transaction(self.sessions) as session:
+            pending = ledger.pending_message_ids(session)
+        if pending:  # most polls find nothing, and need not load the registry
+            outcomes += self.process(pending, self.registry())
         return outcomes
 
-    def _groups(self, batch: Sequence[int], again: bool) -> list[Sequence[int]]:
-        """The batch as one transaction, unless an earlier run died inside it: then each message on its own,
-        so that only the message that kills the process keeps counting attempts, not its neighbours."""
-        if again:
-            return [batch]
+    def process(self, message_ids: Sequence[int], registry: Registry, again: bool = False) -> list[Outcome]:
+        """Analyse and store the given messages in batches. `again`: a person asked for it (reprocess), so
+        earlier crashed attempts do not count against it."""
+        run = _Run(self, registry, self.analyser.parallel_for(len(message_ids)), again)
+        try:
+            run.feed(message_ids)
+            return run.finish()
+        finally:
+            self.analyser.close()  # idle workers would only hold memory until the next backlog
+
+    def groups(self, batch: Sequence[int], guarded: bool) -> list[list[int]]:
+        """The batch as one transaction, unless `guarded` and an earlier run died inside it: then each message
+        on its own, so that only the message that kills the process keeps counting attempts, not its
+        neighbours."""
+        if not guarded:
+            return [list(batch)]
         with transaction(self.sessions) as session:
             started = session.scalar(select(func.count()).where(Message.id.in_(batch), Message.attempts > 0))
-        return [[message_id] for message_id in batch] if started else [batch]
+        return [[message_id] for message_id in batch] if started else [list(batch)]
 
-    def _process_batch(self, session: Session, message_ids: Sequence[int], registry: Registry) -> list[Outcome]:
-        """Analyse every message, then store the batch in one savepoint; if that fails, one savepoint per
-        message, so that the one that fails is marked failed and the others are still stored."""
+    def start_group(self, group: Sequence[int], again: bool, guarded: bool) -> tuple[list[Job], list[int]]:
+        """The jobs to analyse and the messages to set aside. `guarded`: the analysis runs in this process, so
+        the attempt is counted first (committed, so that a crash in the middle still counts). In a worker it
+        is not: a worker's death is caught, and this process dying says nothing about the messages in flight.
+        """
+        with transaction(self.sessions) as session:
+            if guarded:
+                attempts = 1 if again else Message.attempts + 1
+                session.execute(update(Message).where(Message.id.in_(group)).values(attempts=attempts))
+            rows = session.execute(
+                select(Message.id, Message.sha256, Message.received_at, Message.received_source, Message.attempts)
+                .where(Message.id.in_(group))
+                .order_by(Message.id)
+            ).all()
+        set_aside = {row.id for row in rows if row.attempts > MAX_ATTEMPTS and not again}
+        jobs = [
+            Job(row.id, row.sha256, row.received_at, row.received_source in ("internaldate", "received_header"))
+            for row in rows
+            if row.id not in set_aside
+        ]
+        return jobs, sorted(set_aside)
+
+    def finish_group(
+        self, jobs: list[Job], set_aside: list[int], pending: Future[list[Result]], registry: Registry
+    ) -> list[Outcome]:
+        results = dict(self.analyser.collect(jobs, registry, pending))
+        with transaction(self.sessions) as session:
+            return self._store_batch(session, results, set_aside)
+
+    def _store_batch(
+        self, session: Session, results: dict[int, Analysis | Failure], set_aside: list[int]
+    ) -> list[Outcome]:
+        """Store the batch in one savepoint; if that fails, one savepoint per message, so that the one that
+        fails is marked failed and the others are still stored."""
         unit_ids = dict(session.execute(select(Unit.name, Unit.id)).all())
         rows = session.scalars(
-            select(Message).where(Message.id.in_(message_ids)).options(selectinload(Message.unit)).order_by(Message.id)
+            select(Message)
+            .where(Message.id.in_([*results, *set_aside]))
+            .options(selectinload(Message.unit))
+            .order_by(Message.id)
         ).all()
         outcomes: dict[int, Outcome] = {}
         ready: list[tuple[Message, Analysis]] = []
         for row in rows:
-            if row.attempts > MAX_ATTEMPTS:
+            result = results.get(row.id)
+            if result is None:
                 outcomes[row.id] = self._set_aside(row)
-                continue
-            try:
-                ready.append((row, self._analyse_row(row, registry)))
-            except Exception as exc:  # one unreadable message must not stop the worker or the rest of the batch
-                outcomes[row.id] = self._failed(row, exc)
+            elif isinstance(result, Failure):
+                outcomes[row.id] = self._failed(row, result)
+            else:
+                ready.append((row, result))
         try:
             with session.begin_nested():
                 _store(session, ready, unit_ids, self.clock())
@@ -135,12 +191,16 @@ class Pipeline:
                     _store(session, [(row, analysis)], unit_ids, self.clock())
                 outcomes[row.id] = _outcome(row, analysis)
             except Exception as exc:
-                outcomes[row.id] = self._failed(row, exc)
+                log.exception("storing message %s failed", row.id)
+                outcomes[row.id] = self._failed(row, Failure(f"{type(exc).__name__}: {exc}"))
         return outcomes
 
-    def _failed(self, row: Message, exc: Exception) -> Outcome:
-        log.exception("processing message %s failed", row.id, exc_info=exc)
-        row.status, row.error, row.processed_at = "failed", f"{type(exc).__name__}: {exc}", self.clock()
+    def _failed(self, row: Message, failure: Failure) -> Outcome:
+        if failure.traceback:
+            log.error("processing message %s failed:\n%s", row.id, failure.traceback)
+        else:
+            log.error("processing message %s failed: %s", row.id, failure.error)
+        row.status, row.error, row.processed_at = "failed", failure.error, self.clock()
         return Outcome(row.id, "", None, (), failed=True)
 
     def _set_aside(self, row: Message) -> Outcome:
@@ -149,18 +209,39 @@ class Pipeline:
         row.error = f"处理过程中程序异常退出 {row.attempts - 1} 次，已暂停处理此邮件，请人工查看原件"
         return Outcome(row.id, "", None, (), failed=True)
 
-    def _analyse_row(self, row: Message, registry: Registry) -> Analysis:
-        raw = self.archive.load(row.sha256)
-        from_header = row.received_source in ("internaldate", "received_header")
-        return analyse(
-            raw, registry, self.config.limits, row.received_at, received_from_header=from_header, rules=self.rules
-        )
 
+@dataclass
+class _Run:
+    """One processing run: batches go to the analyser as they are fed; up to `analyser.window` batches are
+    analysed while the oldest finished one is stored."""
 
-def _count_attempt(session: Session, message_ids: Sequence[int], again: bool) -> None:
-    """Committed before the work starts, so a crash in the middle still counts."""
-    attempts = 1 if again else Message.attempts + 1
-    session.execute(update(Message).where(Message.id.in_(message_ids)).values(attempts=attempts))
+    pipeline: Pipeline
+    registry: Registry
+    parallel: bool
+    again: bool
+    fed: set[int] = field(default_factory=set)
+    outcomes: list[Outcome] = field(default_factory=list)
+    in_flight: deque[tuple[list[Job], list[int], Future[list[Result]]]] = field(default_factory=deque)
+
+    def feed(self, message_ids: Sequence[int]) -> None:
+        self.fed.update(message_ids)
+        pipeline = self.pipeline
+        for start in range(0, len(message_ids), BATCH):
+            guarded = not (self.parallel and pipeline.analyser.workers > 1)  # workers can fall back to none
+            for group in pipeline.groups(message_ids[start : start + BATCH], guarded and not self.again):
+                jobs, set_aside = pipeline.start_group(group, self.again, guarded)
+                self.in_flight.append((jobs, set_aside, pipeline.analyser.submit(jobs, self.registry, self.parallel)))
+                while len(self.in_flight) > (pipeline.analyser.window if self.parallel else 0):
+                    self._finish_oldest()
+
+    def finish(self) -> list[Outcome]:
+        while self.in_flight:
+            self._finish_oldest()
+        return self.outcomes
+
+    def _finish_oldest(self) -> None:
+        jobs, set_aside, pending = self.in_flight.popleft()
+        self.outcomes += self.pipeline.finish_group(jobs, set_aside, pending, self.registry)
 
 
 def _outcome(row: Message, analysis: Analysis) -> Outcome:
@@ -180,7 +261,7 @@ def _store(
     for row, _ in ready:
         keys |= _forget(session, row.id) if row.processed_at is not None else set()
     stored.run(session, _UPDATE_MESSAGE, [_message_values(row, analysis, unit_ids, now) for row, analysis in ready])
-    attachment_ids = _insert_attachments(session, [(row.id, a.parsed.attachments) for row, a in ready])
+    attachment_ids = _insert_attachments(session, [(row.id, a.parsed.attachments, a.file_types) for row, a in ready])
     derived = [stored.Derived(row.id, row.received_at, a.findings, a.drafts) for row, a in ready]
     stored.settle(session, keys, stored.add_all(session, derived, attachment_ids, unit_ids))
 
@@ -219,7 +300,9 @@ def _forget(session: Session, message_id: int) -> set[stored.Key]:
     return keys
 
 
-def _insert_attachments(session: Session, messages: Sequence[tuple[int, Sequence[Part]]]) -> dict[tuple[int, int], int]:
+def _insert_attachments(
+    session: Session, messages: Sequence[tuple[int, Sequence[Part], Sequence[str]]]
+) -> dict[tuple[int, int], int]:
     """Attachment rows, as (message id, position) → id for the problems and submissions that point at them."""
     values = [
         {
@@ -229,10 +312,10 @@ def _insert_attachments(session: Session, messages: Sequence[tuple[int, Sequence
             "content_type": part.content_type,
             "size": part.byte_size,
             "sha256": part.sha256,
-            "sniffed_type": sniff_type(part.data, part.filename),
+            "sniffed_type": sniffed,
         }
-        for message_id, parts in messages
-        for part in parts
+        for message_id, parts, file_types in messages
+        for part, sniffed in zip(parts, file_types, strict=True)
     ]
     if not values:
         return {}

@@ -65,6 +65,14 @@ class Poller:
     def poll(self) -> PollResult:
         """Fetch everything new, then process it. Authentication failures are never retried."""
         result = PollResult()
+        try:
+            self._sync_with_retries(result)
+            result.outcomes = self.pipeline.process_pending()
+        finally:
+            self.pipeline.close()
+        return result
+
+    def _sync_with_retries(self, result: PollResult) -> None:
         for attempt in range(self.max_reconnects + 1):
             try:
                 with self.open_mailbox() as mailbox:
@@ -78,8 +86,6 @@ class Poller:
                 result.reconnects += 1
                 log.warning("IMAP connection lost (%s); reconnecting", exc)
                 self.sleep(min(2.0**attempt, 30.0))
-        result.outcomes = self.pipeline.process_pending()
-        return result
 
     @property
     def folder(self) -> str:
@@ -98,12 +104,14 @@ class Poller:
     def _fetch_new(self, mailbox: Mailbox, uidvalidity: int, uids: list[int], result: PollResult) -> None:
         if not uids:
             return
+        self.pipeline.begin_streaming(len(uids))
         # Sizes first (a cheap FETCH), so that a batch never holds more than BATCH_BYTES of mail in memory.
         sizes = {info.uid: info.size for info in mailbox.fetch_headers(uids)}
         done = 0
         for batch in _sized_batches(uids, sizes, self.pipeline.config.imap.batch_size):
             fetched = mailbox.fetch_raw(batch)
             self._record_batch(fetched, uidvalidity, last_uid=max(batch), result=result)
+            self.pipeline.feed_pending()  # analysed in the workers while the next batch downloads
             done += len(batch)
             if self.progress is not None:
                 self.progress(done, len(uids))

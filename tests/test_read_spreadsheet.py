@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import io
+import zipfile
 
 import pytest
 
@@ -210,3 +212,24 @@ def test_it_refuses_pdf_and_images_as_unsupported() -> None:
 def test_it_reads_zip_members_in_archive_order() -> None:
     data = zip_of([("b.xlsx", xlsx_bytes(sheet_name="乙")), ("a.xlsx", xlsx_bytes(sheet_name="甲"))])
     assert [sheet.name for sheet in read_part(part(data, "x.zip"), None).sheets] == ["乙", "甲"]
+
+
+def test_a_formula_saved_with_its_result_is_read_as_that_result_without_a_problem() -> None:
+    # What Excel and WPS write for 合计 = SUM(...): the formula and, in <v>, the value it had when saved.
+    rows = [("产品名称", "金额"), ("小米", 100), ("香菇", 50), ("合计", "=SUM(B2:B3)")]
+    data = replace_member(
+        xlsx_bytes(rows),
+        "xl/worksheets/sheet1.xml",
+        lambda xml: xml.replace(b"<f>SUM(B2:B3)</f><v></v>", b"<f>SUM(B2:B3)</f><v>150</v>"),
+    )
+    assert b"<v>150</v>" in zipfile.ZipFile(io.BytesIO(data)).read("xl/worksheets/sheet1.xml")
+    result = read_spreadsheet(data, "xlsx", "附件3.xlsx")
+    assert result.findings == ()
+    assert result.sheets[0].rows[3] == ("合计", 150)
+
+
+def test_a_formula_saved_without_its_result_is_named() -> None:
+    rows = [("产品名称", "金额"), ("小米", 100), ("合计", "=SUM(B2:B2)")]
+    result = read_spreadsheet(xlsx_bytes(rows), "xlsx", "附件3.xlsx")
+    assert [f.code for f in result.findings] == ["formula_text"]
+    assert "1 个公式单元格" in result.findings[0].detail

@@ -16,7 +16,7 @@ from mailbot.problems import CORRUPT, EMPTY_FILE, ENCRYPTED, UNSAFE_XML, UNSUPPO
 from mailbot.read.cfb import looks_encrypted_package, open_compound, word_encrypted
 from mailbot.read.container import check_container, iter_members, traversal_finding
 from mailbot.read.docx import read_docx
-from mailbot.read.guard import DEFAULT_LIMITS, ReadLimits, check_xml, check_zip, declares_dtd, located
+from mailbot.read.guard import DEFAULT_LIMITS, ReadLimits, check_zip, declares_dtd, located
 from mailbot.read.html import read_html_tables
 from mailbot.read.model import ReadResult, Sheet
 from mailbot.read.office import ConversionError, Converter
@@ -97,7 +97,7 @@ def _failed(file_type: str, code: str, detail: str) -> ReadResult:
 
 
 def _read_docx(data: bytes, source: str, limits: ReadLimits, file_type: str = "docx") -> ReadResult:
-    finding = check_zip(data, limits) or check_xml(data)
+    finding = check_zip(data, limits, xml=True)
     if finding is not None:
         return ReadResult(file_type, findings=(located(finding, source),))
     return replace(read_docx(data, source), file_type=file_type)

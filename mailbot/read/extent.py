@@ -159,20 +159,60 @@ def _reference(text: str) -> tuple[int, int]:
     return int(match.group(2)) - 1, col - 1
 
 
-def xlsx_cells(archive: zipfile.ZipFile, limit: int) -> tuple[int, int]:
-    """Cells of every worksheet in an (already checked) xlsx, and how many are formulas saved without their
-    result; raises TooManyCellsError or MalformedError.
+class XlsxCells:
+    """Counts the cells of every worksheet of an xlsx while `guard.check_zip` inflates it (pass `scans`);
+    raises TooManyCellsError or MalformedError from there.
 
     Every member whose root element is a sheet counts, whatever its name: calamine finds sheets through the
     workbook's relationships, which a hostile file may point anywhere.
     """
-    budget = _Budget(limit)
-    for info in archive.infolist():
-        if not info.is_dir():
-            target = _XlsxTarget(budget)
-            if _scan(archive, info, target, _SHEET_ROOTS):
-                budget.close(target.grid)
-    return budget.done, budget.bare_formulas
+
+    def __init__(self, limit: int) -> None:
+        self.budget = _Budget(limit)
+
+    @property
+    def cells(self) -> int:
+        return self.budget.done
+
+    @property
+    def bare_formulas(self) -> int:
+        return self.budget.bare_formulas
+
+    def scans(self, info: zipfile.ZipInfo) -> list[_SheetScan]:
+        return [_SheetScan(self.budget, info.filename)]
+
+
+class _SheetScan:
+    """One member through an `_XlsxTarget`, chunk by chunk, if its root element is a sheet."""
+
+    def __init__(self, budget: _Budget, name: str) -> None:
+        self.target = _XlsxTarget(budget)
+        self.name = name
+        self.parser: XMLParserType | None = None
+
+    def feed(self, chunk: bytes) -> bool:
+        if self.parser is None:
+            root = simple_root(chunk)
+            if root is not None and root not in _SHEET_ROOTS:
+                return False  # most members of a workbook: skipped at their first chunk
+            self.parser = _parser(self.target)
+        return self._parse(chunk, final=False)
+
+    def close(self) -> None:
+        if self._parse(b"", final=True):
+            self.target.budget.close(self.target.grid)
+
+    def _parse(self, chunk: bytes, final: bool) -> bool:
+        assert self.parser is not None, "feed() makes the parser first"
+        try:
+            self.parser.Parse(chunk, final)
+        except _NotASheetError:
+            return False
+        except (ExpatError, _DtdError, ValueError) as error:
+            if not self.target.seen_root:
+                return False  # an image or another binary part
+            raise MalformedError(f"{self.name}: {type(error).__name__}") from error
+        return True
 
 
 def _scan(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: _Target, roots: frozenset[str]) -> bool:
@@ -210,6 +250,9 @@ def _parser(target: _Target) -> XMLParserType:
     parser = ParserCreate(namespace_separator="}")
     parser.StartElementHandler = target.start
     parser.EndElementHandler = target.end
+    if isinstance(target, _XlsxTarget):  # text tells a formula's saved result from none
+        parser.buffer_text = True
+        parser.CharacterDataHandler = target.data
     parser.StartDoctypeDeclHandler = _refuse_dtd
     parser.EntityDeclHandler = _refuse_dtd
     return parser

@@ -1,8 +1,10 @@
 """Safety checks on zip-based files (xlsx, xlsm, docx, ods, plain zip) before any reader inflates them.
 
 Declared sizes in a zip are the sender's claim and can lie, so `check_zip` also inflates every member as a stream,
-counting bytes and discarding them, and stops at the first cap it crosses. `check_xml` then refuses XML members
-that declare a DTD or entities (billion laughs, external entities) before a parser that might expand them sees them.
+counting bytes and discarding them, and stops at the first cap it crosses. With `xml=True` the same pass refuses
+XML members that declare a DTD or entities (billion laughs, external entities) before a parser that might expand
+them sees them, and hands each inflated chunk to the caller's member scans (the extent scan), so a workbook is
+inflated once for all its checks.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ import re
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import IO
+from typing import Protocol
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser, ParseError
@@ -57,19 +59,44 @@ class _RefusedError(Exception):
         self.finding = finding
 
 
-def check_zip(data: bytes, limits: ReadLimits = DEFAULT_LIMITS) -> Finding | None:
-    """None when the zip is safe to inflate; else an `encrypted`, `corrupt` or `archive_bomb` finding."""
+class MemberScan(Protocol):
+    """Something that reads a member's inflated bytes during `check_zip`'s pass."""
+
+    def feed(self, chunk: bytes) -> bool:
+        """Take the next chunk; False when nothing more of this member is needed."""
+
+    def close(self) -> None:
+        """The member ended (only called when every `feed` returned True)."""
+
+
+Scans = Callable[[zipfile.ZipInfo], Iterable[MemberScan]]
+
+
+def check_zip(
+    data: bytes, limits: ReadLimits = DEFAULT_LIMITS, xml: bool = False, scans: Scans | None = None
+) -> Finding | None:
+    """None when the zip is safe to inflate; else an `encrypted`, `corrupt`, `archive_bomb` or (with `xml`)
+    `unsafe_xml` finding. The `scans` of each member see its bytes as they are inflated; what they raise passes.
+    """
     try:
         _check_directory_size(data, limits)
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             infos = archive.infolist()
             _check_declared(infos, limits)
-            _check_inflated(archive, data, limits)
+            _check_inflated(archive, data, limits, _with_xml_check(scans, xml))
     except _RefusedError as refused:
         return refused.finding
     except ZIP_ERRORS as error:
         return Finding(CORRUPT, f"压缩文件已损坏，无法读取（{_reason(error)}）")
     return None
+
+
+def _with_xml_check(scans: Scans | None, xml: bool) -> Scans:
+    def member_scans(info: zipfile.ZipInfo) -> list[MemberScan]:
+        found: list[MemberScan] = [_RefuseDtd(info.filename)] if xml else []
+        return found + list(scans(info) if scans else ())
+
+    return member_scans
 
 
 def _bomb(detail: str) -> _RefusedError:
@@ -120,12 +147,12 @@ def _mb(size: int) -> str:
     return f"{size // MB} MB"
 
 
-def _check_inflated(archive: zipfile.ZipFile, data: bytes, limits: ReadLimits) -> None:
+def _check_inflated(archive: zipfile.ZipFile, data: bytes, limits: ReadLimits, scans: Scans) -> None:
     total = 0
     for info in archive.infolist():
         if info.is_dir():
             continue
-        size = _inflated_size(archive, data, info, limits)
+        size = _inflated_size(archive, data, info, limits, list(scans(info)))
         if size != info.file_size:
             detail = f"压缩文件已损坏（「{info.filename}」的实际大小与目录记录不符），未读取"
             raise _RefusedError(Finding(CORRUPT, detail))
@@ -134,36 +161,50 @@ def _check_inflated(archive: zipfile.ZipFile, data: bytes, limits: ReadLimits) -
             raise _bomb(f"压缩文件解压后超过 {_mb(limits.max_inflated_bytes)}")
 
 
-def _inflated_size(archive: zipfile.ZipFile, data: bytes, info: zipfile.ZipInfo, limits: ReadLimits) -> int:
-    """The member's true inflated size, counted chunk by chunk; raises as soon as a cap is crossed."""
-    if info.compress_type == zipfile.ZIP_STORED:
+def _inflated_size(
+    archive: zipfile.ZipFile, data: bytes, info: zipfile.ZipInfo, limits: ReadLimits, scans: list[MemberScan]
+) -> int:
+    """The member's true inflated size, counted chunk by chunk; raises as soon as a cap is crossed. Each chunk
+    goes to the scans that still want it."""
+    if info.compress_type == zipfile.ZIP_STORED and not scans:
         return info.compress_size
-    # Deflate is inflated from the raw stream so that a lying declared size cannot stop the count early
-    # (zipfile stops reading at the declared size; other readers, such as calamine's, do not).
-    deflated = info.compress_type == zipfile.ZIP_DEFLATED
-    chunks = _deflated_chunks(data, info) if deflated else _opened_chunks(archive, info)
     size = 0
-    for chunk_size in chunks:
-        size += chunk_size
+    for chunk in _chunks(archive, data, info):
+        size += len(chunk)
         _check_member_size(info.filename, size, info.compress_size, limits)
+        scans = [scan for scan in scans if scan.feed(chunk)]
+    for scan in scans:
+        scan.close()
     return size
 
 
-def _opened_chunks(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[int]:
+def _chunks(archive: zipfile.ZipFile, data: bytes, info: zipfile.ZipInfo) -> Iterator[bytes]:
+    if info.compress_type == zipfile.ZIP_STORED:
+        start = _data_offset(data, info)
+        stored = memoryview(data)[start : start + info.compress_size]
+        return (stored[offset : offset + _CHUNK].tobytes() for offset in range(0, len(stored), _CHUNK))
+    # Deflate is inflated from the raw stream so that a lying declared size cannot stop the count early
+    # (zipfile stops reading at the declared size; other readers, such as calamine's, do not).
+    if info.compress_type == zipfile.ZIP_DEFLATED:
+        return _deflated_chunks(data, info)
+    return _opened_chunks(archive, info)
+
+
+def _opened_chunks(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[bytes]:
     # Other methods (bzip2, lzma) through zipfile, which never reads past the size we already checked.
     with archive.open(info) as member:
         while chunk := member.read(_CHUNK):
-            yield len(chunk)
+            yield chunk
 
 
-def _deflated_chunks(data: bytes, info: zipfile.ZipInfo) -> Iterator[int]:
+def _deflated_chunks(data: bytes, info: zipfile.ZipInfo) -> Iterator[bytes]:
     start = _data_offset(data, info)
     stream = memoryview(data)[start : start + info.compress_size]
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
     for offset in range(0, len(stream), _CHUNK):
         pending = stream[offset : offset + _CHUNK].tobytes()
         while pending and not inflater.eof:
-            yield len(inflater.decompress(pending, _CHUNK))
+            yield inflater.decompress(pending, _CHUNK)
             pending = inflater.unconsumed_tail
     if not inflater.eof:
         raise zipfile.BadZipFile(f"{info.filename}: truncated deflate stream")
@@ -199,21 +240,9 @@ class _StopAtRoot:
         """Nothing was built."""
 
 
-def check_xml(data: bytes) -> Finding | None:
-    """An `unsafe_xml` finding when an XML member of this (already checked) zip declares a DTD or entities."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            return check_xml_members(archive)
-    except ZIP_ERRORS as error:
-        return Finding(CORRUPT, f"压缩文件已损坏，无法读取（{_reason(error)}）")
-
-
-def check_xml_members(archive: zipfile.ZipFile) -> Finding | None:
-    """`check_xml` on an open archive, so that a reader making several passes opens the zip once."""
-    unsafe = next((info.filename for info in archive.infolist() if _declares_dtd(archive, info)), None)
-    if unsafe is None:
-        return None
-    return Finding(UNSAFE_XML, f"文件中的「{unsafe}」含有 DTD/实体声明（可能是恶意构造的文件），未读取")
+def check_xml(data: bytes, limits: ReadLimits = DEFAULT_LIMITS) -> Finding | None:
+    """`check_zip` that also refuses XML members declaring a DTD or entities (`unsafe_xml`)."""
+    return check_zip(data, limits, xml=True)
 
 
 # An optional BOM and XML declaration, then the root element's start: nothing else can sit before the root, so
@@ -230,34 +259,51 @@ def simple_root(head: bytes) -> str | None:
     return match.group(1).decode("ascii").rpartition(":")[2] if match else None
 
 
-def _declares_dtd(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
-    if info.is_dir():
-        return False
-    with archive.open(info) as member:
-        return declares_dtd(_member_chunks(member))
+class _DtdScan:
+    """Feeds a member's prolog to a parser that forbids DTDs; stops at the root element, where a DTD can no
+    longer come. Input that is not XML at all (an image) declares nothing."""
 
+    def __init__(self) -> None:
+        self.parser: DefusedXMLParser | None = None
+        self.unsafe = False
 
-def _member_chunks(member: IO[bytes]) -> Iterator[bytes]:
-    yield member.read(HEAD_BYTES)
-    while chunk := member.read(_CHUNK // 4):
-        yield chunk
-
-
-def declares_dtd(chunks: Iterable[bytes]) -> bool:
-    """Whether XML arriving in these chunks declares a DTD: its prolog goes to a parser that forbids DTDs, and
-    scanning stops at the root element. Input that is not XML at all (an image) declares nothing."""
-    parser = None
-    for chunk in chunks:
-        if parser is None:
+    def feed(self, chunk: bytes) -> bool:
+        if self.parser is None:
             if simple_root(chunk) is not None:
                 return False
-            parser = DefusedXMLParser(target=_StopAtRoot(), forbid_dtd=True)
+            self.parser = DefusedXMLParser(target=_StopAtRoot(), forbid_dtd=True)
         try:
-            parser.feed(chunk)
+            self.parser.feed(chunk)
         except _RootReachedError:
             return False
         except DefusedXmlException:
-            return True
+            self.unsafe = True
+            return False
         except ParseError:
             return False  # not XML: nothing for an XML parser to expand
-    return False
+        return True
+
+    def close(self) -> None:
+        """The member ended inside its prolog: nothing was declared."""
+
+
+class _RefuseDtd(_DtdScan):
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+    def feed(self, chunk: bytes) -> bool:
+        wanted = super().feed(chunk)
+        if self.unsafe:
+            detail = f"文件中的「{self.name}」含有 DTD/实体声明（可能是恶意构造的文件），未读取"
+            raise _RefusedError(Finding(UNSAFE_XML, detail))
+        return wanted
+
+
+def declares_dtd(chunks: Iterable[bytes]) -> bool:
+    """Whether XML arriving in these chunks declares a DTD."""
+    scan = _DtdScan()
+    for chunk in chunks:
+        if not scan.feed(chunk):
+            break
+    return scan.unsafe

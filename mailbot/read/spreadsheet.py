@@ -21,7 +21,7 @@ from python_calamine import CalamineSheet, CalamineWorkbook, SheetTypeEnum, Shee
 from mailbot.problems import CORRUPT, EMPTY_FILE, ENCRYPTED, FORMULA_TEXT, OVERSIZED, UNSUPPORTED_FORMAT, Finding
 from mailbot.read import extent
 from mailbot.read.cfb import CfbError, encrypted_package, open_compound
-from mailbot.read.guard import DEFAULT_LIMITS, ZIP_ERRORS, ReadLimits, check_xml_members, check_zip, located
+from mailbot.read.guard import DEFAULT_LIMITS, ZIP_ERRORS, ReadLimits, check_zip, located
 from mailbot.read.model import CellRange, CellValue, ReadResult, Sheet
 
 log = logging.getLogger(__name__)
@@ -76,19 +76,18 @@ def _check(data: bytes, file_type: str, source: str, limits: ReadLimits) -> _Pla
     if file_type == "xls":
         _check_xls(data, source, limits)
         return _Plan({})
-    finding = check_zip(data, limits)
+    cells = extent.XlsxCells(limits.max_cells)
+    with _extent_errors(source, limits):
+        # One pass inflates every member once: sizes, DTDs and (xlsx) the cells calamine would allocate.
+        finding = check_zip(data, limits, xml=True, scans=cells.scans if file_type == "xlsx" else None)
     if finding is not None:
         raise _RefusedError(located(finding, source))
     with zipfile.ZipFile(io.BytesIO(data)) as archive, _extent_errors(source, limits):
-        finding = check_xml_members(archive)
-        if finding is not None:
-            raise _RefusedError(located(finding, source))
         if file_type == "ods":
             _refuse_encrypted_ods(archive, source)
             return _Plan(extent.ods_layout(archive, limits.max_cells).merged)
         _refuse_xlsb(archive, source)
-        _, bare_formulas = extent.xlsx_cells(archive, limits.max_cells)
-    return _Plan({}, bare_formulas)
+    return _Plan({}, cells.bare_formulas)
 
 
 def _check_xls(data: bytes, source: str, limits: ReadLimits) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from mailbot.problems import Finding
@@ -135,49 +135,60 @@ def keys_of(session: Session, message_id: int) -> set[Key]:
 def settle(session: Session, keys: Iterable[Key], added: Sequence[Added] = ()) -> None:
     """Recompute current / superseded / duplicate for each (unit, period).
 
-    A submission that arrives after everything else of its key (the usual case) only needs the one current
-    before it; anything else — reprocessing, a late-ingested old mail — walks the key's whole history.
+    Submissions that arrive after everything else of their key (the usual case) only need the one current
+    before them; anything else — reprocessing, a late-ingested old mail — walks the key's whole history.
+    The changes are written at the end, a statement per kind of change for the whole batch.
     """
     walk = set(keys)
-    seen: set[Key] = set()
-    for submission in added:
-        key = submission.key
-        if key is not None and key not in walk:
-            if key in seen or not _settle_newest(session, submission, key):
-                walk.add(key)
-            seen.add(key)
+    changes: dict[int, dict[str, Any]] = {}
+    for key, group in _by_key(added).items():
+        if key not in walk and not _settle_newest(session, key, group, changes):
+            walk.add(key)
     for unit_id, period in sorted(walk):
-        _walk(session, unit_id, period)
+        _walk(session, unit_id, period, changes)
+    _apply(session, changes)
 
 
-def _settle_newest(session: Session, submission: Added, key: Key) -> bool:
-    """Settle a submission against the current one of its key; False when it is not the newest after all.
+def _by_key(added: Sequence[Added]) -> dict[Key, list[Added]]:
+    groups: dict[Key, list[Added]] = {}
+    for submission in sorted(added, key=lambda submission: submission.order):
+        if submission.key is not None:
+            groups.setdefault(submission.key, []).append(submission)
+    return groups
+
+
+def _settle_newest(session: Session, key: Key, group: list[Added], changes: dict[int, dict[str, Any]]) -> bool:
+    """Settle new submissions (in received order, inserted as current) after the key's current one; False,
+    changing nothing, when one of them is older than what is stored.
 
     Superseded submissions are all older than the current one, so the latest of the key's current and
     duplicates is the latest of all; a duplicate has the current's content and points at it.
     """
-    others = (S.unit_id == key[0], S.period == key[1], S.id != submission.id)
     latest = run(
         session,
         select(S.id, S.status, S.supersedes_id, S.content_sha256, *_ORDER)
-        .where(*others, S.status.in_(("current", "duplicate")))
+        .where(S.unit_id == key[0], S.period == key[1], S.id.not_in([s.id for s in group]))
+        .where(S.status.in_(("current", "duplicate")))
         .order_by(*(c.desc() for c in _ORDER))
         .limit(1),
     ).first()
-    if latest is None:
-        return True  # inserted as current, superseding nothing
-    if (latest.received_at, latest.message_id, latest.position) > submission.order:
+    if latest is not None and (latest.received_at, latest.message_id, latest.position) > group[0].order:
         return False
-    current_id = latest.id if latest.status == "current" else latest.supersedes_id
-    if latest.content_sha256 == submission.content_sha256:
-        _update(session, submission.id, status="duplicate", supersedes_id=current_id)
-    else:
-        _update(session, current_id, status="superseded")
-        _update(session, submission.id, supersedes_id=current_id)
+    current: tuple[int, str] | None = None
+    if latest is not None:
+        current = (latest.id if latest.status == "current" else latest.supersedes_id, latest.content_sha256)
+    for submission in group:
+        if current is not None and submission.content_sha256 == current[1]:
+            changes[submission.id] = {"status": "duplicate", "supersedes_id": current[0]}
+            continue
+        if current is not None:
+            changes.setdefault(current[0], {})["status"] = "superseded"
+            changes[submission.id] = {"supersedes_id": current[0]}
+        current = (submission.id, submission.content_sha256)
     return True
 
 
-def _walk(session: Session, unit_id: int, period: str) -> None:
+def _walk(session: Session, unit_id: int, period: str, changes: dict[int, dict[str, Any]]) -> None:
     """The whole history in received order, in plain rows; only rows whose status changes are written."""
     history = run(
         session,
@@ -198,11 +209,21 @@ def _walk(session: Session, unit_id: int, period: str) -> None:
     for row in history:
         status, supersedes_id = wanted[row.id]
         if (row.status, row.supersedes_id) != (status, supersedes_id):
-            _update(session, row.id, status=status, supersedes_id=supersedes_id)
+            changes[row.id] = {"status": status, "supersedes_id": supersedes_id}
 
 
-def _update(session: Session, submission_id: int | None, **values: Any) -> None:
-    run(session, update(SUBMISSIONS).where(S.id == submission_id).values(**values))
+def _apply(session: Session, changes: dict[int, dict[str, Any]]) -> None:
+    """One executemany UPDATE per set of changed columns."""
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for submission_id, values in changes.items():
+        shapes.setdefault(tuple(sorted(values)), []).append({"submission_id": submission_id, **values})
+    for columns, parameters in shapes.items():
+        statement = (
+            update(SUBMISSIONS)
+            .where(S.id == bindparam("submission_id"))
+            .values({column: bindparam(column) for column in columns})
+        )
+        run(session, statement, parameters)
 
 
 def run(session: Session, statement: Any, parameters: Any = None) -> Any:

@@ -1,0 +1,211 @@
+"""Analysing archived messages on several cores, while the parent process keeps the database.
+
+`analyse` is pure and CPU-bound (MIME parsing, unzipping, XML scans, calamine), so a first sync or a backlog is
+spread over worker processes: each loads the raw bytes from the archive itself and sends back the Analysis,
+without the attachment bytes, which the store does not need. A small batch is analysed in this process, because
+starting workers costs more than it saves.
+
+A worker that dies (a native reader aborting, LibreOffice taking its process down) no longer takes mailbot with
+it: the batch it held is analysed again one message per fresh worker, and the message that kills its worker
+again is reported as failed, its raw bytes kept for a person.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import multiprocessing
+import os
+import threading
+import time
+import traceback
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from datetime import datetime
+from multiprocessing.util import Finalize
+
+from mailbot.analyse import Analysis, TableRules, analyse
+from mailbot.config import Config, LimitsConfig
+from mailbot.read.office import LibreOffice
+from mailbot.registry import Registry
+from mailbot.store.archive import Archive
+
+log = logging.getLogger(__name__)
+
+MAX_AUTO_WORKERS = 4  # beyond this the parent, storing one batch at a time, cannot keep up
+# Fewer messages than this are analysed in the parent: a worker's start (≈0.3 s) would cost more.
+MIN_PARALLEL_MESSAGES = 100
+CRASHED = "分析此邮件的进程异常退出（可能是文件触发了读取程序的缺陷），已暂停处理此邮件，请人工查看原件"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One archived message to analyse; everything `analyse` needs besides the registry and the config."""
+
+    message_id: int
+    sha256: str
+    received_at: datetime
+    received_from_header: bool
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Analysis raised: the message is stored as failed with this error, and the traceback is logged."""
+
+    error: str
+    traceback: str = ""
+
+
+Result = tuple[int, Analysis | Failure]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What analysing needs in any process: the archive to load from, the limits and the table rules."""
+
+    archive: Archive
+    limits: LimitsConfig
+    rules: TableRules
+
+
+def run_jobs(jobs: Sequence[Job], registry: Registry, context: Context) -> list[Result]:
+    """Analyse each message; an exception becomes a Failure, so one bad message never costs its batch."""
+    results: list[Result] = []
+    for job in jobs:
+        try:
+            raw = context.archive.load(job.sha256)
+            analysis = analyse(raw, registry, context.limits, job.received_at, job.received_from_header, context.rules)
+        except Exception as exc:  # any bug in a stage must not stop the worker
+            results.append((job.message_id, Failure(f"{type(exc).__name__}: {exc}", traceback.format_exc())))
+        else:
+            results.append((job.message_id, analysis))
+    return results
+
+
+def worker_count(config: Config) -> int:
+    configured = config.tables.workers
+    return configured if configured > 0 else min(os.cpu_count() or 1, MAX_AUTO_WORKERS)
+
+
+class Analyser:
+    """Runs jobs in this process, or in a pool of worker processes started on first use."""
+
+    def __init__(self, config: Config, context: Context, workers: int) -> None:
+        self.config = config
+        self.context = context
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+        self.remote_batches = 0  # batches analysed in worker processes, for the log and the tests
+
+    @property
+    def window(self) -> int:
+        """Batches in flight: enough to keep every worker busy while the parent stores a finished one."""
+        return 2 * self.workers if self.workers > 1 else 0
+
+    def parallel_for(self, count: int) -> bool:
+        return self.workers > 1 and count >= MIN_PARALLEL_MESSAGES
+
+    def start(self) -> None:
+        """Start the workers now (a first sync calls this before fetching, so they start meanwhile)."""
+        if self._pool is None and self.workers > 1:
+            self._pool = _new_pool(self.config, self.workers)
+            for _ in range(self.workers):  # processes start on submission, one per job waiting
+                self._pool.submit(_run_in_worker, [], Registry(()))
+
+    def submit(self, jobs: Sequence[Job], registry: Registry, parallel: bool) -> Future[list[Result]]:
+        if not parallel or self.workers <= 1:
+            done: Future[list[Result]] = Future()
+            done.set_result(run_jobs(jobs, registry, self.context))
+            return done
+        self.remote_batches += 1
+        return self._started().submit(_run_in_worker, list(jobs), registry)
+
+    def collect(self, jobs: Sequence[Job], registry: Registry, pending: Future[list[Result]]) -> list[Result]:
+        """The results of a submitted batch; if a worker died on the way, each message again on its own."""
+        try:
+            return pending.result()
+        except BrokenProcessPool:
+            log.error("a worker process died while analysing messages %s", [job.message_id for job in jobs])
+        self.close()
+        return [result for job in jobs for result in self._alone(job, registry)]
+
+    def _alone(self, job: Job, registry: Registry) -> list[Result]:
+        if self.workers > 1:
+            try:
+                return self._started().submit(_run_in_worker, [job], registry).result()
+            except BrokenProcessPool:
+                self.close()
+            if self._pool_works(registry):
+                log.error("message %s killed its worker process again; set aside", job.message_id)
+                return [(job.message_id, Failure(CRASHED))]
+            # Not the message: no worker can run here at all (a broken config, no /dev/shm). Such a message
+            # is then guarded by the attempts counter, like every message in mailbot's own process.
+            log.error("worker processes cannot run here; analysing in mailbot's own process")
+            self.workers = 1
+        return run_jobs([job], registry, self.context)
+
+    def _pool_works(self, registry: Registry) -> bool:
+        try:
+            self._started().submit(_run_in_worker, [], registry).result()
+        except BrokenProcessPool:
+            self.close()
+            return False
+        return True
+
+    def _started(self) -> ProcessPoolExecutor:
+        self.start()
+        assert self._pool is not None, "start() makes a pool when there are workers"
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def _new_pool(config: Config, workers: int) -> ProcessPoolExecutor:
+    # spawn, not fork: the parent may run scheduler and database threads, which fork would copy mid-lock; and
+    # not forkserver, whose server outlives a parent killed with SIGKILL.
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(config, os.getpid()))
+
+
+_worker_context: Context | None = None
+_ORPHAN_CHECK_SECONDS = 1.0
+
+
+def _start_worker(config: Config, parent: int) -> None:
+    global _worker_context  # one per worker process, built once
+    _exit_with_parent(parent)
+    rules = TableRules.from_config(config)
+    _worker_context = Context(Archive(config.archive_path), config.limits, rules)
+    if isinstance(rules.convert, LibreOffice):
+        # Workers end through os._exit, which skips atexit: remove LibreOffice's profile folder explicitly.
+        Finalize(rules, rules.convert.close, exitpriority=10)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker blocked on its queue outlives a parent killed with SIGKILL; this one notices within a second
+    (the parent of an orphan changes) and exits, whatever it was doing: its results have nowhere to go."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_ORPHAN_CHECK_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="orphan-check", daemon=True).start()
+
+
+def _run_in_worker(jobs: list[Job], registry: Registry) -> list[Result]:
+    assert _worker_context is not None, "the pool's initializer builds the context"
+    return [(message_id, _slim(result)) for message_id, result in run_jobs(jobs, registry, _worker_context)]
+
+
+def _slim(result: Analysis | Failure) -> Analysis | Failure:
+    """The Analysis without the attachments' bytes: the parent stores their names, sizes and digests only."""
+    if isinstance(result, Failure):
+        return result
+    parts = tuple(dataclasses.replace(part, data=b"", size=part.byte_size) for part in result.parsed.attachments)
+    return dataclasses.replace(result, parsed=dataclasses.replace(result.parsed, attachments=parts))

@@ -1,0 +1,122 @@
+"""Analysing in worker processes: the same results as in mailbot's own process, batches settled right when many
+submissions of one unit arrive together, and a worker that dies costs only the message that killed it.
+
+Real worker processes, real SQLite and PostgreSQL (the `database_url` fixture), real archives.
+"""
+
+from __future__ import annotations
+
+import stat
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import aliased, selectinload
+
+from mailbot.app import App
+from mailbot.clock import TZ
+from mailbot.ingest import ingest_paths
+from mailbot.reprocess import reprocess
+from mailbot.store.db import transaction
+from mailbot.store.models import Message, Submission
+from mailbot.workers import CRASHED, MIN_PARALLEL_MESSAGES
+
+from dbfixtures import UNITS, FixedClock, make_config
+from mailgen import annex3_xlsx, make_message
+
+START = datetime(2021, 5, 1, 9, 0, tzinfo=TZ)
+NOW = datetime(2021, 12, 20, 10, 0, tzinfo=TZ)
+COUNT = MIN_PARALLEL_MESSAGES + 20
+
+
+def _mailbox(folder: Path) -> list[Path]:
+    """Reports of three units over several periods: repeated labels make identical re-sends, others
+    corrections; every seventh mail was received before the one written just before it (a backfill)."""
+    folder.mkdir(parents=True)
+    paths: list[Path] = []
+    for i in range(COUNT):
+        unit = UNITS[i % 3]
+        received = START + timedelta(days=2 * i) - (timedelta(days=3) if i % 7 == 6 else timedelta())
+        attachments = [(f"附件3-{i}.xlsx", annex3_xlsx(str(i // 6 % 4), unit=unit["name"]))]
+        if i % 29 == 5:
+            attachments = [("附件3.xlsx", b"PK\x03\x04 broken")]
+        sender = "stranger@example.org" if i % 31 == 7 else unit["emails"][0]
+        raw = make_message(sender=sender, attachments=attachments, received=received, message_id=f"<w{i}@x.cn>")
+        path = folder / f"{i:04d}.eml"
+        path.write_bytes(raw)
+        paths.append(path)
+    return paths
+
+
+def _app(folder: Path, database_url: str, **tables: Any) -> App:
+    config = make_config(folder / "data", database_url, tables=tables)
+    app = App(config, clock=FixedClock(NOW))
+    app.upgrade()
+    return app
+
+
+def _state(app: App) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Messages and submissions, keyed by Message-ID (database ids may differ between runs)."""
+    with transaction(app.sessions) as session:
+        messages = [
+            (m.message_id, m.status, m.kind, m.unit.name if m.unit else None, sorted(p.code for p in m.problems))
+            for m in session.scalars(
+                select(Message).options(selectinload(Message.unit), selectinload(Message.problems))
+            )
+        ]
+        earlier = aliased(Submission)
+        superseded = aliased(Message)
+        submissions = session.execute(
+            select(
+                Message.message_id, Submission.period, Submission.total_yuan, Submission.status, superseded.message_id
+            )
+            .join(Message, Submission.message_id == Message.id)
+            .outerjoin(earlier, Submission.supersedes_id == earlier.id)
+            .outerjoin(superseded, earlier.message_id == superseded.id)
+        ).all()
+    return sorted(messages), sorted(tuple(row) for row in submissions)
+
+
+def test_workers_store_exactly_what_mailbots_own_process_stores(tmp_path: Path, database_url: str) -> None:
+    paths = _mailbox(tmp_path / "mail")
+    inline = _app(tmp_path / "inline", "sqlite:///" + str(tmp_path / "inline.db"), workers=1)
+    parallel = _app(tmp_path / "parallel", database_url, workers=2)
+    try:
+        ingest_paths(inline.ready_pipeline(), paths)
+        pipeline = parallel.ready_pipeline()
+        result = ingest_paths(pipeline, paths)
+        assert pipeline.analyser.remote_batches >= COUNT // 25  # every batch went to a worker
+        assert len(result.outcomes) == COUNT
+        messages, submissions = _state(parallel)
+        assert (messages, submissions) == _state(inline)
+        statuses = {status for *_, status, _ in submissions}
+        assert statuses == {"current", "superseded", "duplicate"}  # the mailbox exercised every status
+        assert {kind for _, _, kind, _, _ in messages} == {"report", "rejected_input"}
+        assert any("unknown_sender" in codes for *_, codes in messages)  # attributed by the table's unit name
+        # Settling many submissions of one unit in one batch gives what walking each history gives.
+        reprocess(parallel.ready_pipeline())
+        assert _state(parallel) == (messages, submissions)
+    finally:
+        inline.close()
+        parallel.close()
+
+
+def test_a_worker_that_dies_costs_only_the_message_that_killed_it(tmp_path: Path, database_url: str) -> None:
+    # A "LibreOffice" that kills the process that started it: what a crashing native reader does to a worker.
+    killer = tmp_path / "soffice"
+    killer.write_text("#!/bin/sh\nkill -9 $PPID\nsleep 5\n")
+    killer.chmod(killer.stat().st_mode | stat.S_IXUSR)
+    paths = _mailbox(tmp_path / "mail")
+    word = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(500) + "WordDocument".encode("utf-16-le") + bytes(500)
+    deadly = tmp_path / "mail" / "9999.eml"
+    deadly.write_bytes(make_message(attachments=[("附件3.doc", word)], received=NOW, message_id="<deadly@x.cn>"))
+    app = _app(tmp_path / "app", database_url, workers=2, libreoffice=str(killer))
+    try:
+        ingest_paths(app.ready_pipeline(), [*paths[:50], deadly, *paths[50:]])
+        with transaction(app.sessions) as session:
+            rows = {m.message_id: (m.status, m.error) for m in session.scalars(select(Message))}
+    finally:
+        app.close()
+    assert rows.pop("deadly@x.cn") == ("failed", CRASHED)
+    assert {status for status, _ in rows.values()} == {"processed"} and len(rows) == COUNT
