@@ -169,6 +169,7 @@ class XlsxCells:
 
     def __init__(self, limit: int) -> None:
         self.budget = _Budget(limit)
+        self.names: list[str] = []  # every member, so the reader need not open the zip again to look for parts
 
     @property
     def cells(self) -> int:
@@ -179,6 +180,7 @@ class XlsxCells:
         return self.budget.bare_formulas
 
     def scans(self, info: zipfile.ZipInfo) -> list[_SheetScan]:
+        self.names.append(info.filename)
         return [_SheetScan(self.budget, info.filename)]
 
 

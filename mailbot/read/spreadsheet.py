@@ -82,12 +82,12 @@ def _check(data: bytes, file_type: str, source: str, limits: ReadLimits) -> _Pla
         finding = check_zip(data, limits, xml=True, scans=cells.scans if file_type == "xlsx" else None)
     if finding is not None:
         raise _RefusedError(located(finding, source))
+    if file_type == "xlsx":
+        _refuse_xlsb(cells.names, source)
+        return _Plan({}, cells.bare_formulas)
     with zipfile.ZipFile(io.BytesIO(data)) as archive, _extent_errors(source, limits):
-        if file_type == "ods":
-            _refuse_encrypted_ods(archive, source)
-            return _Plan(extent.ods_layout(archive, limits.max_cells).merged)
-        _refuse_xlsb(archive, source)
-    return _Plan({}, cells.bare_formulas)
+        _refuse_encrypted_ods(archive, source)
+        return _Plan(extent.ods_layout(archive, limits.max_cells).merged)
 
 
 def _check_xls(data: bytes, source: str, limits: ReadLimits) -> None:
@@ -116,9 +116,9 @@ def _refuse_encrypted_ods(archive: zipfile.ZipFile, source: str) -> None:
         raise _RefusedError(_encrypted(source))
 
 
-def _refuse_xlsb(archive: zipfile.ZipFile, source: str) -> None:
+def _refuse_xlsb(names: list[str], source: str) -> None:
     # calamine would read the binary .xlsb too, but its sheets escape the extent scan above.
-    if any(name.lower() == "xl/workbook.bin" for name in archive.namelist()):
+    if any(name.lower() == "xl/workbook.bin" for name in names):
         detail = f"「{source}」是 .xlsb 二进制工作簿，无法读取，请另存为 .xlsx 后重发"
         raise _RefusedError(Finding(UNSUPPORTED_FORMAT, detail))
 
