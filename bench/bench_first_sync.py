@@ -1,11 +1,13 @@
 """First sync of a mailbox of annex-3 reports from loopback dovecot through the whole pipeline, side by side in
 one run with a naive pipeline on the same server and messages. Target: mailbot ≥ 5× the naive messages/s.
 
-mailbot: `App(config).poller().poll()` on a fresh SQLite database — fetch, archive (fsync), ledger, split,
-classify, attribute, read the table, store the submission. Naive: imap-tools fetch, `pandas.read_excel` with
-openpyxl per attachment, sum the amount column, one INSERT and one COMMIT per message (SQLAlchemy defaults).
+mailbot: `App(config).poller().poll()` on a fresh SQLite database — fetch, archive (flushed to disk), ledger,
+split, classify, attribute, read the table, store the submission; the analysing stages in worker processes
+(`--workers`, default one per core) while the main process fetches and stores. Naive: imap-tools fetch,
+`pandas.read_excel` with openpyxl per attachment, sum the amount column, one INSERT and one COMMIT per message
+(SQLAlchemy defaults).
 
-    .venv/bin/python bench/bench_first_sync.py [--messages 2000] [--spread]
+    .venv/bin/python bench/bench_first_sync.py [--messages 2000] [--spread] [--workers N]
 
 By default every message comes from one unit in one period, as the issue describes; mailbot then keeps a single
 history of N submissions. `--spread` cycles the messages over the six registered units, three days apart and in
@@ -34,6 +36,7 @@ import mailbot.read.spreadsheet  # noqa: F401  (imported before timing, like pan
 from mailbot.app import App
 from mailbot.clock import TZ
 from mailbot.store.models import Message, Submission, Unit
+from mailbot.workers import worker_count
 
 from common import ROOT  # noqa: F401  (also puts tests/ on sys.path)
 from dbfixtures import UNITS, FixedClock, make_config, server_section
@@ -100,11 +103,12 @@ def fill(server: DovecotServer, raws: list[bytes], dates: list[datetime]) -> Non
         client.logout()
 
 
-def run_mailbot(server: DovecotServer, folder: Path, mails: list[Mail]) -> Run:
+def run_mailbot(server: DovecotServer, folder: Path, mails: list[Mail], workers: int = 0) -> Run:
     count = len(mails)
     os.environ["BENCH_IMAP_PASSWORD"] = server.password
     imap = server_section(server, "BENCH_IMAP_PASSWORD", user=server.user)
-    config = make_config(folder / "mailbot", f"sqlite:///{folder}/mailbot.db", imap=imap)
+    tables = {"workers": workers}
+    config = make_config(folder / "mailbot", f"sqlite:///{folder}/mailbot.db", imap=imap, tables=tables)
     app = App(config, clock=FixedClock(NOW))
     app.upgrade()
     try:
@@ -127,7 +131,7 @@ def run_mailbot(server: DovecotServer, folder: Path, mails: list[Mail]) -> Run:
         assert [row.name for row in rows] == [mail.unit for mail in mails], "attributed to the wrong units"
     finally:
         app.close()
-    return Run("mailbot poll", count, seconds)
+    return Run(f"mailbot poll ({worker_count(config)} analysing processes)", count, seconds)
 
 
 def run_naive(server: DovecotServer, folder: Path, count: int) -> Run:
@@ -172,6 +176,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--spread", action="store_true", help="six units and many periods instead of one of each")
+    parser.add_argument("--workers", type=int, default=0, help="tables.workers for mailbot (0: one per core)")
     args = parser.parse_args()
     count: int = args.messages
     mails = plan(count, args.spread)
@@ -187,7 +192,7 @@ def main() -> None:
         fill_start = time.perf_counter()
         fill(server, raws, [mail.received for mail in mails])
         print(f"filled dovecot in {time.perf_counter() - fill_start:.1f} s (set-up, not measured)")
-        runs = [run_mailbot(server, folder, mails), run_naive(server, folder, count)]
+        runs = [run_mailbot(server, folder, mails, args.workers), run_naive(server, folder, count)]
     print(f"{'pipeline':<60} {'messages':>8} {'seconds':>8} {'msg/s':>8}")
     for run in runs:
         print(f"{run.name:<60} {run.messages:>8} {run.seconds:>8.2f} {run.rate:>8.0f}")
