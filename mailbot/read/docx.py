@@ -14,13 +14,13 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-
-import docx
-from docx.oxml.ns import qn
-from docx.oxml.xmlchemy import BaseOxmlElement
+from typing import TYPE_CHECKING
 
 from mailbot.problems import CORRUPT, Finding
 from mailbot.read.model import CellRange, CellValue, ReadResult, Sheet
+
+if TYPE_CHECKING:  # python-docx's element class (lxml itself has no type stubs here)
+    from docx.oxml.xmlchemy import BaseOxmlElement as Element
 
 FILE_TYPE = "docx"
 MAX_SPAN = 100
@@ -29,12 +29,18 @@ MAX_COLS = 1000
 _ROWS = "./w:tr | ./w:sdt/w:sdtContent/w:tr | ./w:customXml/w:tr"
 _CELLS = "./w:tc | ./w:sdt/w:sdtContent/w:tc | ./w:customXml/w:tc"
 _PARAGRAPHS = "./w:p | ./w:sdt/w:sdtContent/w:p | ./w:customXml/w:p"
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+
+
+def qn(tag: str) -> str:
+    """Clark notation of a "w:" name, as python-docx's qn gives it (not imported here: see read_docx)."""
+    return _W + tag.removeprefix("w:")
+
+
 _TEXT_TAGS = {qn("w:t"): None, qn("w:tab"): "\t", qn("w:br"): "\n", qn("w:cr"): "\n"}
 _PPR = qn("w:pPr")
 _VAL = qn("w:val")
 
-# python-docx's element class; lxml itself has no type stubs here.
-Element = BaseOxmlElement
 Rows = tuple[tuple[CellValue, ...], ...]
 
 
@@ -43,6 +49,10 @@ def read_docx(data: bytes, source: str) -> ReadResult:
 
     A document without tables gives no sheets and no finding: the caller reports that no table was found.
     """
+    # Imported here: python-docx and lxml take a tenth of a second to import, paid by every worker process and
+    # command although few units send Word files.
+    import docx
+
     try:
         body = docx.Document(io.BytesIO(data)).element.body
         sheets = tuple(_sheet(table, source, number) for number, table in enumerate(_tables(body), start=1))
