@@ -68,7 +68,7 @@ class Pipeline:
 
     def __post_init__(self) -> None:
         context = Context(self.archive, self.config.limits, self.rules)
-        self.analyser = Analyser(self.config, context, worker_count(self.config))
+        self.analyser = Analyser(context, worker_count(self.config))
 
     def close(self) -> None:
         self._run = None

@@ -92,8 +92,7 @@ def worker_count(config: Config) -> int:
 class Analyser:
     """Runs jobs in this process, or in a pool of worker processes started on first use."""
 
-    def __init__(self, config: Config, context: Context, workers: int) -> None:
-        self.config = config
+    def __init__(self, context: Context, workers: int) -> None:
         self.context = context
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
@@ -109,12 +108,19 @@ class Analyser:
 
     def start(self) -> None:
         """Start the workers now (a first sync calls this before fetching, so they start meanwhile)."""
-        if self._pool is None and self.workers > 1:
-            self._pool = _new_pool(self.config, self.workers)
+        if self._pool is not None or self.workers <= 1:
+            return
+        try:
+            self._pool = _new_pool(self.context, self.workers)
             for _ in range(self.workers):  # processes start on submission, one per job waiting
                 self._pool.submit(_run_in_worker, [], Registry(()))
+        except (OSError, ImportError, NotImplementedError) as error:  # no process support (no /dev/shm)
+            log.warning("cannot start worker processes (%s); analysing in mailbot's own process", error)
+            self.workers = 1
 
     def submit(self, jobs: Sequence[Job], registry: Registry, parallel: bool) -> Future[list[Result]]:
+        if parallel:
+            self.start()
         if not parallel or self.workers <= 1:
             done: Future[list[Result]] = Future()
             done.set_result(run_jobs(jobs, registry, self.context))
@@ -149,14 +155,15 @@ class Analyser:
     def _pool_works(self, registry: Registry) -> bool:
         try:
             self._started().submit(_run_in_worker, [], registry).result()
-        except BrokenProcessPool:
+        except (BrokenProcessPool, RuntimeError):  # RuntimeError: start() fell back to no pool
             self.close()
             return False
         return True
 
     def _started(self) -> ProcessPoolExecutor:
         self.start()
-        assert self._pool is not None, "start() makes a pool when there are workers"
+        if self._pool is None:
+            raise RuntimeError("no worker processes")
         return self._pool
 
     def close(self) -> None:
@@ -165,25 +172,32 @@ class Analyser:
             self._pool = None
 
 
-def _new_pool(config: Config, workers: int) -> ProcessPoolExecutor:
+def _new_pool(context: Context, workers: int) -> ProcessPoolExecutor:
     # spawn, not fork: the parent may run scheduler and database threads, which fork would copy mid-lock; and
     # not forkserver, whose server outlives a parent killed with SIGKILL.
-    context = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(config, os.getpid()))
+    spawn = multiprocessing.get_context("spawn")
+    # The parent's own rules, so that every message of a run is read with the same mapping even if staff
+    # edit the file meanwhile; only LibreOffice is the worker's own (a profile folder per process).
+    convert = context.rules.convert
+    office = (convert.program, convert.timeout_seconds) if isinstance(convert, LibreOffice) else None
+    shared = dataclasses.replace(context, rules=dataclasses.replace(context.rules, convert=None))
+    arguments = (shared, office, os.getpid())
+    return ProcessPoolExecutor(workers, mp_context=spawn, initializer=_start_worker, initargs=arguments)
 
 
 _worker_context: Context | None = None
 _ORPHAN_CHECK_SECONDS = 1.0
 
 
-def _start_worker(config: Config, parent: int) -> None:
+def _start_worker(context: Context, office: tuple[str | None, int] | None, parent: int) -> None:
     global _worker_context  # one per worker process, built once
     _exit_with_parent(parent)
-    rules = TableRules.from_config(config)
-    _worker_context = Context(Archive(config.archive_path), config.limits, rules)
-    if isinstance(rules.convert, LibreOffice):
+    if office is not None:
+        converter = LibreOffice(*office)
         # Workers end through os._exit, which skips atexit: remove LibreOffice's profile folder explicitly.
-        Finalize(rules, rules.convert.close, exitpriority=10)
+        Finalize(converter, converter.close, exitpriority=10)
+        context = dataclasses.replace(context, rules=dataclasses.replace(context.rules, convert=converter))
+    _worker_context = context
 
 
 def _exit_with_parent(parent: int) -> None:

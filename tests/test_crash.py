@@ -74,6 +74,21 @@ def _run_until(engine: Engine, process: subprocess.Popen[bytes], point: tuple[st
     return False
 
 
+def _children(pid: int) -> set[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return set()
+    return {int(child) for child in text.split()}
+
+
+def _wait_gone(pids: set[int], seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while (alive := {pid for pid in pids if Path(f"/proc/{pid}").exists()}) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive, f"worker processes outlived their killed parent: {sorted(alive)}"
+
+
 def test_it_records_each_message_once_through_random_kills(
     tmp_path: Path, database_url: str, imap_server: MailServer
 ) -> None:
@@ -84,16 +99,21 @@ def test_it_records_each_message_once_through_random_kills(
     engine = make_engine(database_url)
     rng = random.Random(615)
     interrupted: list[tuple[int, int]] = []
+    orphans: set[int] = set()
     for _ in range(12):
         counts = _counts(engine)
         if counts[1] >= COUNT - PROCESS_BATCH:
             break  # too little left to interrupt reliably: the final run below finishes it
         process = _mailbot(config, "poll", password=imap_server.password)
         if _run_until(engine, process, _kill_point(rng, counts)):
+            children = _children(process.pid)  # worker processes analysing a first sync, if any
             process.send_signal(signal.SIGKILL)
             process.wait(10)
             interrupted.append(_counts(engine))
+            orphans.update(children)
     assert sum(total < COUNT or done < total for total, done in interrupted) >= 3, interrupted
+    assert orphans, "no run was killed while worker processes were analysing"
+    _wait_gone(orphans)  # a worker whose parent was killed exits by itself, within seconds
     final = _mailbot(config, "poll", password=imap_server.password)
     assert final.wait(120) == 0, final.stderr.read() if final.stderr else ""
     with engine.connect() as connection:

@@ -9,11 +9,13 @@ from __future__ import annotations
 import stat
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import aliased, selectinload
 
+from mailbot import workers
 from mailbot.app import App
 from mailbot.clock import TZ
 from mailbot.ingest import ingest_paths
@@ -120,3 +122,25 @@ def test_a_worker_that_dies_costs_only_the_message_that_killed_it(tmp_path: Path
         app.close()
     assert rows.pop("deadly@x.cn") == ("failed", CRASHED)
     assert {status for status, _ in rows.values()} == {"processed"} and len(rows) == COUNT
+
+
+def test_without_process_support_everything_is_analysed_in_mailbots_own_process(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # What multiprocessing raises where POSIX semaphores are missing (a container without /dev/shm).
+    def no_semaphores(*_args: object) -> NoReturn:
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(workers, "_new_pool", no_semaphores)
+    paths = _mailbox(tmp_path / "mail")
+    app = _app(tmp_path / "app", database_url, workers=2)
+    try:
+        pipeline = app.ready_pipeline()
+        result = ingest_paths(pipeline, paths)
+        with transaction(app.sessions) as session:
+            statuses = {m.status for m in session.scalars(select(Message))}
+    finally:
+        app.close()
+    assert len(result.outcomes) == COUNT and statuses == {"processed"}
+    assert pipeline.analyser.workers == 1 and pipeline.analyser.remote_batches == 0
+    assert "cannot start worker processes" in caplog.text
