@@ -134,22 +134,28 @@ class Analyser:
             return pending.result()
         except BrokenProcessPool:
             log.error("a worker process died while analysing messages %s", [job.message_id for job in jobs])
-        self.close()
+            self.close()
+        except Exception:  # e.g. a result that could not be sent back: find its message, keep the others
+            log.exception("analysing messages %s in a worker failed", [job.message_id for job in jobs])
         return [result for job in jobs for result in self._alone(job, registry)]
 
     def _alone(self, job: Job, registry: Registry) -> list[Result]:
-        if self.workers > 1:
-            try:
-                return self._started().submit(_run_in_worker, [job], registry).result()
-            except BrokenProcessPool:
-                self.close()
-            if self._pool_works(registry):
-                log.error("message %s killed its worker process again; set aside", job.message_id)
-                return [(job.message_id, Failure(CRASHED))]
-            # Not the message: no worker can run here at all (a broken config, no /dev/shm). Such a message
-            # is then guarded by the attempts counter, like every message in mailbot's own process.
-            log.error("worker processes cannot run here; analysing in mailbot's own process")
-            self.workers = 1
+        self.start()
+        if self._pool is None:  # no workers configured, or they cannot start here
+            return run_jobs([job], registry, self.context)
+        try:
+            return self._pool.submit(_run_in_worker, [job], registry).result()
+        except BrokenProcessPool:
+            self.close()
+        except Exception as exc:
+            return [(job.message_id, Failure(f"{type(exc).__name__}: {exc}", traceback.format_exc()))]
+        if self._pool_works(registry):
+            log.error("message %s killed its worker process again; set aside", job.message_id)
+            return [(job.message_id, Failure(CRASHED))]
+        # Not the message: no worker can run here at all (a broken installation). Such a message is then
+        # guarded by the attempts counter, like every message in mailbot's own process.
+        log.error("worker processes cannot run here; analysing in mailbot's own process")
+        self.workers = 1
         return run_jobs([job], registry, self.context)
 
     def _pool_works(self, registry: Registry) -> bool:
