@@ -81,6 +81,17 @@ def test_it_reads_folders_and_mbox_files_and_never_records_twice(app: App, tmp_p
     assert len(_messages(app)) == 3
 
 
+def test_it_archives_the_same_bytes_twice_in_one_batch_once(app: App, tmp_path: Path) -> None:
+    # A backup folder often holds a message twice (a copy in 已发送 and in 收件箱, or a re-export).
+    raw = make_message(subject="宝丰 统计表", sender="baofeng@example.cn", received=JUNE_10)
+    paths = [_write(tmp_path / "in", "a.eml", raw), _write(tmp_path / "in", "copy of a.eml", raw)]
+    result = ingest_paths(app.ready_pipeline(), paths)
+    assert (result.read, result.new) == (2, 1)
+    [row] = _messages(app)
+    assert app.archive.load(row.sha256) == raw
+    assert not [p for p in app.archive.root.rglob("*") if p.name.startswith(".incoming-")]
+
+
 def test_it_counts_content_named_units_from_unknown_addresses_but_flags_them(app: App, tmp_path: Path) -> None:
     raw = gbk_raw_subject_message("someone@qq.com", "郟县总工会报送附件3", "郟县统计表.xlsx")
     ingest_paths(app.ready_pipeline(), [_write(tmp_path / "in", "a.eml", raw)])

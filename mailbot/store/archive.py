@@ -34,7 +34,8 @@ class Archive:
         more flush. When this returns, every message is on disk: the caller may now record them in the ledger.
         """
         digests = [sha256_hex(raw) for raw in raws]
-        moves = [move for raw, digest in zip(raws, digests, strict=True) if (move := self._write(raw, digest))]
+        distinct = dict(zip(digests, raws, strict=True))  # the same bytes twice in a batch are written once
+        moves = [move for digest, raw in distinct.items() if (move := self._write(raw, digest))]
         if not moves:
             return digests
         # The contents must be on disk before a rename can make them visible under their real names: a crash
