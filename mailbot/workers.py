@@ -96,7 +96,7 @@ class Analyser:
         self.context = context
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
-        self.remote_batches = 0  # batches analysed in worker processes, for the log and the tests
+        self.remote_batches = 0  # batches sent to worker processes: shows whether a run used them
 
     @property
     def window(self) -> int:

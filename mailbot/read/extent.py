@@ -172,10 +172,6 @@ class XlsxCells:
         self.names: list[str] = []  # every member, so the reader need not open the zip again to look for parts
 
     @property
-    def cells(self) -> int:
-        return self.budget.done
-
-    @property
     def bare_formulas(self) -> int:
         return self.budget.bare_formulas
 
