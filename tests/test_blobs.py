@@ -5,6 +5,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import quopri
+
+import pytest
 
 from mailbot.message.blobs import MIN_LINES, lift
 from mailbot.message.split import parse_message
@@ -23,10 +26,25 @@ def test_it_decodes_big_attachments_exactly_as_sent() -> None:
     assert parsed.findings == ()
 
 
-def test_it_leaves_small_messages_to_the_ordinary_parser() -> None:
-    raw = make_message(attachments=[("a.xlsx", os.urandom(20_000))])
+def test_it_lifts_a_workbook_sized_attachment_and_leaves_a_tiny_one_to_the_ordinary_parser() -> None:
+    workbook, tiny = os.urandom(6_000), os.urandom(400)
+    raw = make_message(attachments=[("a.xlsx", workbook), ("b.txt", tiny)])
     slim, blobs = lift(raw)
-    assert slim is raw and not blobs.spans
+    assert len(blobs.spans) == 1 and len(slim) < len(raw) - 7_000
+    assert [p.data for p in parse_message(raw).attachments] == [workbook, tiny]
+    small = make_message(attachments=[("b.txt", tiny)])
+    assert lift(small)[0] is small
+
+
+def test_it_decodes_quoted_printable_text_that_looks_like_base64() -> None:
+    text = "附件是我单位的统计表，请查收。" * 40
+    encoded = quopri.encodestring(text.encode("utf-8")).replace(b"\n", b"\r\n") + b"\r\n"
+    raw = (
+        b"From: jiaxian@example.cn\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" + encoded
+    )
+    assert lift(raw)[1].spans  # every line is letters, digits and "=": lifted like base64
+    assert parse_message(raw).text_body.strip() == text
 
 
 def test_it_keeps_a_plain_text_body_that_merely_looks_like_base64() -> None:
@@ -57,3 +75,13 @@ def test_it_restores_a_lifted_run_that_shares_its_part_with_other_lines() -> Non
     )
     parsed = parse_message(raw)
     assert parsed.text_body.split() == ["#", *lines]
+
+
+@pytest.mark.parametrize("size", [6_000, 6_001, 6_002])  # base64 padding: none, "==", "="
+def test_a_lifted_attachment_exactly_at_the_limit_is_kept_and_one_byte_over_is_not(size: int) -> None:
+    data = os.urandom(size)
+    raw = make_message(attachments=[("a.xlsx", data)])
+    assert lift(raw)[1].spans
+    assert parse_message(raw, max_attachment_bytes=size).attachments[0].data == data
+    over = parse_message(raw, max_attachment_bytes=size - 1)
+    assert over.attachments[0].data == b"" and [f.code for f in over.findings] == ["oversized"]

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 RAW_ITEMS = "(UID INTERNALDATE RFC822.SIZE BODY.PEEK[])"
 HEADER_ITEMS = "(UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"
+SIZE_ITEMS = "(UID RFC822.SIZE)"
 # Response codes of a refused LOGIN that mean "the server is unwell", not "the credentials are wrong".
 _TEMPORARY_LOGIN_CODES = (b"[UNAVAILABLE]", b"[SERVERBUG]", b"[LIMIT]", b"[INUSE]")
 _LOGOUT_TIMEOUT_SECONDS = 5.0
@@ -157,6 +158,14 @@ class ImapSession:
             for items in self._fetch(batch, RAW_ITEMS):
                 found.append(self._fetched_message(items))
         return sorted(found, key=lambda m: m.uid)
+
+    def fetch_sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        """RFC822.SIZE by UID: the cheapest FETCH, to plan batches before any body is downloaded."""
+        sizes: dict[int, int] = {}
+        for batch in _batches(uids, self.config.batch_size * 10):
+            for items in self._fetch(batch, SIZE_ITEMS):
+                sizes[_int(items, "UID")] = _int(items, "RFC822.SIZE")
+        return sizes
 
     def fetch_headers(self, uids: Sequence[int]) -> list[HeaderInfo]:
         """Message-ID and size without the bodies (to re-match messages after a UIDVALIDITY change)."""
@@ -285,7 +294,7 @@ class ImapSession:
         wanted = set(uids)
         responses = parse_fetch_responses(data)
         # Unsolicited FETCH responses (flag changes by other clients) carry no body: leave them out.
-        return [r for r in responses if "UID" in r and _int(r, "UID") in wanted and _has_body(r, items)]
+        return [r for r in responses if "UID" in r and _int(r, "UID") in wanted and _answers(r, items)]
 
     def _fetched_message(self, items: dict[str, _Value]) -> FetchedMessage:
         return FetchedMessage(
@@ -497,8 +506,10 @@ def _message_id(header_block: bytes) -> str:
     return normalise_message_id(str(message.get("Message-ID", "")))
 
 
-def _has_body(items: dict[str, _Value], wanted: str) -> bool:
-    return ("BODY[]" in items) if "BODY.PEEK[]" in wanted else ("HEADER" in items)
+def _answers(items: dict[str, _Value], wanted: str) -> bool:
+    if "BODY.PEEK[]" in wanted:
+        return "BODY[]" in items
+    return "HEADER" in items if "HEADER" in wanted else "RFC822.SIZE" in items
 
 
 def _int(items: dict[str, _Value], name: str) -> int:

@@ -287,8 +287,7 @@ def _encoded_size(part: Message, blobs: Blobs) -> int:
         return len(_payload(part, blobs))
     span = blobs.span(encoded)
     if span is not None:
-        encoded_size = blobs.encoded_size(span)
-        return encoded_size * 3 // 4 if _is_base64(part) else encoded_size
+        return blobs.base64_size(span) if _is_base64(part) else blobs.encoded_size(span)
     if not _is_base64(part):
         return len(encoded)
     significant = len(encoded) - sum(encoded.count(ch) for ch in " \t\r\n")
@@ -298,9 +297,11 @@ def _encoded_size(part: Message, blobs: Blobs) -> int:
 def _payload(part: Message, blobs: Blobs) -> bytes:
     encoded = _encoded_payload(part)
     span = blobs.span(encoded) if encoded is not None else None
-    if span is not None:
-        return blobs.decode_base64(span) if _is_base64(part) else blobs.original(span)
+    if span is not None and _is_base64(part):
+        return blobs.decode_base64(span)
     if encoded is not None and blobs.spans and "mailbot-blob-" in encoded:
+        # Lifted lines of another transfer encoding (quoted-printable Chinese is all letters, digits and "="),
+        # or a token amid other lines: put the text back and let the email package decode it as sent.
         part.set_payload(blobs.restore(encoded))
     data = part.get_payload(decode=True)
     return data if isinstance(data, bytes) else b""
