@@ -53,7 +53,7 @@ class TableRules:
         limits = ReadLimits(
             max_inflated_bytes=tables.max_inflated_bytes, convert_timeout_seconds=tables.conversion_timeout_seconds
         )
-        return cls(mapping, config.deadlines, WorkCalendar(), office, limits)
+        return cls(mapping, config.deadlines, WorkCalendar.from_config(config.calendar), office, limits)
 
 
 @dataclass(frozen=True)

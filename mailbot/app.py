@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -14,8 +15,12 @@ from mailbot.analyse import TableRules
 from mailbot.clock import Clock, system_clock
 from mailbot.config import Config, read_secret
 from mailbot.fetch.imap import ImapSession
+from mailbot.mails import Templates
+from mailbot.outbox import Outbox
 from mailbot.process import Pipeline
 from mailbot.read.office import LibreOffice
+from mailbot.remind import Reminders
+from mailbot.send.smtp import SmtpSender
 from mailbot.store import db, ledger
 from mailbot.store.archive import Archive
 from mailbot.sync import Poller, Progress
@@ -67,6 +72,23 @@ class App:
 
     def poller(self, progress: Progress | None = None) -> Poller:
         return Poller(self.ready_pipeline(), self.open_mailbox, progress=progress)
+
+    @cached_property
+    def templates(self) -> Templates:
+        folder = self.config.outbox.templates_dir
+        return Templates(Path(self.config.base_dir) / folder if folder else None)
+
+    def reminders(self) -> Reminders:
+        self.ready_pipeline()  # the schema is current and the units mirrored
+        return Reminders(self.sessions, self.config, self.templates)
+
+    def outbox(self) -> Outbox:
+        db.require_current(self.engine)
+        return Outbox(self.sessions, self.config, self.clock, self._smtp_sender)
+
+    def _smtp_sender(self) -> SmtpSender:
+        smtp = self.config.smtp
+        return SmtpSender(smtp, read_secret(smtp.password_env, smtp.password_file, "smtp", self.config.base_dir))
 
     def close(self) -> None:
         if "engine" in self.__dict__:

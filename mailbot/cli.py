@@ -189,6 +189,173 @@ def status(ctx: Context, as_of: str | None, as_json: bool) -> None:
 
 
 @cli.command()
+@click.option("--as-of", "as_of", metavar="TIME", help="Decide as of this day or time (ISO 8601) instead of now.")
+@click.option("--dry-run", is_flag=True, help="Only list the mails that are due; queue and send nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the mails as JSON.")
+@pass_context
+def remind(ctx: Context, as_of: str | None, dry_run: bool, as_json: bool) -> None:
+    """Queue the reminders and late notices due today, then send what the outbox holds.
+
+    Only units that have not sent the table are reminded, each step once; running it twice on a day sends
+    nothing new. Nothing is sent on a day off.
+
+    \b
+    Example:
+      mailbot remind --as-of 2021-06-08 --dry-run --json
+    """
+    app = ctx.app
+    moment = _parse_time(as_of) or app.clock()
+    reminders = app.reminders()
+    planned = reminders.planned(moment) if dry_run else reminders.queue(moment)
+    if as_json:
+        _echo_json([p.to_json() for p in planned])
+    else:
+        for item in planned:
+            click.echo(f"{item.notice.kind:<12} {item.notice.unit:<16} {item.notice.period:<20} {item.notice.to}")
+        click.echo(f"{len(planned)} mail(s) {'due' if dry_run else 'queued'} as of {moment:%Y-%m-%d %H:%M}")
+    if not dry_run:
+        _report_drain(app.outbox().drain(), as_json)
+
+
+def _report_drain(result: Any, quiet: bool) -> None:
+    if quiet and result.paused is None:
+        return
+    click.echo(
+        f"sent {result.sent}, retrying {result.retrying}, failed {result.failed}, uncertain {result.uncertain}"
+        + (" (throttled: the rest goes out in the next minutes)" if result.throttled else ""),
+        err=quiet,
+    )
+    if result.paused is not None:
+        click.echo(f"sending is paused: {result.paused} (fix the password, then `mailbot outbox resume`)", err=True)
+
+
+@cli.group()
+def outbox() -> None:
+    """Every mail mailbot sends: list it, send it, retry or cancel a mail, resume after a refused login.
+
+    \b
+    Example:
+      mailbot outbox list --status failed
+    """
+
+
+@outbox.command("list")
+@click.option("--status", "statuses", multiple=True, help="Only mails with this status (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+def outbox_list(ctx: Context, statuses: tuple[str, ...], as_json: bool) -> None:
+    """List queued and sent mails.
+
+    \b
+    Example:
+      mailbot outbox list --status pending --status failed
+    """
+    from mailbot.store import outbox as store
+    from mailbot.store.db import transaction
+
+    app = ctx.app
+    with transaction(app.outbox().sessions) as session:
+        rows = [_mail_json(row) for row in store.listing(session, statuses)]
+        paused = store.paused(session)
+    if as_json:
+        _echo_json({"paused": paused, "mails": rows})
+        return
+    for row in rows:
+        click.echo(f"{row['id']:>5} {row['status']:<10} {row['kind']:<12} {row['to']:<30} {row['subject']}")
+        if row["last_error"]:
+            click.echo(f"      {row['last_error']}")
+    if paused:
+        click.echo(f"sending is paused: {paused}", err=True)
+
+
+def _mail_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "key": row.key,
+        "kind": row.kind,
+        "to": row.to_address,
+        "unit": row.unit.name if row.unit else None,
+        "period": row.period,
+        "subject": row.subject,
+        "status": row.status,
+        "attempts": row.attempts,
+        "next_attempt_at": row.next_attempt_at.isoformat(),
+        "sent_at": row.sent_at.isoformat() if row.sent_at else None,
+        "last_error": row.last_error,
+    }
+
+
+@outbox.command("send")
+@pass_context
+def outbox_send(ctx: Context) -> None:
+    """Send what is due now (the worker does this every minute).
+
+    \b
+    Example:
+      mailbot outbox send
+    """
+    _report_drain(ctx.app.outbox().drain(), False)
+
+
+@outbox.command("retry")
+@click.argument("mail_ids", nargs=-1, type=int, required=True)
+@pass_context
+def outbox_retry(ctx: Context, mail_ids: tuple[int, ...]) -> None:
+    """Send failed, cancelled or uncertain mails again (check an uncertain one was not delivered first).
+
+    \b
+    Example:
+      mailbot outbox retry 12 13
+    """
+    _change_mails(ctx, lambda session, now: _store().retry(session, mail_ids, now), "queued again")
+
+
+@outbox.command("cancel")
+@click.argument("mail_ids", nargs=-1, type=int, required=True)
+@pass_context
+def outbox_cancel(ctx: Context, mail_ids: tuple[int, ...]) -> None:
+    """Cancel pending or failed mails: they are never sent.
+
+    \b
+    Example:
+      mailbot outbox cancel 12
+    """
+    _change_mails(ctx, lambda session, now: _store().cancel(session, mail_ids), "cancelled")
+
+
+@outbox.command("resume")
+@pass_context
+def outbox_resume(ctx: Context) -> None:
+    """Resume sending after the server refused the login (535), once the password is fixed.
+
+    \b
+    Example:
+      mailbot outbox resume
+    """
+    from mailbot.store.db import transaction
+
+    app = ctx.app
+    with transaction(app.outbox().sessions) as session:
+        resumed = _store().resume(session)
+    click.echo("sending resumed" if resumed else "sending was not paused")
+
+
+def _store() -> Any:
+    from mailbot.store import outbox as store
+
+    return store
+
+
+def _change_mails(ctx: Context, action: Callable[[Any, datetime], list[int]], done: str) -> None:
+    from mailbot.store.db import transaction
+
+    app = ctx.app
+    with transaction(app.outbox().sessions) as session:
+        changed = action(session, app.clock())
+    click.echo(f"{done}: {', '.join(map(str, changed)) or 'none (unknown ids, or not in a state that allows it)'}")
+
+
+@cli.command()
 @click.option("--format", "fmt", type=click.Choice(["json", "csv", "xlsx"]), default="json", show_default=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to FILE (required for xlsx).")
 @click.option("--period", metavar="ID", help="Only submissions of this period, e.g. 2021-annex3-06-15.")

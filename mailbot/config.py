@@ -98,7 +98,25 @@ class DeadlinesConfig:
 @dataclass(frozen=True)
 class RemindersConfig:
     before_days: tuple[int, ...] = (7, 3, 1)
-    after_days: tuple[int, ...] = (1, 3, 7)
+    after_days: tuple[int, ...] = (1, 3, 7)  # then weekly until the period closes
+    receipts: bool = True  # a 回执 for every report, nil report and rejected file from a unit
+    # Mail older than this gets no receipt: a first sync of last year's mailbox must not answer it all.
+    receipt_max_age_days: int = 3
+
+
+@dataclass(frozen=True)
+class OutboxConfig:
+    per_minute: int = 20  # 163.com treats a burst as spam (451 DT:SPM)
+    max_attempts: int = 8  # temporary failures (4xx, a dropped connection) before a mail is given up
+    templates_dir: str = ""  # a folder of staff-edited mail templates; files there win over mailbot's own
+
+
+@dataclass(frozen=True)
+class CalendarConfig:
+    """Staff corrections to chinesecalendar, as YYYY-MM-DD: days worked (调休) and days off it does not know."""
+
+    workdays: tuple[str, ...] = ()
+    days_off: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -134,6 +152,8 @@ class Config:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     deadlines: DeadlinesConfig = field(default_factory=DeadlinesConfig)
     reminders: RemindersConfig = field(default_factory=RemindersConfig)
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    calendar: CalendarConfig = field(default_factory=CalendarConfig)
     tables: TablesConfig = field(default_factory=TablesConfig)
     units: tuple[UnitConfig, ...] = ()
     # The folder the config file lives in: relative paths in it are relative to this.
@@ -180,7 +200,8 @@ def config_from_dict(raw: dict[str, Any], base_dir: str = ".") -> Config:
     raw = dict(raw)
     if "base_dir" in raw:
         raise ConfigError("base_dir: unknown key (it is always the folder the config file is in)")
-    for section in ("database", "imap", "smtp", "staff", "limits", "deadlines", "reminders", "tables"):
+    sections = ("database", "imap", "smtp", "staff", "limits", "deadlines", "reminders", "outbox", "calendar", "tables")
+    for section in sections:
         if section in raw and not isinstance(raw[section], dict):
             raise ConfigError(f"{section}: expected a table ([{section}])")
     config: Config = _build(Config, {**raw, "base_dir": base_dir}, "")
@@ -278,6 +299,11 @@ def _check_semantics(config: Config) -> None:
     _check_positive("deadlines.annex2_within_days", config.deadlines.annex2_within_days)
     _check_not_negative("reminders.before_days", config.reminders.before_days)
     _check_not_negative("reminders.after_days", config.reminders.after_days)
+    _check_positive("reminders.receipt_max_age_days", config.reminders.receipt_max_age_days)
+    _check_positive("outbox.per_minute", config.outbox.per_minute)
+    _check_positive("outbox.max_attempts", config.outbox.max_attempts)
+    _check_dates("calendar.workdays", config.calendar.workdays)
+    _check_dates("calendar.days_off", config.calendar.days_off)
     if config.smtp.ssl and config.smtp.starttls:
         raise ConfigError("smtp.starttls: cannot be true together with smtp.ssl (port 465 is ssl, 587 is starttls)")
     _check_after_ingest(config.imap.after_ingest)
@@ -293,6 +319,14 @@ def _check_not_negative(where: str, values: tuple[int, ...]) -> None:
     for i, value in enumerate(values):
         if value < 0:
             raise ConfigError(f"{where}[{i}]: must not be negative, got {value}")
+
+
+def _check_dates(where: str, values: tuple[str, ...]) -> None:
+    for i, text in enumerate(values):
+        try:
+            datetime.date.fromisoformat(text)
+        except ValueError:
+            raise ConfigError(f"{where}[{i}]: expected a date as YYYY-MM-DD, got {text!r}") from None
 
 
 def _check_after_ingest(action: str) -> None:

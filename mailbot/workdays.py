@@ -15,12 +15,20 @@ from datetime import date, timedelta
 
 import chinese_calendar
 
+from mailbot.config import CalendarConfig
+
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity, so period tables can be cached per calendar
 class WorkCalendar:
     """Which days are working days. `overrides` come from staff; they beat the library."""
 
     overrides: Mapping[date, bool] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: CalendarConfig) -> WorkCalendar:
+        overrides = {date.fromisoformat(text): True for text in config.workdays}
+        overrides |= {date.fromisoformat(text): False for text in config.days_off}
+        return cls(overrides)
 
     def is_working_day(self, day: date) -> bool:
         if day in self.overrides:

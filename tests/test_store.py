@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from sqlalchemy import select, text
 
 from mailbot.app import App
@@ -15,7 +17,7 @@ from mailbot.errors import DatabaseError
 from mailbot.store import db, ledger
 from mailbot.store.db import transaction
 from mailbot.store.ledger import Arrival
-from mailbot.store.models import Message, Submission, SubmissionRow, Unit, UnitAddress
+from mailbot.store.models import Base, Message, Submission, SubmissionRow, Unit, UnitAddress
 
 from dbfixtures import make_config
 
@@ -36,6 +38,13 @@ def test_it_creates_every_table_at_the_head_revision(app: App) -> None:
         "sender_decisions",
     ):
         assert table in db.table_names(app.engine)
+
+
+def test_the_migrations_build_exactly_the_schema_of_the_models(app: App) -> None:
+    with app.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
+    assert {"outbox", "flags"} <= set(db.table_names(app.engine))
 
 
 def test_it_refuses_a_database_that_is_not_migrated(tmp_path, database_url) -> None:

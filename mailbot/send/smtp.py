@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.message import EmailMessage
 
 from mailbot.config import SmtpConfig
 from mailbot.errors import AuthenticationError, MailServerError
@@ -40,3 +43,88 @@ def check_login(config: SmtpConfig, password: str) -> str:
             client.quit()
         except (OSError, smtplib.SMTPException):
             client.close()
+
+
+SENT, RETRY, FAILED, UNCERTAIN = "sent", "retry", "failed", "uncertain"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What became of one mail: sent, retry (4xx or a connection lost before the text went out), failed
+    (5xx, e.g. 554 DT:SPM), or uncertain (the connection broke while the server had the text)."""
+
+    outcome: str
+    detail: str = ""
+
+
+class SmtpSender:
+    """One logged-in connection for a round of sending. `handing_over` is called just before the message
+    text goes out, so that the caller can record that from then on the mail may have been delivered."""
+
+    def __init__(self, config: SmtpConfig, password: str) -> None:
+        self.config, self._password = config, password
+        self._client: smtplib.SMTP | None = None
+
+    def send(self, message: EmailMessage, to: str, handing_over: Callable[[], None]) -> Delivery:
+        try:
+            client = self._connected()
+            refused = _refusal(*client.mail(self.config.from_address or self.config.user))
+            refused = refused or _refusal(*client.rcpt(to))
+        except (OSError, smtplib.SMTPException, MailServerError) as exc:
+            self.close()
+            return Delivery(RETRY, f"连接邮件服务器出错：{exc}")
+        if refused is not None:
+            self._reset()
+            return refused
+        handing_over()
+        try:
+            code, reply = client.data(message.as_bytes())
+        except smtplib.SMTPResponseException as exc:  # DATA itself refused: nothing was handed over
+            self._reset()
+            return _refusal(exc.smtp_code, exc.smtp_error) or Delivery(RETRY, str(exc))
+        except (OSError, smtplib.SMTPException) as exc:
+            self.close()
+            return Delivery(UNCERTAIN, f"投递过程中连接中断：{exc}")
+        return _refusal(code, reply) or Delivery(SENT, f"{code} {_text(reply)}")
+
+    def _connected(self) -> smtplib.SMTP:
+        if self._client is None:
+            client = connect(self.config)
+            try:
+                client.login(self.config.user, self._password)
+            except smtplib.SMTPAuthenticationError as exc:
+                client.close()
+                raise AuthenticationError(
+                    f"SMTP 登录被拒绝（{exc.smtp_code} {_text(exc.smtp_error)}）：请检查授权码；已暂停发送，不会重试"
+                ) from exc
+            self._client = client
+        return self._client
+
+    def _reset(self) -> None:
+        try:
+            if self._client is not None:
+                self._client.rset()
+        except (OSError, smtplib.SMTPException):
+            self.close()
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            client.quit()
+        except (OSError, smtplib.SMTPException):
+            client.close()
+
+
+def _refusal(code: int, reply: bytes | str) -> Delivery | None:
+    """None for a 2xx/3xx answer; otherwise retry for 4xx, failed for 5xx (GUIDE §5: 451 DT:SPM is temporary,
+    554 DT:SPM permanent)."""
+    if code < 400:
+        return None
+    detail = f"{code} {_text(reply)}"
+    return Delivery(RETRY if code < 500 else FAILED, detail)
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)

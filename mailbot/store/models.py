@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -273,3 +274,51 @@ class Problem(Base):
     message: Mapped[Message] = relationship(back_populates="problems")
     attachment: Mapped[Attachment | None] = relationship()
     submission: Mapped[Submission | None] = relationship()
+
+
+class OutboxMail(Base):
+    """Every mail mailbot sends, written here before any attempt: reminders, late notices, receipts, digests.
+
+    `key` makes enqueueing idempotent (one reminder per unit, period and step; one receipt per message).
+    status: pending → sending (claimed; nothing sent yet) → delivering (the message text is being handed to
+    the server) → sent; or failed (permanent refusal, or too many temporary ones), cancelled (by staff), or
+    uncertain (the sender died while the server had the text: it may have been delivered, so it is never sent
+    again automatically and staff decide).
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(400), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))  # reminder | late_notice | receipt | digest | alert
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"))
+    period: Mapped[str] = mapped_column(String(300), default="")
+    source_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    to_address: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(Text)
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    attachment_name: Mapped[str] = mapped_column(String(300), default="")
+    attachment: Mapped[bytes | None] = mapped_column(LargeBinary)
+    message_id: Mapped[str] = mapped_column(String(998))  # the Message-ID it is sent with, fixed when queued
+    in_reply_to: Mapped[str] = mapped_column(String(998), default="")
+    references: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    claimed_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    unit: Mapped[Unit | None] = relationship()
+
+
+class Flag(Base):
+    """A named switch that outlives the process, e.g. sending paused after the server refused the login."""
+
+    __tablename__ = "flags"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime]

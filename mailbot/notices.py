@@ -1,0 +1,170 @@
+"""Who hears what, and when: reminders, late notices and receipts as a pure function of the state and `now`.
+
+Nothing here reads the clock, the database or a server. The store gathers a `State` (units, who submitted
+what, which outbox keys exist, which messages deserve a receipt); `plan` answers with the mails a careful
+clerk would send today. Every mail has an idempotency key, so planning twice on one day plans nothing new
+once the first plan is in the outbox.
+
+Steps of a period (defaults: 7, 3 and 1 days before the deadline; 1, 3 and 7 days after, then weekly until the
+period closes). A reminder falling on a day off moves to the previous working day, a late notice to the next;
+two steps on the same day are one mail. Nothing is planned on a day off. A worker that was down sends the
+latest step it missed, once, not every step in between.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from mailbot.clock import as_local
+from mailbot.config import RemindersConfig
+from mailbot.periods import Period
+from mailbot.workdays import WorkCalendar
+
+REMINDER = "reminder"
+LATE_NOTICE = "late_notice"
+RECEIPT = "receipt"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """An active registered unit and the address its reminders go to (its first registered one)."""
+
+    unit: str
+    address: str
+
+
+@dataclass(frozen=True)
+class ReceiptDue:
+    """A processed message that deserves a receipt: a report, a nil report or rejected input from a unit."""
+
+    message: int  # the ledger id
+    sha256: str  # the receipt's key: a re-processed message is the same message
+    unit: str
+    address: str  # the sender: the receipt answers the mail it came in
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class State:
+    recipients: tuple[Recipient, ...]
+    submitted: frozenset[tuple[str, str]]  # (unit, period id) with an accepted table or a nil report
+    queued: frozenset[str]  # every outbox key, whatever its status: a key is never planned twice
+    receipts: tuple[ReceiptDue, ...] = ()
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str  # before-7, after-1, weekly-2 …
+    kind: str  # reminder | late_notice
+    day: date
+
+
+@dataclass(frozen=True)
+class Notice:
+    key: str
+    kind: str
+    unit: str
+    to: str
+    period: str  # the period id; for a receipt, "" (the receipt itself names what the tables counted toward)
+    step: str  # the step name, or "receipt"
+    deadline: datetime | None
+    message: int | None = None  # the ledger id a receipt answers
+
+
+def plan(
+    state: State,
+    now: datetime,
+    periods: Sequence[Period],
+    reminders: RemindersConfig,
+    calendar: WorkCalendar,
+    receipt_max_age: timedelta,
+) -> list[Notice]:
+    """The mails due at `now`, receipts first (they answer mail that just came in), then per period and unit."""
+    receipts = [notice for due in state.receipts if (notice := _receipt(due, now, receipt_max_age, state.queued))]
+    today = as_local(now).date()
+    if not calendar.is_working_day(today):
+        return receipts
+    notices = receipts
+    for period in periods:
+        step = current_step(period, now, reminders, calendar)
+        if step is None:
+            continue
+        for recipient in state.recipients:
+            if (recipient.unit, period.id) in state.submitted or not recipient.address:
+                continue
+            key = f"{step.kind}:{period.id}:{step.name}:{recipient.unit}"
+            if key not in state.queued:
+                notices.append(
+                    Notice(key, step.kind, recipient.unit, recipient.address, period.id, step.name, period.deadline)
+                )
+    return notices
+
+
+def current_step(period: Period, now: datetime, reminders: RemindersConfig, calendar: WorkCalendar) -> Step | None:
+    """The step to send today, if any: the latest one whose day has come and which is still in its window
+    (a reminder until the deadline passes, a late notice until the period closes)."""
+    today = as_local(now).date()
+    if now > period.closes or not calendar.is_working_day(today):
+        return None
+    came = [step for step in steps(period, reminders, calendar) if step.day <= today]
+    if not came:
+        return None
+    latest = came[-1]
+    if latest.kind == REMINDER and now > period.deadline:
+        return None  # the deadline passed, and the first late notice is not due yet
+    return latest
+
+
+def steps(period: Period, reminders: RemindersConfig, calendar: WorkCalendar) -> list[Step]:
+    """Every step of a period in day order; of two steps on one day, the one nearer the deadline wins."""
+    due = as_local(period.deadline).date()
+    last_day = as_local(period.closes).date()
+    before = [
+        Step(f"before-{days}", REMINDER, _working_on_or_before(due - timedelta(days=days), calendar))
+        for days in sorted(set(reminders.before_days), reverse=True)
+        if days > 0
+    ]
+    after = [
+        Step(f"after-{days}", LATE_NOTICE, _working_on_or_after(due + timedelta(days=days), calendar))
+        for days in sorted(set(reminders.after_days))
+        if days > 0
+    ]
+    weekly = _weekly(due + timedelta(days=max(reminders.after_days, default=0)), last_day, calendar)
+    by_day: dict[date, Step] = {}
+    for step in (*before, *after, *weekly):
+        by_day[step.day] = step  # later in this order = nearer the deadline for reminders, later for notices
+    return [step for day, step in sorted(by_day.items()) if day <= last_day]
+
+
+def _weekly(start: date, last_day: date, calendar: WorkCalendar) -> Iterable[Step]:
+    week = 1
+    while (day := start + timedelta(days=7 * week)) <= last_day:
+        yield Step(f"weekly-{week}", LATE_NOTICE, _working_on_or_after(day, calendar))
+        week += 1
+
+
+def _working_on_or_before(day: date, calendar: WorkCalendar) -> date:
+    for _ in range(31):  # the longest run of days off (春节 with weekends) is far shorter
+        if calendar.is_working_day(day):
+            return day
+        day -= timedelta(days=1)
+    return day
+
+
+def _working_on_or_after(day: date, calendar: WorkCalendar) -> date:
+    for _ in range(31):
+        if calendar.is_working_day(day):
+            return day
+        day += timedelta(days=1)
+    return day
+
+
+def _receipt(due: ReceiptDue, now: datetime, max_age: timedelta, queued: frozenset[str]) -> Notice | None:
+    """A receipt is due once per message, and only for recent mail: a first sync of last year's mailbox must
+    not answer every old message."""
+    key = f"receipt:{due.sha256}"
+    if key in queued or not due.address or now - due.received_at > max_age or due.received_at > now:
+        return None
+    return Notice(key, RECEIPT, due.unit, due.address, "", RECEIPT, None, due.message)

@@ -1,0 +1,234 @@
+"""Queries on the outbox and what planning needs to know. Every function takes the caller's Session.
+
+Rows are claimed with a conditional UPDATE (`… WHERE id = ? AND status = 'pending'`): the row count says who
+won, so two senders (the worker and a `mailbot remind` typed meanwhile) never send one mail twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from mailbot.notices import ReceiptDue, Recipient, State
+from mailbot.store.models import Flag, Message, OutboxMail, Submission, Unit, UnitAddress
+
+ACCEPTED = ("current", "superseded", "duplicate")  # a unit that sent any accepted table has reported
+RECEIPT_KINDS = ("report", "nil_report", "rejected_input")
+PAUSED = "smtp_paused"
+UNCERTAIN_DETAIL = "发送进程在投递过程中中断，邮件可能已发出；为避免重复，未自动重发，请人工确认"
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A rendered mail, ready to be queued."""
+
+    key: str
+    kind: str
+    to: str
+    subject: str
+    text: str
+    html: str
+    message_id: str
+    unit: str | None = None
+    period: str = ""
+    source_message: int | None = None
+    attachment_name: str = ""
+    attachment: bytes | None = None
+    in_reply_to: str = ""
+    references: str = ""
+
+
+def planning_state(session: Session, now: datetime, receipt_max_age: timedelta, receipts: bool) -> State:
+    return State(
+        recipients=_recipients(session),
+        submitted=frozenset(
+            (name, period)
+            for name, period in session.execute(
+                select(Unit.name, Submission.period)
+                .join(Unit, Submission.unit_id == Unit.id)
+                .where(Submission.status.in_(ACCEPTED), Submission.received_at <= now)
+                .distinct()
+            )
+        ),
+        queued=frozenset(session.scalars(select(OutboxMail.key))),
+        receipts=_receipts_due(session, now, receipt_max_age) if receipts else (),
+    )
+
+
+def _recipients(session: Session) -> tuple[Recipient, ...]:
+    # The first address from the config (the unit's own list order), else the first one staff confirmed.
+    first: dict[int, str] = {}
+    addresses = session.execute(
+        select(UnitAddress.unit_id, UnitAddress.address).order_by((UnitAddress.source != "config"), UnitAddress.id)
+    )
+    for unit_id, address in addresses:
+        first.setdefault(unit_id, address)
+    units = session.execute(select(Unit.id, Unit.name).where(Unit.active).order_by(Unit.position, Unit.id))
+    return tuple(Recipient(name, first.get(unit_id, "")) for unit_id, name in units)
+
+
+def _receipts_due(session: Session, now: datetime, max_age: timedelta) -> tuple[ReceiptDue, ...]:
+    rows = session.execute(
+        select(Message.id, Message.sha256, Unit.name, Message.from_address, Message.received_at)
+        .join(Unit, Message.unit_id == Unit.id)
+        .where(
+            Message.status == "processed",
+            Message.kind.in_(RECEIPT_KINDS),
+            Message.received_at >= now - max_age,
+            Message.received_at <= now,
+        )
+        .order_by(Message.received_at, Message.id)
+    )
+    return tuple(ReceiptDue(row.id, row.sha256, row.name, row.from_address, row.received_at) for row in rows)
+
+
+def enqueue(session: Session, mails: Sequence[Outgoing], now: datetime) -> list[str]:
+    """Queue the mails whose key is new; returns the keys queued. A key already there is left alone."""
+    if not mails:
+        return []
+    known = set(session.scalars(select(OutboxMail.key).where(OutboxMail.key.in_([m.key for m in mails]))))
+    unit_ids = dict(session.execute(select(Unit.name, Unit.id)).tuples())
+    queued: list[str] = []
+    for mail in mails:
+        if mail.key in known:
+            continue
+        known.add(mail.key)
+        session.add(_row(mail, unit_ids.get(mail.unit or ""), now))
+        queued.append(mail.key)
+    session.flush()
+    return queued
+
+
+def _row(mail: Outgoing, unit_id: int | None, now: datetime) -> OutboxMail:
+    return OutboxMail(
+        key=mail.key,
+        kind=mail.kind,
+        unit_id=unit_id,
+        period=mail.period,
+        source_message_id=mail.source_message,
+        to_address=mail.to,
+        subject=mail.subject,
+        body_text=mail.text,
+        body_html=mail.html,
+        attachment_name=mail.attachment_name,
+        attachment=mail.attachment,
+        message_id=mail.message_id,
+        in_reply_to=mail.in_reply_to,
+        references=mail.references,
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        last_error="",
+        created_at=now,
+    )
+
+
+def next_due(session: Session, now: datetime) -> int | None:
+    return session.scalar(
+        select(OutboxMail.id)
+        .where(OutboxMail.status == "pending", OutboxMail.next_attempt_at <= now)
+        .order_by(OutboxMail.next_attempt_at, OutboxMail.id)
+        .limit(1)
+    )
+
+
+def claim(session: Session, mail_id: int, now: datetime) -> bool:
+    """Take a pending mail for sending; False when another sender was faster."""
+    result = session.execute(
+        update(OutboxMail)
+        .where(OutboxMail.id == mail_id, OutboxMail.status == "pending")
+        .values(status="sending", claimed_at=now, attempts=OutboxMail.attempts + 1)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def set_status(session: Session, mail_id: int, status: str, now: datetime, error: str = "", **more: object) -> None:
+    values: dict[str, object] = {"status": status, "last_error": error, **more}
+    if status == "sent":
+        values["sent_at"] = now
+    session.execute(update(OutboxMail).where(OutboxMail.id == mail_id).values(**values))
+
+
+def sent_since(session: Session, since: datetime) -> int:
+    """Mails handed to the server since `since` (sent, or possibly sent): what the throttle counts."""
+    return (
+        session.scalar(
+            select(func.count()).where(
+                OutboxMail.claimed_at >= since, OutboxMail.status.in_(("sent", "delivering", "uncertain"))
+            )
+        )
+        or 0
+    )
+
+
+def recover_stale(session: Session, before: datetime) -> tuple[int, int]:
+    """After a crash: a mail claimed but never handed over goes back to pending; one whose text the server
+    may have received becomes uncertain. Returns (requeued, uncertain)."""
+    requeued = session.execute(
+        update(OutboxMail)
+        .where(OutboxMail.status == "sending", OutboxMail.claimed_at < before)
+        .values(status="pending", last_error="发送进程中断，尚未发出，将重试")
+    )
+    uncertain = session.execute(
+        update(OutboxMail)
+        .where(OutboxMail.status == "delivering", OutboxMail.claimed_at < before)
+        .values(
+            status="uncertain",
+            last_error="发送进程在投递过程中中断，邮件可能已发出；为避免重复，未自动重发，请人工确认",
+        )
+    )
+    return getattr(requeued, "rowcount", 0), getattr(uncertain, "rowcount", 0)
+
+
+def paused(session: Session) -> str | None:
+    """Why sending is paused (the server refused the login), or None."""
+    flag = session.get(Flag, PAUSED)
+    return flag.value if flag is not None else None
+
+
+def pause(session: Session, reason: str, now: datetime) -> None:
+    flag = session.get(Flag, PAUSED)
+    if flag is None:
+        session.add(Flag(name=PAUSED, value=reason, updated_at=now))
+    else:
+        flag.value, flag.updated_at = reason, now
+
+
+def resume(session: Session) -> bool:
+    flag = session.get(Flag, PAUSED)
+    if flag is None:
+        return False
+    session.delete(flag)
+    return True
+
+
+def listing(session: Session, statuses: Sequence[str] = ()) -> list[OutboxMail]:
+    query = select(OutboxMail).order_by(OutboxMail.id)
+    if statuses:
+        query = query.where(OutboxMail.status.in_(statuses))
+    return list(session.scalars(query))
+
+
+def retry(session: Session, mail_ids: Sequence[int], now: datetime) -> list[int]:
+    """Staff send a failed, cancelled or uncertain mail again (an uncertain one only because they checked)."""
+    rows = session.scalars(
+        select(OutboxMail).where(
+            OutboxMail.id.in_(mail_ids), OutboxMail.status.in_(("failed", "cancelled", "uncertain"))
+        )
+    ).all()
+    for row in rows:
+        row.status, row.next_attempt_at, row.attempts, row.last_error = "pending", now, 0, ""
+    return sorted(row.id for row in rows)
+
+
+def cancel(session: Session, mail_ids: Sequence[int]) -> list[int]:
+    rows = session.scalars(
+        select(OutboxMail).where(OutboxMail.id.in_(mail_ids), OutboxMail.status.in_(("pending", "failed")))
+    ).all()
+    for row in rows:
+        row.status = "cancelled"
+    return sorted(row.id for row in rows)

@@ -1,0 +1,1 @@
+"""Mail templates shipped with mailbot (staff override them with outbox.templates_dir)."""

@@ -1,0 +1,105 @@
+"""Who gets which reminder or late notice on which day: pure decisions of (state, now), no servers."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+import pytest
+
+from mailbot.clock import TZ
+from mailbot.config import DeadlinesConfig, RemindersConfig
+from mailbot.notices import LATE_NOTICE, RECEIPT, REMINDER, ReceiptDue, Recipient, State, plan, steps
+from mailbot.periods import year_periods
+from mailbot.workdays import WorkCalendar
+
+CALENDAR = WorkCalendar()
+PERIODS = year_periods(2021, DeadlinesConfig(), CALENDAR)
+JUNE = next(p for p in PERIODS if p.id == "2021-annex3-06-15")
+UNITS = (Recipient("郏县总工会", "jiaxian@example.cn"), Recipient("宝丰县总工会", "baofeng@example.cn"))
+
+
+def at(day: str, hour: int = 9) -> datetime:
+    return datetime.combine(date.fromisoformat(day), time(hour), tzinfo=TZ)
+
+
+def due(now: datetime, submitted: frozenset[tuple[str, str]] = frozenset(), queued: frozenset[str] = frozenset()):
+    return plan(State(UNITS, submitted, queued), now, [JUNE], RemindersConfig(), CALENDAR, timedelta(days=3))
+
+
+def test_it_moves_steps_around_the_dragon_boat_holiday_and_merges_steps_on_one_day() -> None:
+    # 2021-06-12..14 is 端午 (Sat–Mon): 1 and 3 days before both fall back to Friday 06-11, one mail.
+    assert [(s.name, s.day.isoformat()) for s in steps(JUNE, RemindersConfig(), CALENDAR)] == [
+        ("before-7", "2021-06-08"),
+        ("before-1", "2021-06-11"),
+        ("after-1", "2021-06-16"),
+        ("after-3", "2021-06-18"),
+        ("after-7", "2021-06-22"),
+        ("weekly-1", "2021-06-29"),
+    ]
+
+
+def test_it_plans_each_step_for_every_unit_that_has_not_reported() -> None:
+    notices = due(at("2021-06-08"), submitted=frozenset({("宝丰县总工会", JUNE.id)}))
+    assert [(n.kind, n.unit, n.to, n.step) for n in notices] == [
+        (REMINDER, "郏县总工会", "jiaxian@example.cn", "before-7")
+    ]
+    assert notices[0].key == "reminder:2021-annex3-06-15:before-7:郏县总工会"
+
+
+@pytest.mark.parametrize("day", ["2021-06-12", "2021-06-13", "2021-06-14", "2021-06-19"])
+def test_it_sends_nothing_on_a_day_off(day: str) -> None:
+    assert due(at(day)) == []
+
+
+def test_it_sends_nothing_twice_and_nothing_between_steps() -> None:
+    first = due(at("2021-06-08"))
+    queued = frozenset(n.key for n in first)
+    assert due(at("2021-06-08", 17), queued=queued) == []
+    assert due(at("2021-06-09"), queued=queued) == []  # 06-09: no step of its own
+    assert due(at("2021-06-15"), queued=queued | {n.key.replace("before-7", "before-1") for n in first}) == []
+
+
+def test_a_worker_that_was_down_sends_only_the_latest_missed_step_once() -> None:
+    notices = due(at("2021-06-17"))  # down from 06-07 to 06-17: before-7, before-1 and after-1 were missed
+    assert {(n.kind, n.step) for n in notices} == {(LATE_NOTICE, "after-1")}
+
+
+def test_it_sends_no_reminder_after_the_deadline_and_no_notice_after_the_period_closes() -> None:
+    assert {n.step for n in due(at("2021-06-15", 23))} == {"before-1"}  # missed, and the deadline is still ahead
+    later = plan(
+        State(UNITS, frozenset(), frozenset()),
+        at("2021-06-16"),
+        [JUNE],
+        RemindersConfig(after_days=(3,)),
+        CALENDAR,
+        timedelta(0),
+    )
+    assert later == []  # the deadline passed; the first late notice is two days away
+    assert due(at("2021-07-01")) == []  # the June period closed on 06-30
+    assert {n.step for n in due(at("2021-06-30"))} == {"weekly-1"}
+
+
+def test_a_nil_report_or_a_late_table_stops_the_notices() -> None:
+    submitted = frozenset({("郏县总工会", JUNE.id), ("宝丰县总工会", JUNE.id)})
+    assert due(at("2021-06-22"), submitted=submitted) == []
+
+
+def test_a_unit_without_an_address_is_skipped() -> None:
+    state = State((Recipient("无地址单位", ""),), frozenset(), frozenset())
+    assert plan(state, at("2021-06-08"), [JUNE], RemindersConfig(), CALENDAR, timedelta(days=3)) == []
+
+
+def test_staff_overrides_beat_the_library() -> None:
+    # Staff declare 06-08 a day off (say, a local event): the 7-day reminder moves to Monday 06-07.
+    calendar = WorkCalendar({date(2021, 6, 8): False})
+    assert steps(JUNE, RemindersConfig(), calendar)[0].day == date(2021, 6, 7)
+
+
+def test_receipts_are_due_once_for_recent_mail_only() -> None:
+    fresh = ReceiptDue(7, "ab" * 32, "郏县总工会", "jiaxian@example.cn", at("2021-06-12"))
+    old = ReceiptDue(8, "cd" * 32, "郏县总工会", "jiaxian@example.cn", at("2021-06-01"))
+    state = State(UNITS, frozenset(), frozenset(), (fresh, old))
+    notices = plan(state, at("2021-06-13"), [JUNE], RemindersConfig(), CALENDAR, timedelta(days=3))
+    assert [(n.kind, n.message, n.to) for n in notices] == [(RECEIPT, 7, "jiaxian@example.cn")]  # even on a Sunday
+    queued = State(UNITS, frozenset(), frozenset({notices[0].key}), (fresh,))
+    assert plan(queued, at("2021-06-13"), [JUNE], RemindersConfig(), CALENDAR, timedelta(days=3)) == []
