@@ -219,3 +219,16 @@ def test_it_prints_status_tables_with_units_and_what_needs_a_person(
     assert code == 0
     assert "2 messages" in out and "郏县总工会" in out and "宝丰县总工会" in out
     assert "needs a person" in out and "unknown_sender" in out
+
+
+def test_it_lists_the_mails_due_without_queueing_them_on_a_dry_run(tmp_path: Path) -> None:
+    config = _ingested(tmp_path)  # 郏县 sent its June table on 06-10; 宝丰 sent nothing
+    code, out, _ = _run(config, "remind", "--as-of", "2021-06-16", "--dry-run", "--json")
+    assert code == 0
+    june = [mail for mail in json.loads(out) if mail["period"] == "2021-annex3-06-15"]
+    assert [(m["to"], m["unit"], m["kind"], m["step"]) for m in june] == [
+        ("baofeng@example.cn", "宝丰县总工会", "late_notice", "after-1")
+    ]
+    assert "工会消费惠农统计表" in june[0]["subject"]
+    code, out, _ = _run(config, "outbox", "list", "--json")
+    assert code == 0 and json.loads(out) == {"paused": None, "mails": []}

@@ -28,11 +28,25 @@ def connect(config: SmtpConfig) -> smtplib.SMTP:
     return client
 
 
+def login(client: smtplib.SMTP, user: str, password: str) -> None:
+    """Log in with one mechanism, once. smtplib's own login() tries every mechanism the server offers in turn,
+    so one wrong 授权码 would count as two or three failed logins, and 163.com locks an account after a few."""
+    client.ehlo_or_helo_if_needed()
+    offered = client.esmtp_features.get("auth", "").upper().split()
+    client.user, client.password = user, password
+    if "PLAIN" in offered:
+        client.auth("PLAIN", client.auth_plain)
+    elif "LOGIN" in offered:
+        client.auth("LOGIN", client.auth_login)
+    else:
+        client.login(user, password)  # smtplib explains what the server offers instead
+
+
 def check_login(config: SmtpConfig, password: str) -> str:
     """Log in and out once. 535 is an AuthenticationError: never retried (163 locks the account)."""
     client = connect(config)
     try:
-        client.login(config.user, password)
+        login(client, config.user, password)
         return f"logged in to {config.host}:{config.port} as {config.user}"
     except smtplib.SMTPAuthenticationError as exc:
         raise AuthenticationError(f"SMTP login refused ({exc.smtp_code}): check the 授权码; not retrying") from exc
@@ -70,6 +84,8 @@ class SmtpSender:
             client = self._connected()
             refused = _refusal(*client.mail(self.config.from_address or self.config.user))
             refused = refused or _refusal(*client.rcpt(to))
+        except AuthenticationError:
+            raise  # not a temporary failure: the caller stops all sending
         except (OSError, smtplib.SMTPException, MailServerError) as exc:
             self.close()
             return Delivery(RETRY, f"连接邮件服务器出错：{exc}")
@@ -91,7 +107,7 @@ class SmtpSender:
         if self._client is None:
             client = connect(self.config)
             try:
-                client.login(self.config.user, self._password)
+                login(client, self.config.user, self._password)
             except smtplib.SMTPAuthenticationError as exc:
                 client.close()
                 raise AuthenticationError(

@@ -91,7 +91,7 @@ def enqueue(session: Session, mails: Sequence[Outgoing], now: datetime) -> list[
     if not mails:
         return []
     known = set(session.scalars(select(OutboxMail.key).where(OutboxMail.key.in_([m.key for m in mails]))))
-    unit_ids = dict(session.execute(select(Unit.name, Unit.id)).tuples())
+    unit_ids: dict[str, int] = {name: unit_id for name, unit_id in session.execute(select(Unit.name, Unit.id))}
     queued: list[str] = []
     for mail in mails:
         if mail.key in known:

@@ -1,0 +1,135 @@
+"""Reminders through the outbox to a real SMTP server on loopback: once each, one recipient, marked
+auto-generated; 4xx retried later, 5xx failed, 535 pauses everything; a crashed sender never sends twice."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import openpyxl
+import pytest
+from smtpservers import PASSWORD, USER, ScriptedSmtp
+from sqlalchemy import select, update
+
+from mailbot.app import App
+from mailbot.clock import TZ
+from mailbot.store.db import transaction
+from mailbot.store.models import OutboxMail
+
+from dbfixtures import UNITS, FixedClock, make_config, server_section
+
+MORNING = datetime(2021, 6, 8, 9, 0, tzinfo=TZ)  # 7 days before the 06-15 deadline: a reminder for everyone
+
+
+@pytest.fixture
+def smtp() -> Iterator[ScriptedSmtp]:
+    with ScriptedSmtp() as server:
+        yield server
+
+
+@pytest.fixture
+def mailer(tmp_path: Path, database_url: str, smtp: ScriptedSmtp, monkeypatch: pytest.MonkeyPatch) -> Iterator[App]:
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", PASSWORD)
+    section = server_section(smtp, "TEST_SMTP_PASSWORD", user=USER, **{"from": USER})
+    deadlines = {"annex1_close": ["04-30"]}  # annex 1 stops taking tables (and nagging) at the end of April
+    config = make_config(tmp_path / "data", database_url, smtp=section, deadlines=deadlines)
+    application = App(config, clock=FixedClock(MORNING))
+    application.upgrade()
+    try:
+        yield application
+    finally:
+        application.close()
+
+
+def statuses(app: App) -> list[str]:
+    with transaction(app.sessions) as session:
+        return list(session.scalars(select(OutboxMail.status).order_by(OutboxMail.id)))
+
+
+def test_it_reminds_every_unit_once_even_when_run_twice(mailer: App, smtp: ScriptedSmtp) -> None:
+    for _ in range(2):
+        mailer.reminders().queue(MORNING)
+        mailer.outbox().drain()
+    assert sorted(d.rcpt_tos[0] for d in smtp.delivered) == sorted(unit["emails"][0] for unit in UNITS)
+    assert all(len(d.rcpt_tos) == 1 for d in smtp.delivered)
+    first = next(d.message for d in smtp.delivered if d.rcpt_tos == ["jiaxian@example.cn"])
+    assert first["Auto-Submitted"] == "auto-generated" and first["X-Auto-Response-Suppress"] == "All"
+    assert "2021年6月15日" in first["Subject"] and "工会消费惠农统计表" in first["Subject"]
+    text = first.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert text.startswith("郏县总工会：") and "还有7天" in text
+    [attachment] = list(first.iter_attachments())
+    sheet = openpyxl.load_workbook(io.BytesIO(attachment.get_content())).active
+    assert [c.value for c in sheet[3]] == ["单位名称", "产品名称", "产品来源", "采购方式", "金额（元）", "合计（元）"]
+    assert statuses(mailer) == ["sent"] * len(UNITS)
+
+
+def test_a_temporary_refusal_is_retried_after_a_pause(mailer: App, smtp: ScriptedSmtp) -> None:
+    smtp.replies = ["451 DT:SPM 请稍后重试"]
+    mailer.reminders().queue(MORNING)
+    first = mailer.outbox().drain()
+    assert (first.retrying, first.sent) == (1, len(UNITS) - 1)
+    assert mailer.outbox().drain().sent == 0  # not yet: the backoff has not passed
+    mailer.clock.moment = MORNING + timedelta(minutes=2)  # type: ignore[attr-defined]
+    assert mailer.outbox().drain().sent == 1
+    assert len(smtp.delivered) == len(UNITS) and statuses(mailer) == ["sent"] * len(UNITS)
+
+
+def test_a_permanent_refusal_fails_that_mail_only(mailer: App, smtp: ScriptedSmtp) -> None:
+    smtp.replies = ["554 DT:SPM 发送的邮件内容包含了未被许可的信息"]
+    mailer.reminders().queue(MORNING)
+    result = mailer.outbox().drain()
+    assert (result.failed, result.sent) == (1, len(UNITS) - 1)
+    mailer.clock.moment = MORNING + timedelta(days=1)  # type: ignore[attr-defined]
+    assert mailer.outbox().drain().sent == 0
+    with transaction(mailer.sessions) as session:
+        failed = session.scalars(select(OutboxMail).where(OutboxMail.status == "failed")).one()
+        assert failed.last_error.startswith("554")
+
+
+def test_a_refused_login_pauses_all_sending_without_retrying(
+    mailer: App, smtp: ScriptedSmtp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    smtp.password = "the-new-code"
+    mailer.reminders().queue(MORNING)
+    result = mailer.outbox().drain()
+    assert result.paused is not None and "535" in result.paused
+    for _ in range(3):
+        assert mailer.outbox().drain().paused is not None
+    assert smtp.logins == 1 and smtp.delivered == []  # one login attempt, then nothing against the account
+    assert statuses(mailer) == ["pending"] * len(UNITS)
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", "the-new-code")
+    with transaction(mailer.sessions) as session:
+        from mailbot.store import outbox as store
+
+        assert store.resume(session)
+    assert mailer.outbox().drain().sent == len(UNITS)
+
+
+def test_it_sends_at_most_the_configured_mails_a_minute(mailer: App, smtp: ScriptedSmtp) -> None:
+    import dataclasses
+
+    mailer.config = dataclasses.replace(mailer.config, outbox=dataclasses.replace(mailer.config.outbox, per_minute=4))
+    mailer.reminders().queue(MORNING)
+    first = mailer.outbox().drain()
+    assert (first.sent, first.throttled) == (4, True)
+    mailer.clock.moment = MORNING + timedelta(seconds=61)  # type: ignore[attr-defined]
+    assert mailer.outbox().drain().sent == len(UNITS) - 4
+
+
+def test_after_a_crash_a_mail_never_handed_over_is_sent_and_one_that_may_have_been_is_not(
+    mailer: App, smtp: ScriptedSmtp
+) -> None:
+    mailer.reminders().queue(MORNING)
+    with transaction(mailer.sessions) as session:  # what a sender killed mid-way leaves behind
+        ids = list(session.scalars(select(OutboxMail.id).order_by(OutboxMail.id)))
+        session.execute(update(OutboxMail).where(OutboxMail.id == ids[0]).values(status="sending", claimed_at=MORNING))
+        session.execute(
+            update(OutboxMail).where(OutboxMail.id == ids[1]).values(status="delivering", claimed_at=MORNING)
+        )
+    assert mailer.outbox().drain().sent == len(UNITS) - 2  # the claims are fresh: maybe a live sender's
+    mailer.clock.moment = MORNING + timedelta(minutes=11)  # type: ignore[attr-defined]
+    result = mailer.outbox().drain()
+    assert (result.requeued, result.uncertain, result.sent) == (1, 1, 1)
+    assert statuses(mailer)[:2] == ["sent", "uncertain"] and len(smtp.delivered) == len(UNITS) - 1
