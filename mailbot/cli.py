@@ -20,6 +20,7 @@ import click
 if TYPE_CHECKING:
     from mailbot.app import App
     from mailbot.errors import MailbotError
+    from mailbot.outbox import DrainResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -217,7 +218,7 @@ def remind(ctx: Context, as_of: str | None, dry_run: bool, as_json: bool) -> Non
         _report_drain(app.outbox().drain(), as_json)
 
 
-def _report_drain(result: Any, quiet: bool) -> None:
+def _report_drain(result: DrainResult, quiet: bool) -> None:
     if quiet and result.paused is None:
         return
     click.echo(

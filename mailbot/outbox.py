@@ -79,7 +79,7 @@ class Outbox:
         sender: Sender | None = None
         try:
             while (mail_id := self._claim_next(result)) is not None:
-                sender = sender or self.sender()
+                sender = sender or self._open_sender(mail_id)
                 self._send_one(mail_id, sender, result)
                 if result.paused is not None:
                     break
@@ -98,6 +98,16 @@ class Outbox:
                 if store.claim(session, mail_id, now):
                     return mail_id
         return None
+
+    def _open_sender(self, mail_id: int) -> Sender:
+        """The connection, opened once there is a mail to send; if it cannot be (no password), the claimed
+        mail goes straight back to pending instead of waiting out the lease."""
+        try:
+            return self.sender()
+        except Exception:
+            with transaction(self.sessions) as session:
+                store.set_status(session, mail_id, "pending", self.clock(), attempts=OutboxMail.attempts - 1)
+            raise
 
     def _send_one(self, mail_id: int, sender: Sender, result: DrainResult) -> None:
         with transaction(self.sessions) as session:

@@ -133,3 +133,13 @@ def test_after_a_crash_a_mail_never_handed_over_is_sent_and_one_that_may_have_be
     result = mailer.outbox().drain()
     assert (result.requeued, result.uncertain, result.sent) == (1, 1, 1)
     assert statuses(mailer)[:2] == ["sent", "uncertain"] and len(smtp.delivered) == len(UNITS) - 1
+
+
+def test_a_sender_that_cannot_start_leaves_the_mail_pending(mailer: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mailbot.errors import ConfigError
+
+    monkeypatch.delenv("TEST_SMTP_PASSWORD")
+    mailer.reminders().queue(MORNING)
+    with pytest.raises(ConfigError):
+        mailer.outbox().drain()
+    assert statuses(mailer) == ["pending"] * len(UNITS)
