@@ -39,6 +39,8 @@ _AUTO_SUBJECTS = (
 )
 _BULK_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply"})
 _DAEMONS = frozenset({"mailer-daemon", "postmaster"})
+_NO_REPLY_LOCALS = frozenset({"noreply", "donotreply", "notreply", "noresponse"})
+_MAX_REFERENCES = 10
 _NIL_PHRASES = ("未开展", "没有开展", "无数据", "无相关数据", "本月无", "暂无")
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
@@ -101,6 +103,29 @@ def _has_header(msg: ParsedMessage, name: str) -> bool:
 def _token(value: str) -> str:
     # "auto-replied (vacation)" and "auto-generated; owner=x" both carry their keyword first.
     return re.split(r"[\s;(]", value.strip(), maxsplit=1)[0].lower()
+
+
+def no_reply_reason(msg: ParsedMessage) -> str:
+    """Why a message a person may well have sent must still never get a receipt; "" when one may go back.
+
+    A mailing list or newsletter (List-Id, List-Unsubscribe), a spam verdict from a filter on the way, or a
+    no-reply sender: answering them reaches nobody, or everybody, or teaches a filter that mailbot sends spam.
+    """
+    if msg.header("list-id") or msg.header("list-unsubscribe"):
+        return "mailing list"
+    if _token(msg.header("x-spam-flag")) == "yes" or _token(msg.header("x-spam-status")).rstrip(",") == "yes":
+        return "marked as spam"
+    local = msg.from_address.split("@", 1)[0].replace("-", "").replace("_", "").replace(".", "")
+    return "no-reply sender" if local in _NO_REPLY_LOCALS else ""
+
+
+def reply_references(msg: ParsedMessage) -> str:
+    """The References a reply carries (RFC 5322 §3.6.4): the message's own, then its Message-ID; the newest
+    few only, as clients do, so that a long thread does not grow a header without end."""
+    ids = re.findall(r"<[^<>\s]+>", msg.header("references") or msg.header("in-reply-to"))
+    if msg.message_id:
+        ids.append(f"<{msg.message_id}>")
+    return " ".join(ids[-_MAX_REFERENCES:])
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -63,6 +63,7 @@ class Envelope:
     text: str
     html: str
     message_id: str
+    kind: str = ""  # reminder | late_notice | receipt …: also tells mailbot, reading the mailbox, it is its own
     attachment_name: str = ""
     attachment: bytes | None = None
     in_reply_to: str = ""
@@ -83,6 +84,7 @@ def compose(envelope: Envelope, from_address: str, from_name: str, now: datetime
         message["References"] = envelope.references or envelope.in_reply_to
     message["Auto-Submitted"] = "auto-generated"
     message["X-Auto-Response-Suppress"] = "All"
+    message["X-Mailbot-Kind"] = envelope.kind or "mail"
     message.set_content(envelope.text)
     if envelope.html:
         message.add_alternative(envelope.html, subtype="html")

@@ -12,6 +12,8 @@ after repeated failed logins, so there is no retry loop against it.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -57,6 +59,26 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(minutes=BACKOFF_MINUTES[min(max(attempts, 1), len(BACKOFF_MINUTES)) - 1])
 
 
+def claimer_id() -> str:
+    """This process, as written on the mails it claims (read at each claim: a forked child is another one)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def process_gone(claimer: str) -> bool:
+    """True when `claimer` (host:pid) was a process on this machine that no longer runs. Another machine's
+    claim, or our own process's, is never judged here: only its lease can end it."""
+    host, _, pid = claimer.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # it exists, under another user
+    return False
+
+
 def quota(sent_last_minute: int, per_minute: int) -> int:
     return max(per_minute - sent_last_minute, 0)
 
@@ -72,7 +94,8 @@ class Outbox:
         result = DrainResult()
         now = self.clock()
         with transaction(self.sessions) as session:
-            result.requeued, result.uncertain = store.recover_stale(session, now - LEASE)
+            gone = {claimer for claimer in store.claimers(session) if process_gone(claimer)}
+            result.requeued, result.uncertain = store.recover_stale(session, now - LEASE, gone)
             result.paused = store.paused(session)
         if result.paused is not None:
             return result
@@ -95,7 +118,7 @@ class Outbox:
                 result.throttled = store.next_due(session, now) is not None
                 return None
             while (mail_id := store.next_due(session, now)) is not None:
-                if store.claim(session, mail_id, now):
+                if store.claim(session, mail_id, now, claimer_id()):
                     return mail_id
         return None
 
@@ -162,6 +185,7 @@ def _envelope(row: OutboxMail) -> Envelope:
         text=row.body_text,
         html=row.body_html,
         message_id=row.message_id,
+        kind=row.kind,
         attachment_name=row.attachment_name,
         attachment=row.attachment,
         in_reply_to=row.in_reply_to,

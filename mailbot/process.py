@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from mailbot.analyse import Analysis, TableRules
+from mailbot.classify import no_reply_reason, reply_references
 from mailbot.clock import Clock
 from mailbot.config import Config
 from mailbot.message.model import Part
@@ -281,6 +282,8 @@ def _message_values(row: Message, analysis: Analysis, unit_ids: dict[str, int], 
         "kind": analysis.kind,
         "sender_known": analysis.sender_known,
         "attributed_by": analysis.attributed_by,
+        "no_reply": no_reply_reason(parsed),
+        "reply_references": reply_references(parsed),
         "unit_id": unit_ids.get(analysis.unit) if analysis.unit else None,
         "status": "processed",
         "error": "",

@@ -7,21 +7,27 @@ one day queues nothing new.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailbot import receipts
 from mailbot.clock import as_local
 from mailbot.config import Config
 from mailbot.mails import Templates, new_message_id
-from mailbot.notices import RECEIPT, Notice, plan
+from mailbot.notices import LATE_NOTICE, RECEIPT, REMINDER, Notice, plan
 from mailbot.periods import Period, year_periods
+from mailbot.receipts import ReceiptFacts, chinese_date
 from mailbot.report import blank
 from mailbot.store import outbox as store
 from mailbot.store.db import transaction
+from mailbot.store.receipts import receipt_facts
 from mailbot.workdays import WorkCalendar
+
+ALL_KINDS = frozenset({REMINDER, LATE_NOTICE, RECEIPT})
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,7 @@ class Planned:
         return {
             "to": notice.to,
             "unit": notice.unit,
-            "period": notice.period,
+            "period": self.mail.period,
             "kind": notice.kind,
             "step": notice.step,
             "subject": self.mail.subject,
@@ -52,20 +58,29 @@ class Reminders:
     def calendar(self) -> WorkCalendar:
         return WorkCalendar.from_config(self.config.calendar)
 
-    def planned(self, now: datetime) -> list[Planned]:
-        """The mails due at `now` that are not queued yet, rendered."""
+    def planned(self, now: datetime, kinds: Collection[str] = ALL_KINDS) -> list[Planned]:
+        """The mails of `kinds` due at `now` that are not queued yet, rendered. The worker queues receipts
+        after every poll and reminders only in its 09:00 round, hence `kinds`."""
+        reminders = self.config.reminders
         periods = {period.id: period for period in self.periods(now)}
+        max_age = timedelta(days=reminders.receipt_max_age_days)
         with transaction(self.sessions) as session:
-            # Receipts wait for their own templates; until then only reminders and late notices are planned.
-            state = store.planning_state(
-                session, now, timedelta(days=self.config.reminders.receipt_max_age_days), False
-            )
-        notices = plan(state, now, list(periods.values()), self.config.reminders, self.calendar, timedelta(0))
-        return [Planned(n, self._render(n, periods[n.period], now)) for n in notices if n.kind != RECEIPT]
+            state = store.planning_state(session, now, max_age, reminders.receipts and RECEIPT in kinds)
+            notices = [
+                n
+                for n in plan(state, now, list(periods.values()), reminders, self.calendar, max_age)
+                if n.kind in kinds
+            ]
+            facts = {n.message: found for n in notices if n.message and (found := receipt_facts(session, n.message))}
+        return [
+            Planned(n, self._receipt(n, facts[n.message]) if n.message else self._render(n, periods[n.period], now))
+            for n in notices
+            if not n.message or n.message in facts
+        ]
 
-    def queue(self, now: datetime) -> list[Planned]:
+    def queue(self, now: datetime, kinds: Collection[str] = ALL_KINDS) -> list[Planned]:
         """Queue what is due; returns what was queued now (nothing already queued under the same key)."""
-        planned = self.planned(now)
+        planned = self.planned(now, kinds)
         with transaction(self.sessions) as session:
             queued = set(store.enqueue(session, [p.mail for p in planned], now))
         return [p for p in planned if p.notice.key in queued]
@@ -77,6 +92,23 @@ class Reminders:
         found = [p for y in (year - 1, year) for p in year_periods(y, deadlines, self.calendar)]
         return [p for p in found if p.closes >= now and (p.annex != "monthly" or deadlines.monthly)]
 
+    def _receipt(self, notice: Notice, facts: ReceiptFacts) -> store.Outgoing:
+        rendered = self.templates.render(RECEIPT, receipts.context(facts, self.config.smtp.from_name))
+        return store.Outgoing(
+            key=notice.key,
+            kind=RECEIPT,
+            to=notice.to,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            message_id=new_message_id(notice.key, self.config.smtp.from_address, facts.received_at),
+            unit=notice.unit,
+            period=", ".join(sorted({table.period for table in facts.tables})),  # what the tables counted toward
+            source_message=facts.message,
+            in_reply_to=facts.in_reply_to,
+            references=facts.references or facts.in_reply_to,
+        )
+
     def _render(self, notice: Notice, period: Period, now: datetime) -> store.Outgoing:
         today = as_local(now).date()
         due = as_local(period.deadline).date()
@@ -84,9 +116,9 @@ class Reminders:
             "unit": notice.unit,
             "table_name": blank.table_name(period.annex),
             "period": period.id,
-            "deadline_text": _chinese_date(due),
-            "closes_text": _chinese_date(as_local(period.closes).date()),
-            "as_of_text": _chinese_date(today),
+            "deadline_text": chinese_date(due),
+            "closes_text": chinese_date(as_local(period.closes).date()),
+            "as_of_text": chinese_date(today),
             "days_left": (due - today).days,
             "days_late": (today - due).days,
             "attachment_name": blank.file_name(period.annex),
@@ -106,7 +138,3 @@ class Reminders:
             attachment_name=blank.file_name(period.annex),
             attachment=blank.blank_workbook(period.annex, notice.unit),
         )
-
-
-def _chinese_date(day: Any) -> str:
-    return f"{day.year}年{day.month}月{day.day}日"

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dbfixtures import app, clock, database_url  # noqa: F401 - fixtures shared by every test module
+from dbfixtures import app, clock, database_url, mailer, smtp  # noqa: F401 - fixtures shared by every test module
 from mailservers import IdRequiredProxy, MailServer, make_server, server_kinds
 
 # ---------------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from smtpservers import PASSWORD, USER, ScriptedSmtp
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ProgrammingError
@@ -136,6 +137,31 @@ def clock() -> FixedClock:
 @pytest.fixture
 def app(tmp_path: Path, database_url: str, clock: FixedClock) -> Iterator[App]:
     application = App(make_config(tmp_path / "data", database_url), clock=clock)
+    application.upgrade()
+    try:
+        yield application
+    finally:
+        application.close()
+
+
+# The 06-08 09:00 round of 2021: 7 days before the 06-15 deadline, a reminder for every unit.
+MORNING = datetime(2021, 6, 8, 9, 0, tzinfo=TZ)
+
+
+@pytest.fixture
+def smtp() -> Iterator[ScriptedSmtp]:
+    with ScriptedSmtp() as server:
+        yield server
+
+
+@pytest.fixture
+def mailer(tmp_path: Path, database_url: str, smtp: ScriptedSmtp, monkeypatch: pytest.MonkeyPatch) -> Iterator[App]:
+    """An App sending through `smtp`, its clock a FixedClock at MORNING (tests move `mailer.clock.moment`)."""
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", PASSWORD)
+    section = server_section(smtp, "TEST_SMTP_PASSWORD", user=USER, **{"from": USER})
+    deadlines = {"annex1_close": ["04-30"]}  # annex 1 stops taking tables (and nagging) at the end of April
+    config = make_config(tmp_path / "data", database_url, smtp=section, deadlines=deadlines)
+    application = App(config, clock=FixedClock(MORNING))
     application.upgrade()
     try:
         yield application

@@ -53,7 +53,7 @@ def test_it_checks_every_dependency_and_passes_when_all_are_well(
     code, output = _doctor(config)
     assert code == 0, output
     assert "ok   imap: login, ID and SELECT INBOX ok" in output and "1 messages" in output
-    assert "ok   smtp: logged in" in output and "ok   database: 0003 (newest)" in output
+    assert "ok   smtp: logged in" in output and "ok   database: 0004 (newest)" in output
     assert "ok   tables: mapping (shipped) with" in output and "LibreOffice" in output
     assert id_proxy.id_seen
 

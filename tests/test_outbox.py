@@ -4,43 +4,18 @@ auto-generated; 4xx retried later, 5xx failed, 535 pauses everything; a crashed 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 import openpyxl
 import pytest
-from smtpservers import PASSWORD, USER, ScriptedSmtp
+from smtpservers import ScriptedSmtp
 from sqlalchemy import select, update
 
 from mailbot.app import App
-from mailbot.clock import TZ
 from mailbot.store.db import transaction
 from mailbot.store.models import OutboxMail
 
-from dbfixtures import UNITS, FixedClock, make_config, server_section
-
-MORNING = datetime(2021, 6, 8, 9, 0, tzinfo=TZ)  # 7 days before the 06-15 deadline: a reminder for everyone
-
-
-@pytest.fixture
-def smtp() -> Iterator[ScriptedSmtp]:
-    with ScriptedSmtp() as server:
-        yield server
-
-
-@pytest.fixture
-def mailer(tmp_path: Path, database_url: str, smtp: ScriptedSmtp, monkeypatch: pytest.MonkeyPatch) -> Iterator[App]:
-    monkeypatch.setenv("TEST_SMTP_PASSWORD", PASSWORD)
-    section = server_section(smtp, "TEST_SMTP_PASSWORD", user=USER, **{"from": USER})
-    deadlines = {"annex1_close": ["04-30"]}  # annex 1 stops taking tables (and nagging) at the end of April
-    config = make_config(tmp_path / "data", database_url, smtp=section, deadlines=deadlines)
-    application = App(config, clock=FixedClock(MORNING))
-    application.upgrade()
-    try:
-        yield application
-    finally:
-        application.close()
+from dbfixtures import MORNING, UNITS
 
 
 def statuses(app: App) -> list[str]:

@@ -186,6 +186,10 @@ class Message(Base):
     # Processing runs started on this message, counted before each run: a message that kills the process
     # (a native reader crashing) would otherwise be retried at every restart.
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Why mailbot must never answer this message although a person sent it (a mailing list, a spam verdict,
+    # a no-reply address); "" when a receipt may go back.
+    no_reply: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    reply_references: Mapped[str] = mapped_column(Text, default="", server_default="")  # a reply's References
 
     unit: Mapped[Unit | None] = relationship()
     attachments: Mapped[list[Attachment]] = relationship(
@@ -310,6 +314,9 @@ class OutboxMail(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
     claimed_at: Mapped[datetime | None]
+    # host:pid of the sender that claimed it: a claim whose process is gone is taken back at once, not after
+    # the lease, and a live one is never taken from it.
+    claimed_by: Mapped[str] = mapped_column(String(200), default="", server_default="")
     sent_at: Mapped[datetime | None]
     unit: Mapped[Unit | None] = relationship()
 

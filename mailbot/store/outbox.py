@@ -6,11 +6,11 @@ won, so two senders (the worker and a `mailbot remind` typed meanwhile) never se
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailbot.notices import ReceiptDue, Recipient, State
@@ -19,6 +19,7 @@ from mailbot.store.models import Flag, Message, OutboxMail, Submission, Unit, Un
 ACCEPTED = ("current", "superseded", "duplicate")  # a unit that sent any accepted table has reported
 RECEIPT_KINDS = ("report", "nil_report", "rejected_input")
 PAUSED = "smtp_paused"
+IN_FLIGHT = ("sending", "delivering")
 UNCERTAIN_DETAIL = "发送进程在投递过程中中断，邮件可能已发出；为避免重复，未自动重发，请人工确认"
 
 
@@ -78,6 +79,7 @@ def _receipts_due(session: Session, now: datetime, max_age: timedelta) -> tuple[
         .where(
             Message.status == "processed",
             Message.kind.in_(RECEIPT_KINDS),
+            Message.no_reply == "",
             Message.received_at >= now - max_age,
             Message.received_at <= now,
         )
@@ -136,12 +138,12 @@ def next_due(session: Session, now: datetime) -> int | None:
     )
 
 
-def claim(session: Session, mail_id: int, now: datetime) -> bool:
+def claim(session: Session, mail_id: int, now: datetime, claimer: str = "") -> bool:
     """Take a pending mail for sending; False when another sender was faster."""
     result = session.execute(
         update(OutboxMail)
         .where(OutboxMail.id == mail_id, OutboxMail.status == "pending")
-        .values(status="sending", claimed_at=now, attempts=OutboxMail.attempts + 1)
+        .values(status="sending", claimed_at=now, claimed_by=claimer, attempts=OutboxMail.attempts + 1)
     )
     return bool(getattr(result, "rowcount", 0))
 
@@ -165,21 +167,31 @@ def sent_since(session: Session, since: datetime) -> int:
     )
 
 
-def recover_stale(session: Session, before: datetime) -> tuple[int, int]:
+def claimers(session: Session) -> set[str]:
+    """The senders (host:pid) holding mails right now."""
+    return set(
+        session.scalars(
+            select(OutboxMail.claimed_by)
+            .where(OutboxMail.status.in_(IN_FLIGHT), OutboxMail.claimed_by != "")
+            .distinct()
+        )
+    )
+
+
+def recover_stale(session: Session, before: datetime, gone: Collection[str] = ()) -> tuple[int, int]:
     """After a crash: a mail claimed but never handed over goes back to pending; one whose text the server
-    may have received becomes uncertain. Returns (requeued, uncertain)."""
+    may have received becomes uncertain. A claim is over when it is older than `before` (the lease) or its
+    sender is known to be gone. Returns (requeued, uncertain)."""
+    over = or_(OutboxMail.claimed_at < before, OutboxMail.claimed_by.in_(list(gone)))
     requeued = session.execute(
         update(OutboxMail)
-        .where(OutboxMail.status == "sending", OutboxMail.claimed_at < before)
+        .where(OutboxMail.status == "sending", over)
         .values(status="pending", last_error="发送进程中断，尚未发出，将重试")
     )
     uncertain = session.execute(
         update(OutboxMail)
-        .where(OutboxMail.status == "delivering", OutboxMail.claimed_at < before)
-        .values(
-            status="uncertain",
-            last_error="发送进程在投递过程中中断，邮件可能已发出；为避免重复，未自动重发，请人工确认",
-        )
+        .where(OutboxMail.status == "delivering", over)
+        .values(status="uncertain", last_error=UNCERTAIN_DETAIL)
     )
     return getattr(requeued, "rowcount", 0), getattr(uncertain, "rowcount", 0)
 

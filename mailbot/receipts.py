@@ -1,0 +1,131 @@
+"""What a receipt (回执) tells a unit about the mail it sent: pure, from the stored facts to the template's context.
+
+The store gathers `ReceiptFacts` for one message (its tables, as settled, and its problems); `context` turns them
+into plain values the receipt templates show. All wording lives in the templates (`receipt.*`,
+`_problems.txt` for what to do about each problem), so staff can change it without touching code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from mailbot import problems
+from mailbot.clock import as_local
+from mailbot.report import blank
+
+# Problems that are staff's to sort out, not the unit's: a receipt that mentioned them would only confuse.
+STAFF_ONLY = frozenset(
+    {
+        problems.UNKNOWN_SENDER,
+        problems.REJECTED_SENDER,
+        problems.AMBIGUOUS_UNIT,
+        problems.NO_RECEIVED_TIME,
+        problems.UNDECODABLE_HEADER,
+        problems.WRONG_DATE_HEADER,
+    }
+)
+
+
+@dataclass(frozen=True)
+class TableFact:
+    """One table read from the message, with its standing after settling (current, superseded, duplicate)."""
+
+    annex: str
+    period: str
+    origin: str  # file and sheet, for people
+    rows: int
+    total: Decimal | None
+    deadline: datetime | None
+    on_time: bool | None
+    nil: bool
+    status: str
+    earlier: datetime | None = None  # received time of the version it replaced, or duplicates
+
+
+@dataclass(frozen=True)
+class ProblemFact:
+    code: str
+    detail: str
+    where: str  # the file or table it concerns; "" for the mail itself
+
+
+@dataclass(frozen=True)
+class ReceiptFacts:
+    message: int
+    unit: str
+    kind: str  # report | nil_report | rejected_input
+    subject: str
+    message_id: str  # without angle brackets
+    references: str
+    received_at: datetime
+    tables: tuple[TableFact, ...] = ()
+    problems: tuple[ProblemFact, ...] = ()
+
+    @property
+    def in_reply_to(self) -> str:
+        return f"<{self.message_id}>" if self.message_id else ""
+
+
+def context(facts: ReceiptFacts, sender_name: str) -> dict[str, Any]:
+    """The receipt templates' variables."""
+    return {
+        "unit": facts.unit,
+        "kind": facts.kind,
+        "original_subject": facts.subject.strip(),
+        "received_text": _moment(facts.received_at),
+        "tables": [_table(table, facts.received_at) for table in facts.tables],
+        "problems": [
+            {"code": p.code, "detail": p.detail, "where": p.where} for p in facts.problems if p.code not in STAFF_ONLY
+        ],
+        "sender_name": sender_name,
+    }
+
+
+def _table(table: TableFact, received_at: datetime) -> dict[str, Any]:
+    return {
+        "name": blank.table_name(table.annex),
+        "period_text": period_text(table.period, table.deadline),
+        "origin": table.origin,
+        "rows": table.rows,
+        "nil": table.nil,
+        "total_text": money(table.total) if table.total is not None else "",
+        "on_time": table.on_time if table.deadline is not None else None,  # None: cannot be decided
+        "days_late": days_late(table.deadline, received_at),
+        "status": table.status,
+        "earlier_text": _moment(table.earlier) if table.earlier else "",
+    }
+
+
+def period_text(period: str, deadline: datetime | None) -> str:
+    """`2021-annex3-06-15` → 2021年6月15日截止的一期; `2021-monthly-05` → 2021年5月; `annex2:<活动>` → 活动“<活动>”."""
+    if period.startswith("annex2:"):
+        return f"活动“{period.removeprefix('annex2:')}”"
+    parts = period.split("-")
+    if len(parts) == 3 and parts[1] == "monthly":
+        return f"{parts[0]}年{int(parts[2])}月"
+    if deadline is not None:
+        return f"{chinese_date(as_local(deadline).date())}截止的一期"
+    return period
+
+
+def days_late(deadline: datetime | None, received_at: datetime) -> int:
+    """Whole calendar days after the due day (a table at 00:10 the day after is one day late); 0 when on time."""
+    if deadline is None:
+        return 0
+    return max((as_local(received_at).date() - as_local(deadline).date()).days, 0)
+
+
+def money(amount: Decimal) -> str:
+    return f"{amount:,.2f}元"
+
+
+def chinese_date(day: date) -> str:
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
+def _moment(moment: datetime) -> str:
+    local = as_local(moment)
+    return f"{chinese_date(local.date())} {local:%H:%M}"

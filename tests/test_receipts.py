@@ -1,0 +1,259 @@
+"""Receipts (回执): every report, nil report or unreadable file from a unit is answered once, in its thread, with
+what was read and what to do; automatic mail, mailbot's own, strangers, lists, spam and old mail never are."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from smtpservers import ScriptedSmtp
+from sqlalchemy import select
+
+from mailbot.app import App
+from mailbot.classify import no_reply_reason, reply_references
+from mailbot.clock import TZ
+from mailbot.ingest import ingest_paths
+from mailbot.message.split import parse_message
+from mailbot.notices import RECEIPT
+from mailbot.receipts import ProblemFact, ReceiptFacts, TableFact, context, days_late, period_text
+from mailbot.store.db import transaction
+from mailbot.store.models import Message, OutboxMail
+
+from mailgen import annex3_xlsx, make_message
+from tablegen import encrypted_xlsx
+
+ARRIVED = datetime(2021, 6, 10, 15, 32, tzinfo=TZ)  # five days before the 06-15 deadline
+SOON = ARRIVED + timedelta(minutes=5)  # the next poll
+
+
+def _ingest(app: App, folder: Path, *raws: bytes) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for raw in raws:
+        paths.append(folder / f"{len(list(folder.iterdir()))}.eml")
+        paths[-1].write_bytes(raw)
+    ingest_paths(app.ready_pipeline(), paths)
+
+
+def _send_receipts(app: App, now: datetime) -> list[str]:
+    """Queue receipts as the worker does after a poll, drain the outbox; the keys queued."""
+    app.clock.moment = now  # type: ignore[attr-defined]  # the mailer fixture's FixedClock
+    queued = [p.notice.key for p in app.reminders().queue(now, kinds={RECEIPT})]
+    app.outbox().drain()
+    return queued
+
+
+def _text(message: EmailMessage) -> str:
+    return message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+
+def _html(message: EmailMessage) -> str:
+    return message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+
+
+def test_it_answers_a_report_once_in_its_thread_with_what_was_read(
+    mailer: App, smtp: ScriptedSmtp, tmp_path: Path
+) -> None:
+    raw = make_message(
+        attachments=[("附件3.xlsx", annex3_xlsx())],
+        received=ARRIVED,
+        message_id="<report-1@example.cn>",
+        headers={"References": "<earlier@example.cn>"},
+    )
+    _ingest(mailer, tmp_path / "in", raw)
+    assert len(_send_receipts(mailer, SOON)) == 1
+    assert _send_receipts(mailer, SOON + timedelta(minutes=5)) == []  # the next poll: nothing new
+    [delivered] = smtp.delivered
+    receipt = delivered.message
+    assert delivered.rcpt_tos == ["jiaxian@example.cn"]
+    assert receipt["In-Reply-To"] == "<report-1@example.cn>"
+    assert receipt["References"] == "<earlier@example.cn> <report-1@example.cn>"
+    assert receipt["Auto-Submitted"] == "auto-generated" and receipt["X-Mailbot-Kind"] == "receipt"
+    assert receipt["Subject"].startswith("【回执】已收到报表（郏县总工会）")
+    text = _text(receipt)
+    assert "2021年6月10日 15:32" in text and "工会消费惠农统计表（2021年6月15日截止的一期）" in text
+    assert "读取 2 行，合计 1,500.00元" in text and "按时报送" in text
+    assert "合计 <b>1,500.00元</b>" in _html(receipt)
+
+
+def test_it_names_a_late_table_and_the_version_it_replaces(mailer: App, smtp: ScriptedSmtp, tmp_path: Path) -> None:
+    late = datetime(2021, 6, 18, 8, 0, tzinfo=TZ)
+    first = make_message(attachments=[("附件3.xlsx", annex3_xlsx("a"))], received=late)
+    second = make_message(attachments=[("附件3.xlsx", annex3_xlsx("b"))], received=late + timedelta(hours=2))
+    _ingest(mailer, tmp_path / "in", first, second)
+    assert len(_send_receipts(mailer, late + timedelta(hours=3))) == 2
+    texts = [_text(d.message) for d in smtp.delivered]
+    assert all("逾期 3 天" in text for text in texts)
+    assert "此后已收到更新的版本，以新版本为准" in texts[0]
+    assert "已替换2021年6月18日 08:00报送的版本" in texts[1]
+
+
+def test_it_tells_a_unit_to_resend_a_file_it_could_not_read(mailer: App, smtp: ScriptedSmtp, tmp_path: Path) -> None:
+    raw = make_message(attachments=[("附件3.xlsx", encrypted_xlsx())], received=ARRIVED)
+    _ingest(mailer, tmp_path / "in", raw)
+    _send_receipts(mailer, SOON)
+    [delivered] = smtp.delivered
+    assert delivered.message["Subject"].startswith("【回执】文件未能读取，请重新发送")
+    text = _text(delivered.message)
+    assert "未能读取" in text and "附件3.xlsx：" in text and "请取消密码后重新发送" in text
+
+
+def test_it_confirms_a_nil_report(mailer: App, smtp: ScriptedSmtp, tmp_path: Path) -> None:
+    raw = make_message(subject="郏县总工会 消费惠农统计", body="我单位本期未开展相关工作。", received=ARRIVED)
+    _ingest(mailer, tmp_path / "in", raw)
+    _send_receipts(mailer, SOON)
+    [delivered] = smtp.delivered
+    assert delivered.message["Subject"].startswith("【回执】已登记本期无数据")
+    assert "已登记为本期无数据" in _text(delivered.message)
+
+
+@pytest.mark.parametrize(
+    ("sender", "headers"),
+    [
+        ("jiaxian@example.cn", {"Auto-Submitted": "auto-replied"}),  # an out-of-office reply
+        ("jiaxian@example.cn", {"List-Id": "<news.example.cn>"}),  # a newsletter
+        ("jiaxian@example.cn", {"X-Spam-Flag": "YES"}),  # a filter on the way called it spam
+        ("jiaxian@example.cn", {"X-Mailbot-Kind": "reminder"}),  # mailbot's own mail coming back
+        ("pingqf163@example.cn", {}),  # mailbot's own address
+        ("noreply@example.cn", {}),  # a no-reply sender naming the unit in its subject
+        ("stranger@example.org", {}),  # nobody we know, no unit named
+    ],
+)
+def test_it_never_answers_mail_that_must_not_be_answered(
+    mailer: App, smtp: ScriptedSmtp, tmp_path: Path, sender: str, headers: dict[str, str]
+) -> None:
+    stranger = sender.startswith("stranger")
+    subject = "统计表" if stranger else "郏县总工会 消费惠农统计表"
+    table = annex3_xlsx(unit="外省某公司" if stranger else "郏县总工会")
+    raw = make_message(
+        sender=sender, subject=subject, attachments=[("附件3.xlsx", table)], received=ARRIVED, headers=headers
+    )
+    _ingest(mailer, tmp_path / "in", raw)
+    assert _send_receipts(mailer, SOON) == []
+    assert smtp.delivered == []
+
+
+def test_a_receipt_read_back_from_the_mailbox_is_not_answered(mailer: App, smtp: ScriptedSmtp, tmp_path: Path) -> None:
+    """mailbot reads the mailbox it sends from: its receipt, copied back (e.g. in 已发送 or by a rule), must
+    not start a loop even when it arrives from another address."""
+    _ingest(mailer, tmp_path / "in", make_message(attachments=[("附件3.xlsx", annex3_xlsx())], received=ARRIVED))
+    _send_receipts(mailer, SOON)
+    copy = smtp.delivered[0].message
+    del copy["From"]
+    copy["From"] = "jiaxian@example.cn"
+    _ingest(mailer, tmp_path / "back", copy.as_bytes())
+    assert _send_receipts(mailer, SOON + timedelta(minutes=10)) == []
+    with transaction(mailer.sessions) as session:
+        kinds = list(session.scalars(select(Message.kind).order_by(Message.id)))
+    assert kinds == ["report", "auto_or_bounce"]
+
+
+def test_a_unit_writing_from_a_new_address_is_answered_there(mailer: App, smtp: ScriptedSmtp, tmp_path: Path) -> None:
+    """Attributed by its content (the table names the unit), the mail is the unit's: the receipt tells whoever
+    sent it that it arrived, and staff confirm the address separately."""
+    raw = make_message(sender="clerk@qq.example", attachments=[("附件3.xlsx", annex3_xlsx())], received=ARRIVED)
+    _ingest(mailer, tmp_path / "in", raw)
+    _send_receipts(mailer, SOON)
+    assert [d.rcpt_tos for d in smtp.delivered] == [["clerk@qq.example"]]
+    assert _text(smtp.delivered[0].message).startswith("郏县总工会：")
+
+
+def test_old_mail_gets_no_receipt(mailer: App, smtp: ScriptedSmtp, tmp_path: Path) -> None:
+    """A first sync of last months' mailbox must not answer it all."""
+    _ingest(mailer, tmp_path / "in", make_message(attachments=[("附件3.xlsx", annex3_xlsx())], received=ARRIVED))
+    assert _send_receipts(mailer, ARRIVED + timedelta(days=3, minutes=1)) == []
+
+
+def test_receipts_can_be_switched_off(mailer: App, smtp: ScriptedSmtp, tmp_path: Path) -> None:
+    mailer.config = replace(mailer.config, reminders=replace(mailer.config.reminders, receipts=False))
+    _ingest(mailer, tmp_path / "in", make_message(attachments=[("附件3.xlsx", annex3_xlsx())], received=ARRIVED))
+    assert _send_receipts(mailer, SOON) == []
+
+
+def test_text_from_the_unit_reaches_the_html_escaped(mailer: App, smtp: ScriptedSmtp, tmp_path: Path) -> None:
+    raw = make_message(
+        subject="郏县总工会 <script>alert(1)</script>",
+        attachments=[("<b>附件3</b>.xlsx", encrypted_xlsx())],
+        received=ARRIVED,
+    )
+    _ingest(mailer, tmp_path / "in", raw)
+    _send_receipts(mailer, SOON)
+    html = _html(smtp.delivered[0].message)
+    assert "<script>" not in html and "<b>附件3</b>" not in html
+    assert "&lt;b&gt;附件3&lt;/b&gt;.xlsx" in html
+
+
+def test_the_dry_run_lists_a_receipt_with_the_period_it_counted_toward(mailer: App, tmp_path: Path) -> None:
+    _ingest(mailer, tmp_path / "in", make_message(attachments=[("附件3.xlsx", annex3_xlsx())], received=ARRIVED))
+    planned = [p.to_json() for p in mailer.reminders().planned(SOON)]
+    # The receipt, and the 7-days-before reminder (missed on 06-08: this database is new) for the others only.
+    assert sorted((p["kind"], p["unit"]) for p in planned if p["unit"] == "郏县总工会") == [(RECEIPT, "郏县总工会")]
+    assert {p["kind"] for p in planned if p["unit"] != "郏县总工会"} == {"reminder"}
+    [planned] = [p for p in planned if p["kind"] == RECEIPT]
+    assert planned["to"] == "jiaxian@example.cn"
+    assert planned["period"] == "2021-annex3-06-15"
+    with transaction(mailer.sessions) as session:
+        assert session.scalars(select(OutboxMail)).all() == []  # listed, not queued
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The pure parts
+
+
+def _facts(**more: object) -> ReceiptFacts:
+    table = TableFact("3", "2021-annex3-06-15", "附件3.xlsx", 2, Decimal("1500"), ARRIVED, True, False, "current")
+    values: dict[str, object] = {
+        "message": 1,
+        "unit": "郏县总工会",
+        "kind": "report",
+        "subject": " 报表 ",
+        "message_id": "a@b",
+        "references": "",
+        "received_at": ARRIVED,
+        "tables": (table,),
+        **more,
+    }
+    return ReceiptFacts(**values)  # type: ignore[arg-type]
+
+
+def test_it_leaves_problems_that_are_staff_business_out_of_the_receipt() -> None:
+    found = (ProblemFact("unknown_sender", "x", ""), ProblemFact("sum_mismatch", "合计不符", "附件3.xlsx"))
+    shown = context(_facts(problems=found), "市总工会")["problems"]
+    assert [p["code"] for p in shown] == ["sum_mismatch"]
+
+
+def test_it_words_periods_the_way_units_know_them() -> None:
+    assert period_text("2021-monthly-05", None) == "2021年5月"
+    assert period_text("annex2:助农直播", None) == "活动“助农直播”"
+    deadline = datetime(2021, 11, 25, 23, 59, 59, tzinfo=TZ)
+    assert period_text("2021-annex3-11-25", deadline) == "2021年11月25日截止的一期"
+
+
+def test_it_counts_days_late_by_calendar_day() -> None:
+    deadline = datetime(2021, 6, 15, 23, 59, 59, tzinfo=TZ)
+    assert days_late(deadline, datetime(2021, 6, 16, 0, 10, tzinfo=TZ)) == 1
+    assert days_late(deadline, datetime(2021, 6, 15, 12, 0, tzinfo=TZ)) == 0
+    assert days_late(None, datetime(2021, 6, 16, 0, 10, tzinfo=TZ)) == 0
+
+
+def test_it_knows_which_mail_must_not_be_answered() -> None:
+    def reason(sender: str, **headers: str) -> str:
+        raw = make_message(sender=sender, headers={k.replace("_", "-"): v for k, v in headers.items()})
+        return no_reply_reason(parse_message(raw))
+
+    assert reason("jiaxian@example.cn") == ""
+    assert reason("jiaxian@example.cn", List_Unsubscribe="<mailto:u@example.cn>") == "mailing list"
+    assert reason("jiaxian@example.cn", X_Spam_Status="Yes, score=9.1") == "marked as spam"
+    assert reason("jiaxian@example.cn", X_Spam_Status="No, score=0.1") == ""
+    assert reason("no-reply@example.cn") == reason("do_not_reply@example.cn") == "no-reply sender"
+
+
+def test_a_reply_keeps_the_thread_but_not_without_end() -> None:
+    chain = " ".join(f"<m{i}@example.cn>" for i in range(15))
+    parsed = parse_message(make_message(message_id="<last@example.cn>", headers={"References": chain}))
+    references = reply_references(parsed).split()
+    assert len(references) == 10 and references[-1] == "<last@example.cn>" and references[0] == "<m6@example.cn>"
