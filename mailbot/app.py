@@ -16,6 +16,7 @@ from mailbot.clock import Clock, system_clock
 from mailbot.config import Config, read_secret
 from mailbot.fetch.imap import ImapSession
 from mailbot.mails import Templates
+from mailbot.notices import RECEIPT
 from mailbot.outbox import Outbox
 from mailbot.process import Pipeline
 from mailbot.read.office import LibreOffice
@@ -81,6 +82,10 @@ class App:
     def reminders(self) -> Reminders:
         self.ready_pipeline()  # the schema is current and the units mirrored
         return Reminders(self.sessions, self.config, self.templates)
+
+    def queue_receipts(self) -> int:
+        """Queue the receipts due for what was just processed (receipts answer mail at once, on any day)."""
+        return len(self.reminders().queue(self.clock(), kinds={RECEIPT}))
 
     def outbox(self) -> Outbox:
         db.require_current(self.engine)

@@ -129,6 +129,8 @@ def db_upgrade(ctx: Context) -> None:
 def poll(ctx: Context) -> None:
     """Fetch new mail from the IMAP mailbox once and ingest it. The mailbox is left as it was.
 
+    Receipts for what came in are queued in the outbox (`mailbot outbox send` or the worker sends them).
+
     \b
     Example:
       MAILBOT_IMAP_PASSWORD=授权码 mailbot poll
@@ -140,6 +142,7 @@ def poll(ctx: Context) -> None:
     click.echo(
         f"fetched {result.fetched}, new {result.new}, relocated {result.relocated}, processed {len(result.outcomes)}"
         + (", UIDVALIDITY changed" if result.uidvalidity_changed else "")
+        + f", receipts queued {ctx.app.queue_receipts()}"
     )
 
 
@@ -149,7 +152,8 @@ def poll(ctx: Context) -> None:
 def ingest(ctx: Context, paths: tuple[Path, ...]) -> None:
     """Ingest .eml files, folders of them, or mbox files, without IMAP.
 
-    The received time is taken from each message's topmost Received header.
+    The received time is taken from each message's topmost Received header. Receipts are queued only for
+    mail received in the last `reminders.receipt_max_age_days` days.
 
     \b
     Example:
@@ -160,7 +164,8 @@ def ingest(ctx: Context, paths: tuple[Path, ...]) -> None:
 
     with progress_bar("reading") as progress:
         result = ingest_paths(ctx.app.ready_pipeline(), list(paths), progress=lambda done: progress(done, 0))
-    click.echo(f"read {result.read}, new {result.new}, processed {len(result.outcomes)}")
+    queued = ctx.app.queue_receipts()
+    click.echo(f"read {result.read}, new {result.new}, processed {len(result.outcomes)}, receipts queued {queued}")
 
 
 @cli.command()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 import pytest
+import time_machine
 from click.testing import CliRunner
 from openpyxl import load_workbook
 
@@ -232,3 +233,18 @@ def test_it_lists_the_mails_due_without_queueing_them_on_a_dry_run(tmp_path: Pat
     assert "工会消费惠农统计表" in june[0]["subject"]
     code, out, _ = _run(config, "outbox", "list", "--json")
     assert code == 0 and json.loads(out) == {"paused": None, "mails": []}
+
+
+def test_ingest_queues_a_receipt_for_fresh_mail_only(tmp_path: Path) -> None:
+
+    config = _config_file(tmp_path)
+    assert _run(config, "db", "upgrade")[0] == 0
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    received = datetime(2021, 6, 10, 9, 0, tzinfo=TZ)
+    (inbox / "1.eml").write_bytes(make_message(received=received, attachments=[("附件3.xlsx", annex3_xlsx())]))
+    with time_machine.travel(datetime(2021, 6, 10, 9, 5, tzinfo=TZ), tick=False):
+        code, out, _ = _run(config, "ingest", str(inbox))
+    assert code == 0 and out.strip().endswith("receipts queued 1")
+    mails = json.loads(_run(config, "outbox", "list", "--json")[1])["mails"]
+    assert [(m["kind"], m["status"], m["to"]) for m in mails] == [("receipt", "pending", "jiaxian@example.cn")]
