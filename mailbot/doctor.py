@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from mailbot.app import App
 from mailbot.config import read_secret
-from mailbot.errors import MailbotError
+from mailbot.errors import CalendarError, MailbotError
 from mailbot.read.office import LibreOffice
 
 
@@ -25,6 +25,7 @@ def run_checks(app: App) -> Iterator[Check]:
         ("database", lambda: _database(app)),
         ("imap", lambda: _imap(app)),
         ("smtp", lambda: _smtp(app)),
+        ("calendar", lambda: _calendar(app)),
     ):
         yield _run(name, probe)
 
@@ -69,3 +70,23 @@ def _smtp(app: App) -> str:
 
     smtp = app.config.smtp
     return check_login(smtp, read_secret(smtp.password_env, smtp.password_file, "smtp", app.config.base_dir))
+
+
+def _calendar(app: App) -> str:
+    """This year's and next year's holidays must be known, or reminders may fall on a holiday."""
+    from importlib.metadata import version
+
+    from mailbot.clock import as_local
+    from mailbot.workdays import WorkCalendar
+
+    year = as_local(app.clock()).year
+    years = [year, year + 1]
+    library = f"chinesecalendar {version('chinesecalendar')}"
+    missing = WorkCalendar.from_config(app.config.calendar).uncovered(years)
+    if missing:
+        raise CalendarError(
+            f"{library} does not know the holidays of {', '.join(map(str, missing))}: Monday to Friday are "
+            "taken as working days there. Upgrade chinesecalendar (new years arrive each November) or enter "
+            "the official holidays and make-up working days in [calendar] days_off / workdays"
+        )
+    return f"holidays of {years[0]} and {years[1]} known ({library} and [calendar])"

@@ -40,3 +40,7 @@ class InputError(MailbotError):
     """A file or argument given on the command line cannot be used."""
 
     exit_code = 6
+
+
+class CalendarError(MailbotError):
+    """The holiday calendar does not know a year mailbot is planning in (the Monday–Friday fallback is in use)."""

@@ -6,7 +6,7 @@ clerk would send today. Every mail has an idempotency key, so planning twice on 
 once the first plan is in the outbox.
 
 Steps of a period (defaults: 7, 3 and 1 days before the deadline; 1, 3 and 7 days after, then weekly until the
-period closes). A reminder falling on a day off moves to the previous working day, a late notice to the next;
+period closes, at most four times). A reminder falling on a day off moves to the previous working day, a late notice to the next;
 two steps on the same day are one mail. Nothing is planned on a day off. A worker that was down sends the
 latest step it missed, once, not every step in between.
 """
@@ -25,6 +25,8 @@ from mailbot.workdays import WorkCalendar
 REMINDER = "reminder"
 LATE_NOTICE = "late_notice"
 RECEIPT = "receipt"
+# How long the last step of a period stays sendable for a worker that was down (a week: the weekly rhythm).
+LAST_STEP_WINDOW = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,8 @@ def current_step(period: Period, now: datetime, reminders: RemindersConfig, cale
     latest = came[-1]
     if latest.kind == REMINDER and now > period.deadline:
         return None  # the deadline passed, and the first late notice is not due yet
+    if today > latest.day + LAST_STEP_WINDOW:
+        return None  # the last notice was long ago: a worker back after weeks does not send it out of the blue
     return latest
 
 
@@ -131,16 +135,16 @@ def steps(period: Period, reminders: RemindersConfig, calendar: WorkCalendar) ->
         for days in sorted(set(reminders.after_days))
         if days > 0
     ]
-    weekly = _weekly(due + timedelta(days=max(reminders.after_days, default=0)), last_day, calendar)
+    weekly = _weekly(due + timedelta(days=max(reminders.after_days, default=0)), last_day, reminders, calendar)
     by_day: dict[date, Step] = {}
     for step in (*before, *after, *weekly):
         by_day[step.day] = step  # later in this order = nearer the deadline for reminders, later for notices
     return [step for day, step in sorted(by_day.items()) if day <= last_day]
 
 
-def _weekly(start: date, last_day: date, calendar: WorkCalendar) -> Iterable[Step]:
+def _weekly(start: date, last_day: date, reminders: RemindersConfig, calendar: WorkCalendar) -> Iterable[Step]:
     week = 1
-    while (day := start + timedelta(days=7 * week)) <= last_day:
+    while week <= reminders.weekly_limit and (day := start + timedelta(days=7 * week)) <= last_day:
         yield Step(f"weekly-{week}", LATE_NOTICE, _working_on_or_after(day, calendar))
         week += 1
 

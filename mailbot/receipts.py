@@ -77,11 +77,15 @@ def context(facts: ReceiptFacts, sender_name: str) -> dict[str, Any]:
         "original_subject": facts.subject.strip(),
         "received_text": _moment(facts.received_at),
         "tables": [_table(table, facts.received_at) for table in facts.tables],
-        "problems": [
-            {"code": p.code, "detail": p.detail, "where": p.where} for p in facts.problems if p.code not in STAFF_ONLY
-        ],
+        "problems": [_problem(p) for p in facts.problems if p.code not in STAFF_ONLY],
         "sender_name": sender_name,
     }
+
+
+def _problem(problem: ProblemFact) -> dict[str, str]:
+    # Most details already start with the file and sheet they concern: name it once, not twice.
+    where = "" if problem.detail.startswith(problem.where) else problem.where
+    return {"code": problem.code, "detail": problem.detail, "where": where}
 
 
 def _table(table: TableFact, received_at: datetime) -> dict[str, Any]:

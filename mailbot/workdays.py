@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import calendar
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -39,6 +39,12 @@ class WorkCalendar:
     def covers(year: int) -> bool:
         """Does the library know this year's holidays? False means the Monday–Friday fallback is in use."""
         return _covers(year)
+
+    def uncovered(self, years: Iterable[int]) -> list[int]:
+        """The years that fall back to Monday–Friday: unknown to the library, and no staff override in them
+        (staff who entered a year's holidays in [calendar] have covered it themselves)."""
+        overridden = {day.year for day in self.overrides}
+        return [year for year in years if not _covers(year) and year not in overridden]
 
     def last_working_day(self, year: int, month: int) -> date:
         """The last working day of a month (the monthly table's deadline, 每月最后一个工作日)."""

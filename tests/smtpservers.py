@@ -3,6 +3,7 @@ refuses logins with 535 unless the password matches."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ class ScriptedSmtp:
     replies: list[str] = field(default_factory=list)  # answers to DATA, in order; then "250 OK"
     delivered: list[Delivered] = field(default_factory=list)
     logins: int = 0
+    data_delay: float = 0.0  # seconds between taking a message and answering: a window to kill the client in
     _controller: Any = None
 
     def start(self) -> Self:
@@ -68,4 +70,5 @@ class ScriptedSmtp:
         if reply.startswith("250"):
             parsed = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
             self.delivered.append(Delivered(envelope.mail_from, list(envelope.rcpt_tos), parsed))  # type: ignore[arg-type]
+        await asyncio.sleep(self.data_delay)
         return reply

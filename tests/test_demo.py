@@ -158,6 +158,19 @@ def test_it_counts_the_qq_sender_for_its_unit_with_unknown_sender(demo: DemoResu
     assert demo.verdicts[QQ] == "on_time"
 
 
+def test_it_answers_every_units_mail_and_chases_only_the_missing_unit(demo: DemoResult) -> None:
+    """As of 06-18 12:00 the demo does the worker's day: a receipt per mail a unit sent (the QQ sender too,
+    its tables name the unit), none to the auto-reply, the bounce or the stranger; the 3-days-late notice to
+    the one unit still missing; everything delivered once."""
+    answered = sorted(m["unit"] for m in demo.messages if m["kind"] in ("report", "nil_report", "rejected_input"))
+    assert sorted(m["unit"] for m in demo.sent if m["kind"] == "receipt") == answered
+    assert [(m["kind"], m["unit"]) for m in demo.sent if m["kind"] != "receipt"] == [("late_notice", MISSING)]
+    assert {m["status"] for m in demo.sent} == {"sent"} and demo.smtp_received == len(demo.sent)
+    assert len(list((demo.folder / "sent").glob("*.eml"))) == len(demo.sent)
+    qq = next(m for m in demo.sent if m["unit"] == QQ)
+    assert qq["to"] == "1538846217@qq.com"
+
+
 def test_it_leaves_the_config_database_and_exports_in_the_folder(demo: DemoResult) -> None:
     for name in ("mailbot.toml", "mailbot.db", "export.json", "export.xlsx"):
         assert (demo.folder / name).is_file(), name

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+import time_machine
 from click.testing import CliRunner
 
 from mailbot.cli import cli
+from mailbot.clock import TZ
 from mailbot.demo.servers import DemoSmtpServer
+from mailbot.workdays import WorkCalendar
 
 from dbfixtures import server_section, write_config
 from mailservers import IdRequiredProxy, MailServer
@@ -50,8 +54,10 @@ def test_it_checks_every_dependency_and_passes_when_all_are_well(
     config = _config(tmp_path, id_proxy, imap_server, smtp_server)
     assert CliRunner().invoke(cli, ["--config", str(config), "db", "upgrade"]).exit_code == 0
     imap_server.append([b"Subject: x\r\n\r\nbody\r\n"])
-    code, output = _doctor(config)
+    with time_machine.travel(datetime(2021, 6, 10, 9, 0, tzinfo=TZ), tick=False):
+        code, output = _doctor(config)
     assert code == 0, output
+    assert "ok   calendar: holidays of 2021 and 2022 known (chinesecalendar" in output
     assert "ok   imap: login, ID and SELECT INBOX ok" in output and "1 messages" in output
     assert "ok   smtp: logged in" in output and "ok   database: 0004 (newest)" in output
     assert "ok   tables: mapping (shipped) with" in output and "LibreOffice" in output
@@ -82,3 +88,19 @@ def test_it_fails_the_tables_check_on_a_broken_mapping_file(tmp_path: Path) -> N
     code, output = _doctor(config)
     assert code == 1
     assert "FAIL tables" in output and "expected a list of spellings" in output
+
+
+def test_it_warns_when_next_years_holidays_are_unknown_until_staff_enter_them(tmp_path: Path) -> None:
+    """chinesecalendar learns a new year each November; until then doctor says the fallback is in use."""
+    uncovered = next(year for year in range(2025, 2100) if not WorkCalendar.covers(year))
+    config = write_config(tmp_path)
+    assert CliRunner().invoke(cli, ["--config", str(config), "db", "upgrade"]).exit_code == 0
+    with time_machine.travel(datetime(uncovered - 1, 12, 1, 9, 0, tzinfo=TZ), tick=False):
+        code, output = _doctor(config)
+    assert code != 0
+    assert "FAIL calendar: chinesecalendar" in output and f"does not know the holidays of {uncovered}" in output
+    (tmp_path / "entered").mkdir()
+    entered = write_config(tmp_path / "entered", calendar={"days_off": [f"{uncovered}-01-01"]})
+    assert CliRunner().invoke(cli, ["--config", str(entered), "db", "upgrade"]).exit_code == 0
+    with time_machine.travel(datetime(uncovered - 1, 12, 1, 9, 0, tzinfo=TZ), tick=False):
+        assert f"ok   calendar: holidays of {uncovered - 1} and {uncovered} known" in _doctor(entered)[1]

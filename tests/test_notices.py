@@ -6,9 +6,9 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 
-from mailbot.clock import TZ
+from mailbot.clock import TZ, as_local
 from mailbot.config import DeadlinesConfig, RemindersConfig
-from mailbot.notices import LATE_NOTICE, RECEIPT, REMINDER, ReceiptDue, Recipient, State, plan, steps
+from mailbot.notices import LATE_NOTICE, RECEIPT, REMINDER, Notice, ReceiptDue, Recipient, State, plan, steps
 from mailbot.periods import year_periods
 from mailbot.workdays import WorkCalendar
 
@@ -16,6 +16,10 @@ CALENDAR = WorkCalendar()
 PERIODS = year_periods(2021, DeadlinesConfig(), CALENDAR)
 JUNE = next(p for p in PERIODS if p.id == "2021-annex3-06-15")
 UNITS = (Recipient("郏县总工会", "jiaxian@example.cn"), Recipient("宝丰县总工会", "baofeng@example.cn"))
+
+
+def as_local_date(moment: datetime) -> date:
+    return as_local(moment).date()
 
 
 def at(day: str, hour: int = 9) -> datetime:
@@ -103,3 +107,33 @@ def test_receipts_are_due_once_for_recent_mail_only() -> None:
     assert [(n.kind, n.message, n.to) for n in notices] == [(RECEIPT, 7, "jiaxian@example.cn")]  # even on a Sunday
     queued = State(UNITS, frozenset(), frozenset({notices[0].key}), (fresh,))
     assert plan(queued, at("2021-06-13"), [JUNE], RemindersConfig(), CALENDAR, timedelta(days=3)) == []
+
+
+def test_a_period_open_all_year_is_nagged_weekly_four_times_only() -> None:
+    """Annex 1 takes late tables until 12-31 (its only deadline is the year's last); its notices stop after
+    four weekly ones, in May, not in December."""
+    annex1 = next(p for p in PERIODS if p.id == "2021-annex1-04-15")
+    assert as_local_date(annex1.closes) == date(2021, 12, 31)
+    late = [(s.name, s.day.isoformat()) for s in steps(annex1, RemindersConfig(), CALENDAR) if s.kind == LATE_NOTICE]
+    assert late == [
+        ("after-1", "2021-04-16"),
+        ("after-3", "2021-04-19"),  # 04-18 is a Sunday
+        ("after-7", "2021-04-22"),
+        ("weekly-1", "2021-04-29"),
+        ("weekly-2", "2021-05-06"),  # 劳动节 05-01..05 is over
+        ("weekly-3", "2021-05-13"),
+        ("weekly-4", "2021-05-20"),
+    ]
+    assert [s.name for s in steps(annex1, RemindersConfig(weekly_limit=0), CALENDAR)][-1] == "after-7"
+
+
+def test_a_worker_back_after_weeks_does_not_send_the_last_notice_out_of_the_blue() -> None:
+    annex1 = next(p for p in PERIODS if p.id == "2021-annex1-04-15")
+    state = State(UNITS, frozenset(), frozenset())
+
+    def plan_on(day: str) -> list[Notice]:
+        return plan(state, at(day), [annex1], RemindersConfig(), CALENDAR, timedelta(0))
+
+    assert {n.step for n in plan_on("2021-05-27")} == {"weekly-4"}  # a week late: still sent, once
+    assert plan_on("2021-05-28") == []
+    assert plan_on("2021-06-18") == []

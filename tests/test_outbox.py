@@ -4,18 +4,26 @@ auto-generated; 4xx retried later, 5xx failed, 535 pauses everything; a crashed 
 from __future__ import annotations
 
 import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import openpyxl
 import pytest
-from smtpservers import ScriptedSmtp
+from smtpservers import PASSWORD, USER, ScriptedSmtp
 from sqlalchemy import select, update
 
 from mailbot.app import App
+from mailbot.config import load_config
 from mailbot.store.db import transaction
 from mailbot.store.models import OutboxMail
 
-from dbfixtures import MORNING, UNITS
+from dbfixtures import MORNING, UNITS, FixedClock, server_section, write_config
 
 
 def statuses(app: App) -> list[str]:
@@ -118,3 +126,52 @@ def test_a_sender_that_cannot_start_leaves_the_mail_pending(mailer: App, monkeyp
     with pytest.raises(ConfigError):
         mailer.outbox().drain()
     assert statuses(mailer) == ["pending"] * len(UNITS)
+
+
+def test_a_dead_senders_claims_are_taken_back_at_once_and_a_live_ones_never(mailer: App) -> None:
+    """The claim names its process: one that no longer runs is over without waiting out the lease."""
+    mailer.reminders().queue(MORNING)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    with transaction(mailer.sessions) as session:
+        ids = list(session.scalars(select(OutboxMail.id).order_by(OutboxMail.id)))
+        gone, alive = f"{socket.gethostname()}:{dead.stdout.strip()}", f"{socket.gethostname()}:{os.getppid()}"
+        for mail_id, claimer in ((ids[0], gone), (ids[1], alive)):
+            session.execute(
+                update(OutboxMail)
+                .where(OutboxMail.id == mail_id)
+                .values(status="sending", claimed_at=MORNING, claimed_by=claimer)
+            )
+    result = mailer.outbox().drain()
+    assert (result.requeued, result.sent) == (1, len(UNITS) - 1)
+    assert statuses(mailer)[:2] == ["sent", "sending"]
+
+
+def test_a_sender_killed_mid_send_and_restarted_sends_every_mail_once(
+    tmp_path: Path, database_url: str, smtp: ScriptedSmtp
+) -> None:
+    """A real `mailbot outbox send` process, SIGKILLed while the server holds a message it has not answered yet,
+    then started again: every unit's mail reaches the server exactly once; the one that was in the server's
+    hands is marked uncertain for staff instead of being sent twice."""
+    smtp.data_delay = 0.4
+    section = server_section(smtp, "TEST_SMTP_PASSWORD", user=USER, **{"from": USER})
+    config = write_config(tmp_path, UNITS, database={"url": database_url}, smtp=section)
+    env = {**os.environ, "TEST_SMTP_PASSWORD": PASSWORD}
+    app = App(load_config(config), clock=FixedClock(MORNING))
+    try:
+        app.upgrade()
+        app.reminders().queue(MORNING)
+        command = [sys.executable, "-m", "mailbot", "--config", str(config), "outbox", "send"]
+        first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while len(smtp.delivered) < 3 and time.monotonic() < deadline and first.poll() is None:
+            time.sleep(0.01)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        assert len(smtp.delivered) == 3
+        assert statuses(app).count("delivering") == 1  # the third: the server has it, the sender never heard
+        second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 0, second.stderr
+        assert sorted(d.rcpt_tos[0] for d in smtp.delivered) == sorted(unit["emails"][0] for unit in UNITS)
+        assert sorted(statuses(app)) == ["sent"] * (len(UNITS) - 1) + ["uncertain"]
+    finally:
+        app.close()

@@ -226,6 +226,15 @@ def test_it_leaves_problems_that_are_staff_business_out_of_the_receipt() -> None
     assert [p["code"] for p in shown] == ["sum_mismatch"]
 
 
+def test_it_names_the_file_a_problem_concerns_once() -> None:
+    found = (
+        ProblemFact("sum_mismatch", "附件3.xlsx（Sheet1）合计不符", "附件3.xlsx（Sheet1）"),
+        ProblemFact("encrypted", "文件已加密", "附件3.xlsx"),
+    )
+    shown = context(_facts(problems=found), "市总工会")["problems"]
+    assert [p["where"] for p in shown] == ["", "附件3.xlsx"]
+
+
 def test_it_words_periods_the_way_units_know_them() -> None:
     assert period_text("2021-monthly-05", None) == "2021年5月"
     assert period_text("annex2:助农直播", None) == "活动“助农直播”"

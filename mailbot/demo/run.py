@@ -2,9 +2,12 @@
 
 It starts pymap (IMAP) and aiosmtpd (SMTP) on loopback, fills the mailbox with the sample mail of the 2021
 附件3 period (mailbot.demo.samples), and runs the real pipeline through App.poller() into a SQLite database
-in the folder. It leaves behind ``mailbot.toml`` (so ``mailbot --config <folder>/mailbot.toml status`` works
-on the same database afterwards; the servers are gone by then), ``mailbot.db``, ``archive/``,
-``export.json`` and ``export.xlsx``.
+in the folder, as of 2021-06-18 12:00 (three days after the deadline). Then it does what the worker does that
+day: queues a receipt (回执) for every mail a unit sent and the day's late notices for units still missing,
+and sends them through the outbox to the embedded SMTP server. It leaves behind ``mailbot.toml`` (so
+``mailbot --config <folder>/mailbot.toml status`` works on the same database afterwards; the servers are gone by
+then), ``mailbot.db``, ``archive/``, ``sent/`` (every mail mailbot sent, as .eml), ``export.json`` and
+``export.xlsx``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from mailbot.clock import Clock, as_local, system_clock
+from mailbot.clock import TZ, Clock, as_local
 from mailbot.config import Config, UnitConfig, config_from_dict
 from mailbot.defaults import load_default_units
 from mailbot.demo.samples import DEADLINE, PERIOD, SampleMessage, build_mailbox
@@ -40,7 +43,9 @@ SMTP_PASSWORD_ENV = "MAILBOT_DEMO_SMTP_PASSWORD"  # noqa: S105 - the name of a v
 MARKER = ".mailbot-demo"  # says "the demo made this folder": only then does a re-run delete its files
 OWN_FILES = ("mailbot.toml", "mailbot.db", "mailbot.db-wal", "mailbot.db-shm", "mailbot.db-journal",
              "export.json", "export.xlsx")  # fmt: skip
-OWN_DIRS = ("archive",)
+OWN_DIRS = ("archive", "sent")
+# The demo's "now": the Friday after the 06-15 deadline, when the last sample mail has come in.
+AS_OF = datetime(2021, 6, 18, 12, 0, tzinfo=TZ)
 COUNTED_KINDS = ("report", "nil_report")
 VERDICTS = ("on_time", "late", "nil", "missing")
 
@@ -59,6 +64,7 @@ class DemoResult:
     submissions: list[dict[str, Any]]  # the JSON export's submissions
     smtp_received: int  # mail mailbot sent through the demo SMTP server
     seconds: float
+    sent: list[dict[str, str]] = dataclasses.field(default_factory=list)  # kind, unit, to, subject, status
 
 
 def run_demo(folder: Path, clock: Clock | None = None, console: Console | None = None) -> DemoResult:
@@ -75,8 +81,9 @@ def run_demo(folder: Path, clock: Clock | None = None, console: Console | None =
         (folder / "mailbot.toml").write_text(to_toml(raw_config, _TOML_HEADER), encoding="utf-8")
         config = config_from_dict(raw_config, base_dir=str(folder))
         imap.append([(s.raw, s.received) for s in samples])
-        data, recorded = _poll_and_export(config, clock or system_clock)
+        data, recorded, sent = _poll_and_export(config, clock or demo_clock)
         smtp_received = len(smtp.messages)
+        _save_sent(folder / "sent", smtp.messages)
     result = DemoResult(
         folder=folder,
         config_path=folder / "mailbot.toml",
@@ -90,6 +97,7 @@ def run_demo(folder: Path, clock: Clock | None = None, console: Console | None =
         submissions=data["submissions"],
         smtp_received=smtp_received,
         seconds=time.perf_counter() - started,
+        sent=sent,
     )
     _print_report(out, result, units)
     return result
@@ -154,6 +162,9 @@ def demo_config_dict(units: Sequence[UnitConfig], imap_port: int, smtp_port: int
             "password_env": SMTP_PASSWORD_ENV, "from": DEMO_USER,
         },
         "staff": {"digest_to": ["staff@example.cn"]},
+        # The demo answers all of June's sample mail at once, and its SMTP server has no spam filter to spare.
+        "reminders": {"receipt_max_age_days": 30},
+        "outbox": {"per_minute": 200},
         "units": [_unit_dict(unit) for unit in units],
     }  # fmt: skip
 
@@ -196,7 +207,11 @@ def _toml_value(value: Any) -> str:
 # The run
 
 
-def _poll_and_export(config: Config, clock: Clock) -> tuple[dict[str, Any], int]:
+def demo_clock() -> datetime:
+    return AS_OF
+
+
+def _poll_and_export(config: Config, clock: Clock) -> tuple[dict[str, Any], int, list[dict[str, str]]]:
     from sqlalchemy import func, select
 
     from mailbot.app import App
@@ -208,15 +223,40 @@ def _poll_and_export(config: Config, clock: Clock) -> tuple[dict[str, Any], int]
     try:
         app.upgrade()
         app.poller().poll()
+        app.queue_receipts()  # what the worker does after each poll
+        app.reminders().queue(clock())  # and in its 09:00 round on a working day
+        app.outbox().drain()
         with transaction(app.sessions) as session:
             data = export_data(session)
             recorded = session.scalar(select(func.count()).select_from(Message)) or 0
+            sent = _sent(session)
     finally:
         app.close()
     folder = config.data_path
     (folder / "export.json").write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
     write_xlsx(data, folder / "export.xlsx")
-    return data, recorded
+    return data, recorded, sent
+
+
+def _sent(session: Any) -> list[dict[str, str]]:
+    from sqlalchemy import select
+
+    from mailbot.store.models import OutboxMail, Unit
+
+    rows = session.execute(
+        select(OutboxMail, Unit.name).outerjoin(Unit, OutboxMail.unit_id == Unit.id).order_by(OutboxMail.id)
+    )
+    return [
+        {"kind": mail.kind, "unit": unit or "", "to": mail.to_address, "subject": mail.subject, "status": mail.status}
+        for mail, unit in rows
+    ]
+
+
+def _save_sent(folder: Path, messages: Sequence[Any]) -> None:
+    """Every mail the SMTP server got, as .eml: open one in a mail client to see what a unit receives."""
+    folder.mkdir(exist_ok=True)
+    for number, mail in enumerate(messages, start=1):
+        (folder / f"{number:03d}.eml").write_bytes(mail.data)
 
 
 def unit_verdicts(units: Sequence[UnitConfig], submissions: Sequence[Mapping[str, Any]], period: str) -> dict[str, str]:
@@ -258,14 +298,33 @@ def _print_report(out: Console, result: DemoResult, units: Sequence[UnitConfig])
     total = sum(result.totals.values(), Decimal(0))
     out.print(f"read from {len(result.submissions)} tables: {total / WAN:.2f} 万元 counted for {PERIOD}")
     out.print("messages by kind: " + ", ".join(f"{k} {n}" for k, n in result.by_kind.items()))
+    out.print(_sent_table(result.sent))
     out.print(
         f"\nrecorded {result.recorded} of {result.mailbox_count} messages in {result.seconds:.1f} s\n"
         f"database: {result.database}\n"
         f"raw mail: {result.folder / 'archive'}\n"
+        f"sent:     {result.folder / 'sent'} ({result.smtp_received} mails as .eml)\n"
         f"exports:  {result.folder / 'export.json'}, {result.folder / 'export.xlsx'}\n"
         f"config:   {result.config_path}\n"
         f"next:     mailbot --config {result.config_path} status"
     )
+
+
+def _sent_table(sent: Sequence[Mapping[str, str]]) -> Table:
+    """What mailbot sent as of the demo's day: receipts counted, every other mail listed."""
+    counts = Counter(mail["kind"] for mail in sent)
+    title = f"mails sent as of {AS_OF:%Y-%m-%d %H:%M}: " + ", ".join(
+        f"{n} {kind}" for kind, n in sorted(counts.items())
+    )
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    for name in ("kind", "unit", "subject", "status"):
+        table.add_column(name, overflow="fold")
+    shown = [mail for mail in sent if mail["kind"] != "receipt"] + [m for m in sent if m["kind"] == "receipt"][:3]
+    for mail in shown:
+        table.add_row(mail["kind"], mail["unit"], mail["subject"], mail["status"])
+    if counts["receipt"] > 3:
+        table.add_row("…", f"{counts['receipt'] - 3} more receipts", "", "")
+    return table
 
 
 def _messages_table(messages: Sequence[Mapping[str, Any]], width: int) -> Table:
