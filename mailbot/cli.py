@@ -147,6 +147,45 @@ def poll(ctx: Context) -> None:
 
 
 @cli.command()
+@pass_context
+def run(ctx: Context) -> None:
+    """Run the worker until SIGTERM: poll, remind and send on a schedule (Asia/Shanghai), logging to stdout.
+
+    Polls the mailbox every worker.poll_minutes minutes, queues the reminders due at 09:00 (nothing on days off)
+    and sends the outbox every minute. A worker that was down catches up once at start. One worker per
+    database: a second `mailbot run` refuses to start. SIGTERM or Ctrl-C lets the running job finish, then
+    exits 0. See docs/deployment.md for a systemd unit.
+
+    \b
+    Example:
+      mailbot --config /etc/mailbot/mailbot.toml run
+    """
+    from contextlib import closing
+
+    from mailbot.worker import Worker, stop_on_signals
+
+    _log_to_stdout()
+    app = ctx.app
+    try:
+        with closing(Worker(app)) as worker, stop_on_signals(worker):
+            worker.run()
+    finally:
+        app.close()
+
+
+def _log_to_stdout() -> None:
+    """A service's log: every line timestamped on stdout (journald keeps it); info unless -vv asked for more.
+    The libraries' info lines (APScheduler's "Running job …", Alembic's revision check) come several times a
+    minute, so only at -vv."""
+    level = min(logging.INFO, logging.getLogger().level)
+    logging.basicConfig(
+        stream=sys.stdout, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+    )
+    for chatty in ("apscheduler", "alembic"):
+        logging.getLogger(chatty).setLevel(logging.DEBUG if level <= logging.DEBUG else logging.WARNING)
+
+
+@cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @pass_context
 def ingest(ctx: Context, paths: tuple[Path, ...]) -> None:
@@ -200,24 +239,29 @@ def status(ctx: Context, as_of: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the mails as JSON.")
 @pass_context
 def remind(ctx: Context, as_of: str | None, dry_run: bool, as_json: bool) -> None:
-    """Queue the reminders and late notices due today, then send what the outbox holds.
+    """Queue the reminders, late notices and receipts due today, then send what the outbox holds.
 
     Only units that have not sent the table are reminded, each step once; running it twice on a day sends
-    nothing new. Nothing is sent on a day off.
+    nothing new. Reminders and late notices never go out on a day off; receipts answer mail on any day.
 
     \b
     Example:
       mailbot remind --as-of 2021-06-08 --dry-run --json
     """
+    from mailbot.clock import as_local
+
     app = ctx.app
     moment = _parse_time(as_of) or app.clock()
     reminders = app.reminders()
+    for year in reminders.calendar.uncovered([as_local(moment).year]):
+        click.echo(f"warning: the holidays of {year} are unknown; Monday to Friday count as working days "
+                   "(see `mailbot doctor`)", err=True)  # fmt: skip
     planned = reminders.planned(moment) if dry_run else reminders.queue(moment)
     if as_json:
         _echo_json([p.to_json() for p in planned])
     else:
         for item in planned:
-            click.echo(f"{item.notice.kind:<12} {item.notice.unit:<16} {item.notice.period:<20} {item.notice.to}")
+            click.echo(f"{item.notice.kind:<12} {item.notice.unit:<16} {item.mail.period:<20} {item.notice.to}")
         click.echo(f"{len(planned)} mail(s) {'due' if dry_run else 'queued'} as of {moment:%Y-%m-%d %H:%M}")
     if not dry_run:
         _report_drain(app.outbox().drain(), as_json)

@@ -99,6 +99,8 @@ class DeadlinesConfig:
 class RemindersConfig:
     before_days: tuple[int, ...] = (7, 3, 1)
     after_days: tuple[int, ...] = (1, 3, 7)  # then weekly until the period closes
+    # At most this many weekly notices: a period that takes tables all year (annex 1) is not nagged all year.
+    weekly_limit: int = 4
     receipts: bool = True  # a 回执 for every report, nil report and rejected file from a unit
     # Mail older than this gets no receipt: a first sync of last year's mailbox must not answer it all.
     receipt_max_age_days: int = 3
@@ -133,6 +135,15 @@ class TablesConfig:
 
 
 @dataclass(frozen=True)
+class WorkerConfig:
+    """`mailbot run`: how often the worker polls, and how often it tells other workers it is alive."""
+
+    poll_minutes: int = 5
+    # A worker whose heartbeat is 4 beats old (2 minutes by default) is taken for dead by the next one to start.
+    heartbeat_seconds: int = 30
+
+
+@dataclass(frozen=True)
 class UnitConfig:
     name: str
     category: str
@@ -155,6 +166,7 @@ class Config:
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     calendar: CalendarConfig = field(default_factory=CalendarConfig)
     tables: TablesConfig = field(default_factory=TablesConfig)
+    worker: WorkerConfig = field(default_factory=WorkerConfig)
     units: tuple[UnitConfig, ...] = ()
     # The folder the config file lives in: relative paths in it are relative to this.
     base_dir: str = "."
@@ -200,7 +212,19 @@ def config_from_dict(raw: dict[str, Any], base_dir: str = ".") -> Config:
     raw = dict(raw)
     if "base_dir" in raw:
         raise ConfigError("base_dir: unknown key (it is always the folder the config file is in)")
-    sections = ("database", "imap", "smtp", "staff", "limits", "deadlines", "reminders", "outbox", "calendar", "tables")
+    sections = (
+        "database",
+        "imap",
+        "smtp",
+        "staff",
+        "limits",
+        "deadlines",
+        "reminders",
+        "outbox",
+        "calendar",
+        "tables",
+        "worker",
+    )
     for section in sections:
         if section in raw and not isinstance(raw[section], dict):
             raise ConfigError(f"{section}: expected a table ([{section}])")
@@ -299,9 +323,12 @@ def _check_semantics(config: Config) -> None:
     _check_positive("deadlines.annex2_within_days", config.deadlines.annex2_within_days)
     _check_not_negative("reminders.before_days", config.reminders.before_days)
     _check_not_negative("reminders.after_days", config.reminders.after_days)
+    _check_not_negative("reminders.weekly_limit", (config.reminders.weekly_limit,))
     _check_positive("reminders.receipt_max_age_days", config.reminders.receipt_max_age_days)
     _check_positive("outbox.per_minute", config.outbox.per_minute)
     _check_positive("outbox.max_attempts", config.outbox.max_attempts)
+    _check_positive("worker.poll_minutes", config.worker.poll_minutes)
+    _check_positive("worker.heartbeat_seconds", config.worker.heartbeat_seconds)
     _check_dates("calendar.workdays", config.calendar.workdays)
     _check_dates("calendar.days_off", config.calendar.days_off)
     if config.smtp.ssl and config.smtp.starttls:

@@ -44,3 +44,7 @@ class InputError(MailbotError):
 
 class CalendarError(MailbotError):
     """The holiday calendar does not know a year mailbot is planning in (the Monday–Friday fallback is in use)."""
+
+
+class WorkerLockError(MailbotError):
+    """Another worker holds the database, or took it over from this one."""

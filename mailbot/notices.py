@@ -6,9 +6,9 @@ clerk would send today. Every mail has an idempotency key, so planning twice on 
 once the first plan is in the outbox.
 
 Steps of a period (defaults: 7, 3 and 1 days before the deadline; 1, 3 and 7 days after, then weekly until the
-period closes, at most four times). A reminder falling on a day off moves to the previous working day, a late notice to the next;
-two steps on the same day are one mail. Nothing is planned on a day off. A worker that was down sends the
-latest step it missed, once, not every step in between.
+period closes, at most four times). A reminder falling on a day off moves to the previous working day, a late
+notice to the next; two steps on the same day are one mail. Nothing is planned on a day off. A worker that was
+down sends the latest step it missed, once, not every step in between.
 """
 
 from __future__ import annotations

@@ -12,8 +12,6 @@ after repeated failed logins, so there is no retry loop against it.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,6 +20,7 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailbot import processes
 from mailbot.clock import Clock
 from mailbot.config import Config
 from mailbot.errors import AuthenticationError
@@ -59,26 +58,6 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(minutes=BACKOFF_MINUTES[min(max(attempts, 1), len(BACKOFF_MINUTES)) - 1])
 
 
-def claimer_id() -> str:
-    """This process, as written on the mails it claims (read at each claim: a forked child is another one)."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def process_gone(claimer: str) -> bool:
-    """True when `claimer` (host:pid) was a process on this machine that no longer runs. Another machine's
-    claim, or our own process's, is never judged here: only its lease can end it."""
-    host, _, pid = claimer.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # it exists, under another user
-    return False
-
-
 def quota(sent_last_minute: int, per_minute: int) -> int:
     return max(per_minute - sent_last_minute, 0)
 
@@ -94,7 +73,7 @@ class Outbox:
         result = DrainResult()
         now = self.clock()
         with transaction(self.sessions) as session:
-            gone = {claimer for claimer in store.claimers(session) if process_gone(claimer)}
+            gone = {claimer for claimer in store.claimers(session) if processes.gone(claimer)}
             result.requeued, result.uncertain = store.recover_stale(session, now - LEASE, gone)
             result.paused = store.paused(session)
         if result.paused is not None:
@@ -118,7 +97,7 @@ class Outbox:
                 result.throttled = store.next_due(session, now) is not None
                 return None
             while (mail_id := store.next_due(session, now)) is not None:
-                if store.claim(session, mail_id, now, claimer_id()):
+                if store.claim(session, mail_id, now, str(processes.Holder.current())):
                     return mail_id
         return None
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from smtpservers import PASSWORD, USER, ScriptedSmtp
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ProgrammingError
@@ -21,6 +20,8 @@ from mailbot.clock import TZ
 from mailbot.config import Config, config_from_dict
 from mailbot.demo.run import to_toml
 from mailbot.store.db import make_engine
+
+from smtpservers import PASSWORD, USER, ScriptedSmtp
 
 PG_URL = os.environ.get("MAILBOT_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]

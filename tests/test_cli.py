@@ -18,6 +18,7 @@ from openpyxl import load_workbook
 
 from mailbot.cli import cli, main
 from mailbot.clock import TZ
+from mailbot.workdays import WorkCalendar
 
 from dbfixtures import UNITS, write_config
 from mailgen import annex3_xlsx, make_message
@@ -248,3 +249,13 @@ def test_ingest_queues_a_receipt_for_fresh_mail_only(tmp_path: Path) -> None:
     assert code == 0 and out.strip().endswith("receipts queued 1")
     mails = json.loads(_run(config, "outbox", "list", "--json")[1])["mails"]
     assert [(m["kind"], m["status"], m["to"]) for m in mails] == [("receipt", "pending", "jiaxian@example.cn")]
+
+
+def test_remind_warns_when_the_years_holidays_are_unknown(tmp_path: Path) -> None:
+
+    uncovered = next(year for year in range(2025, 2100) if not WorkCalendar.covers(year))
+    config = _config_file(tmp_path)
+    assert _run(config, "db", "upgrade")[0] == 0
+    code, _, err = _run(config, "remind", "--dry-run", "--as-of", f"{uncovered}-03-02")
+    assert code == 0 and f"the holidays of {uncovered} are unknown" in err
+    assert "unknown" not in _run(config, "remind", "--dry-run", "--as-of", "2021-03-02")[2]

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from smtpservers import PASSWORD, USER, ScriptedSmtp
 from sqlalchemy import select, update
 
 from mailbot.app import App
@@ -24,6 +23,7 @@ from mailbot.store.db import transaction
 from mailbot.store.models import OutboxMail
 
 from dbfixtures import MORNING, UNITS, FixedClock, server_section, write_config
+from smtpservers import PASSWORD, USER, ScriptedSmtp
 
 
 def statuses(app: App) -> list[str]:

@@ -10,7 +10,6 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from smtpservers import ScriptedSmtp
 from sqlalchemy import select
 
 from mailbot.app import App
@@ -24,6 +23,7 @@ from mailbot.store.db import transaction
 from mailbot.store.models import Message, OutboxMail
 
 from mailgen import annex3_xlsx, make_message
+from smtpservers import ScriptedSmtp
 from tablegen import encrypted_xlsx
 
 ARRIVED = datetime(2021, 6, 10, 15, 32, tzinfo=TZ)  # five days before the 06-15 deadline

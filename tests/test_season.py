@@ -46,7 +46,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from smtpservers import PASSWORD, USER, ScriptedSmtp
 from sqlalchemy import select
 
 from mailbot.app import App
@@ -61,6 +60,7 @@ from mailbot.store.models import OutboxMail, Submission, Unit
 
 from dbfixtures import BACKENDS, FixedClock, drop_postgres_database, make_config, new_postgres_database, server_section
 from mailgen import annex3_xlsx, make_message
+from smtpservers import PASSWORD, USER, ScriptedSmtp
 from tablegen import xlsx_bytes
 
 SEASON = (date(2021, 4, 1), date(2021, 12, 31))

@@ -1,0 +1,354 @@
+"""`mailbot run`: the worker that polls the mailbox, queues reminders and sends the outbox on a schedule.
+
+The scheduler (APScheduler 3, in memory) only says *when*; every decision lives in the database — the ledger
+knows what was fetched, the outbox's keys what was queued — so each job is safe to run late, twice, or after a
+restart. A worker that was down catches up once at start (poll, then the reminders if 09:00 has passed, then the
+outbox) and within its run APScheduler coalesces missed runs into one.
+
+One worker per database: it holds a row in `flags` and refreshes it (its heartbeat); a second worker refuses to
+start while that heartbeat is fresh, and takes the row over when it is stale or names a dead process of this
+machine.
+
+SIGTERM or SIGINT stops it: the signal handler only sets a flag and writes a byte to a pipe; the main thread,
+waiting on that pipe, shuts the scheduler down (the running job finishes, every outbox step being its own
+transaction) and releases the lock. Nothing that takes a lock runs inside the handler, so it cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import signal
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailbot.clock import TZ, as_local
+from mailbot.errors import AuthenticationError, MailbotError, WorkerLockError
+from mailbot.processes import Holder, pid_alive
+from mailbot.store import db
+from mailbot.store import lock as store
+from mailbot.store.db import transaction
+from mailbot.workdays import WorkCalendar
+
+if TYPE_CHECKING:
+    from mailbot.app import App
+
+log = logging.getLogger(__name__)
+
+# Fixed job ids: replace_existing=True then means "this job", never a second copy of it.
+STARTUP, POLL, REMIND, DRAIN, HEARTBEAT = "startup", "poll", "remind", "drain", "heartbeat"
+REMIND_AT = time(9, 0)
+# A run that comes late (the machine slept, a long poll held the only work thread) still runs, once, within
+# this; APScheduler's default of 1 s would silently drop it.
+GRACE_SECONDS = 3600
+LOCK = "worker"
+STALE_BEATS = 4  # a heartbeat older than this many periods belongs to a worker that is gone
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Decisions (pure)
+
+
+def due_at_startup(now: datetime) -> tuple[str, ...]:
+    """The jobs a starting worker runs at once, in this order: poll first so that a unit whose table arrived
+    while the worker was down is not reminded, the reminders only once today's 09:00 has passed (before it
+    the cron job runs them), the outbox last so that what was just queued goes out."""
+    if as_local(now).time() >= REMIND_AT:
+        return (POLL, REMIND, DRAIN)
+    return (POLL, DRAIN)
+
+
+def takeover_reason(
+    row: store.LockRow, me: Holder, now: datetime, stale_after: timedelta, alive: Callable[[int], bool]
+) -> str | None:
+    """Why `me` may take the lock `row` over, or None while its holder may still be running."""
+    age = now - row.updated_at
+    if age > stale_after:
+        return f"its last heartbeat is {int(age.total_seconds())} s old"
+    holder = Holder.parse(row.holder)
+    if holder is None or holder.host != me.host:
+        return None  # another machine's process cannot be asked: only its heartbeat can tell
+    if holder.pid == me.pid:
+        return "it is an earlier process with this process's id (a restarted container)"
+    return None if alive(holder.pid) else f"process {holder.pid} no longer runs"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The lock
+
+
+@dataclass
+class WorkerLock:
+    sessions: sessionmaker[Session]
+    me: Holder
+    stale_after: timedelta
+    alive: Callable[[int], bool] = pid_alive
+
+    def acquire(self, now: datetime) -> None:
+        """Hold the lock or raise WorkerLockError. Each round inserts, or judges the row it finds; a row that
+        changes under us (released, or taken by a faster starter) is judged again."""
+        for _ in range(3):
+            if self._insert(now) or self._take_over(now):
+                return
+        raise WorkerLockError("another mailbot worker is starting on this database at the same time")
+
+    def _insert(self, now: datetime) -> bool:
+        try:  # a transaction of its own: on PostgreSQL a failed INSERT spoils the transaction it is in
+            with transaction(self.sessions) as session:
+                store.insert(session, LOCK, str(self.me), now)
+        except IntegrityError:
+            return False
+        return True
+
+    def _take_over(self, now: datetime) -> bool:
+        with transaction(self.sessions) as session:
+            row = store.read(session, LOCK)
+            if row is None:
+                return False  # released meanwhile: insert again
+            reason = takeover_reason(row, self.me, now, self.stale_after, self.alive)
+            if reason is None:
+                raise WorkerLockError(_held_message(row, now, self.stale_after))
+            taken = store.take_over(session, LOCK, row, str(self.me), now)
+        if taken:
+            log.warning("took the worker lock over from %s: %s", row.holder, reason)
+        return taken
+
+    def beat(self, now: datetime) -> bool:
+        """Refresh the heartbeat; False when another worker has taken the lock over."""
+        with transaction(self.sessions) as session:
+            return store.beat(session, LOCK, str(self.me), now)
+
+    def release(self) -> None:
+        with transaction(self.sessions) as session:
+            store.release(session, LOCK, str(self.me))
+
+
+def _held_message(row: store.LockRow, now: datetime, stale_after: timedelta) -> str:
+    age = int((now - row.updated_at).total_seconds())
+    return (
+        f"another mailbot worker is running on this database ({row.holder}, last heartbeat {age} s ago); "
+        f"stop it first; if it died, a new worker takes over once that heartbeat is "
+        f"{int(stale_after.total_seconds())} s old"
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Stopping
+
+
+class StopSignal:
+    """A one-shot stop request that a signal handler may set. A pipe, not a threading.Event: Event.set() takes
+    a lock, and a handler that runs while the main thread holds that lock (inside Event.wait) never returns."""
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._write, False)
+        self.requested = False
+        self.signum = 0
+
+    def set(self, signum: int = 0) -> None:
+        # Plain assignments and one write(2): nothing here can wait for the thread it interrupted.
+        self.signum, self.requested = signum, True
+        with contextlib.suppress(BlockingIOError):  # full: it holds a stop request already
+            os.write(self._write, b"\0")
+
+    def wait(self) -> int:
+        """Block until set; returns the signal number (0 when not stopped by a signal)."""
+        while not self.requested:
+            select.select([self._read], [], [])
+        return self.signum
+
+    def close(self) -> None:
+        os.close(self._read)
+        os.close(self._write)
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@contextlib.contextmanager
+def stop_on_signals(worker: Worker) -> Iterator[None]:
+    """SIGTERM (systemd's stop) and SIGINT (Ctrl-C) ask `worker` to stop. Call from the main thread."""
+    previous = {sig: signal.signal(sig, lambda signum, _frame: worker.stop(signum)) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The worker
+
+
+class Worker:
+    """Thin wiring: jobs call the library, APScheduler says when, the lock keeps it the only one."""
+
+    def __init__(self, app: App, me: Holder | None = None) -> None:
+        self.app = app
+        beat = app.config.worker.heartbeat_seconds
+        self.lock = WorkerLock(app.sessions, me or Holder.current(), timedelta(seconds=beat * STALE_BEATS))
+        self.lost_lock = False
+        self._stop = StopSignal()
+        self._login_refused = False
+        self._paused: str | None = None
+
+    def run(self) -> None:
+        """Take the lock, run the jobs until stop(), let the running job finish, let the lock go."""
+        db.require_current(self.app.engine)
+        self.lock.acquire(self.app.clock())
+        self._warn_about_the_calendar()
+        try:
+            self._serve(self.scheduler())
+        finally:
+            self.lock.release()
+            log.info("worker %s stopped", self.lock.me)
+        if self.lost_lock:
+            raise WorkerLockError("another mailbot worker took this database over; this one stopped")
+
+    def _warn_about_the_calendar(self) -> None:
+        year = as_local(self.app.clock()).year
+        for missing in WorkCalendar.from_config(self.app.config.calendar).uncovered([year, year + 1]):
+            log.warning(
+                "the holidays of %d are unknown: Monday to Friday count as working days there "
+                "(upgrade chinesecalendar or fill [calendar]; see `mailbot doctor`)",
+                missing,
+            )
+
+    def _serve(self, scheduler: BackgroundScheduler) -> None:
+        scheduler.start()
+        settings = self.app.config.worker
+        log.info(
+            "worker %s started: poll every %d min, reminders at %s, outbox every minute, heartbeat every %d s",
+            self.lock.me,
+            settings.poll_minutes,
+            f"{REMIND_AT:%H:%M}",
+            settings.heartbeat_seconds,
+        )
+        try:
+            signum = self._stop.wait()
+            log.info(
+                "stopping (%s): letting the running job finish", signal.Signals(signum).name if signum else "asked"
+            )
+        finally:
+            # Outside any signal handler: waiting here for the running job cannot deadlock.
+            scheduler.shutdown(wait=True)
+
+    def stop(self, signum: int = 0) -> None:
+        """Ask the worker to stop; safe from a signal handler and from any thread."""
+        self._stop.set(signum)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.requested
+
+    def close(self) -> None:
+        self._stop.close()
+
+    def scheduler(self) -> BackgroundScheduler:
+        """The schedule, not started. One work thread runs poll, remind and drain one after another (their order
+        at startup matters, and SQLite likes one writer); the heartbeat has its own thread, so that a long first
+        sync cannot make this worker look dead."""
+        scheduler = BackgroundScheduler(
+            timezone=TZ,
+            executors={"default": ThreadPoolExecutor(1), HEARTBEAT: ThreadPoolExecutor(1)},
+            job_defaults={"coalesce": True, "misfire_grace_time": GRACE_SECONDS, "max_instances": 1},
+        )
+        settings = self.app.config.worker
+        jobs = (
+            (STARTUP, self.catch_up, None),  # no trigger: once, now
+            (POLL, self.poll, IntervalTrigger(minutes=settings.poll_minutes, timezone=TZ)),
+            (REMIND, self.remind, CronTrigger(hour=REMIND_AT.hour, minute=REMIND_AT.minute, timezone=TZ)),
+            (DRAIN, self.drain, IntervalTrigger(minutes=1, timezone=TZ)),
+        )
+        for job_id, job, trigger in jobs:
+            scheduler.add_job(self._guarded(job_id, job), trigger, id=job_id, name=job_id, replace_existing=True)
+        heartbeat = IntervalTrigger(seconds=settings.heartbeat_seconds, timezone=TZ)
+        # However late, a heartbeat must run: it is how this worker learns that another one took over.
+        scheduler.add_job(
+            self._guarded(HEARTBEAT, self.heartbeat),
+            heartbeat,
+            id=HEARTBEAT,
+            name=HEARTBEAT,
+            executor=HEARTBEAT,
+            misfire_grace_time=None,
+            replace_existing=True,
+        )
+        return scheduler
+
+    def _guarded(self, name: str, job: Callable[[], None]) -> Callable[[], None]:
+        """A job that never lets an exception out (a mailbox that is down must not end the worker) and that
+        does nothing once the worker is stopping (a run queued behind the last one)."""
+
+        def run() -> None:
+            if self.stopping:
+                return
+            try:
+                job()
+            except MailbotError as exc:
+                log.error("%s failed: %s", name, exc)  # expected trouble: a message, no traceback
+            except Exception:
+                log.exception("%s failed", name)
+
+        return run
+
+    # -----------------------------------------------------------------------------------------------------
+    # Jobs
+
+    def catch_up(self) -> None:
+        """What a worker that was down has missed, once, in order; one failing step does not stop the next."""
+        steps = {POLL: self.poll, REMIND: self.remind, DRAIN: self.drain}
+        for name in due_at_startup(self.app.clock()):
+            self._guarded(name, steps[name])()
+
+    def poll(self) -> None:
+        if self._login_refused:
+            return
+        try:
+            result = self.app.poller().poll()
+        except AuthenticationError as exc:
+            # 163.com locks the account after repeated failed logins: no retry every few minutes.
+            self._login_refused = True
+            log.error("IMAP login refused (%s): polling stops until the worker is restarted", exc)
+            return
+        receipts = self.app.queue_receipts()  # as `mailbot poll` does: receipts answer mail at once, any day
+        if result.fetched or result.outcomes or receipts:
+            log.info(
+                "poll: fetched %d, new %d, processed %d, receipts queued %d",
+                result.fetched,
+                result.new,
+                len(result.outcomes),
+                receipts,
+            )
+
+    def remind(self) -> None:
+        queued = self.app.reminders().queue(self.app.clock())
+        if queued:
+            log.info("remind: queued %d mail(s)", len(queued))
+
+    def drain(self) -> None:
+        result = self.app.outbox().drain()
+        if result.paused != self._paused:
+            self._paused = result.paused
+            if result.paused is not None:
+                log.error("sending is paused: %s (fix the password, then `mailbot outbox resume`)", result.paused)
+        counts = (result.sent, result.retrying, result.failed, result.uncertain)
+        if any(counts):
+            log.info("outbox: sent %d, retrying %d, failed %d, uncertain %d", *counts)
+
+    def heartbeat(self) -> None:
+        if not self.lock.beat(self.app.clock()):
+            log.error("another worker has taken the database over (this one looked dead): stopping")
+            self.lost_lock = True
+            self.stop()
