@@ -101,6 +101,9 @@ class RemindersConfig:
     after_days: tuple[int, ...] = (1, 3, 7)  # then weekly until the period closes
     # At most this many weekly notices: a period that takes tables all year (annex 1) is not nagged all year.
     weekly_limit: int = 4
+    # Annex 2 is due a week after each activity, a date mailbot cannot know: on this day of each month (moved to
+    # the working day before), units that sent no annex-2 table that month are asked. 0 = off.
+    annex2_nudge_day: int = 0
     receipts: bool = True  # a 回执 for every report, nil report and rejected file from a unit
     # Mail older than this gets no receipt: a first sync of last year's mailbox must not answer it all.
     receipt_max_age_days: int = 3
@@ -324,6 +327,8 @@ def _check_semantics(config: Config) -> None:
     _check_not_negative("reminders.before_days", config.reminders.before_days)
     _check_not_negative("reminders.after_days", config.reminders.after_days)
     _check_not_negative("reminders.weekly_limit", (config.reminders.weekly_limit,))
+    if not 0 <= config.reminders.annex2_nudge_day <= 28:
+        raise ConfigError("reminders.annex2_nudge_day: expected 0 (off) or a day of the month from 1 to 28")
     _check_positive("reminders.receipt_max_age_days", config.reminders.receipt_max_age_days)
     _check_positive("outbox.per_minute", config.outbox.per_minute)
     _check_positive("outbox.max_attempts", config.outbox.max_attempts)

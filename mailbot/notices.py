@@ -25,6 +25,8 @@ from mailbot.workdays import WorkCalendar
 REMINDER = "reminder"
 LATE_NOTICE = "late_notice"
 RECEIPT = "receipt"
+ANNEX2_NUDGE = "annex2-nudge"  # the period of the monthly annex-2 nudge: annex2-nudge-2021-06
+NUDGE_STEP = "nudge"
 # How long the last step of a period stays sendable for a worker that was down (a week: the weekly rhythm).
 LAST_STEP_WINDOW = timedelta(days=7)
 
@@ -54,6 +56,7 @@ class State:
     submitted: frozenset[tuple[str, str]]  # (unit, period id) with an accepted table or a nil report
     queued: frozenset[str]  # every outbox key, whatever its status: a key is never planned twice
     receipts: tuple[ReceiptDue, ...] = ()
+    annex2_months: frozenset[tuple[str, str]] = frozenset()  # (unit, "2021-06") with an annex-2 table that month
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,25 @@ def plan(
                 notices.append(
                     Notice(key, step.kind, recipient.unit, recipient.address, period.id, step.name, period.deadline)
                 )
-    return notices
+    return notices + _nudges(state, today, reminders, calendar)
+
+
+def _nudges(state: State, today: date, reminders: RemindersConfig, calendar: WorkCalendar) -> list[Notice]:
+    """Annex 2 has no fixed deadline (a week after each activity): optionally, once a month, units that sent no
+    annex-2 table that month are asked whether they held an activity. Off unless `annex2_nudge_day` is set."""
+    if not reminders.annex2_nudge_day:
+        return []
+    day = _working_on_or_before(date(today.year, today.month, reminders.annex2_nudge_day), calendar)
+    if today < day or day.month != today.month:
+        return []
+    period = f"{ANNEX2_NUDGE}-{today:%Y-%m}"
+    return [
+        Notice(key, REMINDER, recipient.unit, recipient.address, period, NUDGE_STEP, None)
+        for recipient in state.recipients
+        if recipient.address
+        and (recipient.unit, f"{today:%Y-%m}") not in state.annex2_months
+        and (key := f"{REMINDER}:{period}:{NUDGE_STEP}:{recipient.unit}") not in state.queued
+    ]
 
 
 def current_step(period: Period, now: datetime, reminders: RemindersConfig, calendar: WorkCalendar) -> Step | None:

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailbot import receipts
 from mailbot.clock import as_local
 from mailbot.config import Config
-from mailbot.mails import Templates, new_message_id
-from mailbot.notices import LATE_NOTICE, RECEIPT, REMINDER, Notice, plan
+from mailbot.mails import Rendered, Templates, new_message_id
+from mailbot.notices import ANNEX2_NUDGE, LATE_NOTICE, NUDGE_STEP, RECEIPT, REMINDER, Notice, plan
 from mailbot.periods import Period, year_periods
 from mailbot.receipts import ReceiptFacts, chinese_date
 from mailbot.report import blank
@@ -72,11 +72,16 @@ class Reminders:
                 if n.kind in kinds
             ]
             facts = {n.message: found for n in notices if n.message and (found := receipt_facts(session, n.message))}
-        return [
-            Planned(n, self._receipt(n, facts[n.message]) if n.message else self._render(n, periods[n.period], now))
-            for n in notices
-            if not n.message or n.message in facts
-        ]
+        return [Planned(n, self._mail(n, periods, facts, now)) for n in notices if not n.message or n.message in facts]
+
+    def _mail(
+        self, notice: Notice, periods: dict[str, Period], facts: dict[int, ReceiptFacts], now: datetime
+    ) -> store.Outgoing:
+        if notice.message:
+            return self._receipt(notice, facts[notice.message])
+        if notice.step == NUDGE_STEP:
+            return self._nudge(notice, now)
+        return self._render(notice, periods[notice.period], now)
 
     def queue(self, now: datetime, kinds: Collection[str] = ALL_KINDS) -> list[Planned]:
         """Queue what is due; returns what was queued now (nothing already queued under the same key)."""
@@ -109,6 +114,18 @@ class Reminders:
             references=facts.references or facts.in_reply_to,
         )
 
+    def _nudge(self, notice: Notice, now: datetime) -> store.Outgoing:
+        today = as_local(now).date()
+        context = {
+            "unit": notice.unit,
+            "table_name": blank.table_name("2"),
+            "month_text": f"{today.year}年{today.month}月",
+            "within_days": self.config.deadlines.annex2_within_days,
+            "attachment_name": blank.file_name("2"),
+            "sender_name": self.config.smtp.from_name,
+        }
+        return self._outgoing(notice, self.templates.render(ANNEX2_NUDGE.replace("-", "_"), context), now, "2")
+
     def _render(self, notice: Notice, period: Period, now: datetime) -> store.Outgoing:
         today = as_local(now).date()
         due = as_local(period.deadline).date()
@@ -124,7 +141,10 @@ class Reminders:
             "attachment_name": blank.file_name(period.annex),
             "sender_name": self.config.smtp.from_name,
         }
-        rendered = self.templates.render(notice.kind, context)
+        return self._outgoing(notice, self.templates.render(notice.kind, context), now, period.annex)
+
+    def _outgoing(self, notice: Notice, rendered: Rendered, now: datetime, annex: str) -> store.Outgoing:
+        """A reminder-like mail to a unit, with the annex's blank table attached."""
         return store.Outgoing(
             key=notice.key,
             kind=notice.kind,
@@ -134,7 +154,7 @@ class Reminders:
             html=rendered.html,
             message_id=new_message_id(notice.key, self.config.smtp.from_address, now),
             unit=notice.unit,
-            period=period.id,
-            attachment_name=blank.file_name(period.annex),
-            attachment=blank.blank_workbook(period.annex, notice.unit),
+            period=notice.period,
+            attachment_name=blank.file_name(annex),
+            attachment=blank.blank_workbook(annex, notice.unit),
         )

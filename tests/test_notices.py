@@ -137,3 +137,26 @@ def test_a_worker_back_after_weeks_does_not_send_the_last_notice_out_of_the_blue
     assert {n.step for n in plan_on("2021-05-27")} == {"weekly-4"}  # a week late: still sent, once
     assert plan_on("2021-05-28") == []
     assert plan_on("2021-06-18") == []
+
+
+def test_the_annex2_nudge_is_off_unless_a_day_is_set() -> None:
+    state = State(UNITS, frozenset(), frozenset())
+    assert plan(state, at("2021-06-25"), [], RemindersConfig(), CALENDAR, timedelta(0)) == []
+
+
+def test_the_annex2_nudge_goes_once_a_month_to_units_without_an_annex2_table_that_month() -> None:
+    reminders = RemindersConfig(annex2_nudge_day=27)  # 2021-06-27 is a Sunday: Friday 06-25 instead
+    sent_in_june = frozenset({("宝丰县总工会", "2021-06"), ("郏县总工会", "2021-05")})
+    state = State(UNITS, frozenset(), frozenset(), annex2_months=sent_in_june)
+    assert plan(state, at("2021-06-24"), [], reminders, CALENDAR, timedelta(0)) == []
+    [nudge] = plan(state, at("2021-06-25"), [], reminders, CALENDAR, timedelta(0))
+    assert (nudge.kind, nudge.unit, nudge.period, nudge.step) == (
+        REMINDER,
+        "郏县总工会",
+        "annex2-nudge-2021-06",
+        "nudge",
+    )
+    queued = State(UNITS, frozenset(), frozenset({nudge.key}), annex2_months=sent_in_june)
+    assert plan(queued, at("2021-06-28"), [], reminders, CALENDAR, timedelta(0)) == []  # once a month
+    july = plan(queued, at("2021-07-27"), [], reminders, CALENDAR, timedelta(0))  # June's table was June's
+    assert {(n.unit, n.period) for n in july} == {(u.unit, "annex2-nudge-2021-07") for u in UNITS}

@@ -10,7 +10,8 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import openpyxl
@@ -18,6 +19,7 @@ import pytest
 from sqlalchemy import select, update
 
 from mailbot.app import App
+from mailbot.clock import TZ
 from mailbot.config import load_config
 from mailbot.store.db import transaction
 from mailbot.store.models import OutboxMail
@@ -175,3 +177,19 @@ def test_a_sender_killed_mid_send_and_restarted_sends_every_mail_once(
         assert sorted(statuses(app)) == ["sent"] * (len(UNITS) - 1) + ["uncertain"]
     finally:
         app.close()
+
+
+def test_the_monthly_annex2_nudge_carries_the_blank_annex2(mailer: App, smtp: ScriptedSmtp) -> None:
+    reminders = replace(mailer.config.reminders, annex2_nudge_day=25)
+    mailer.config = replace(mailer.config, reminders=reminders)
+    friday = datetime(2021, 6, 25, 9, 0, tzinfo=TZ)
+    mailer.clock.moment = friday  # type: ignore[attr-defined]
+    mailer.reminders().queue(friday)  # the nudge, and the June table's (missed) 7-days-late notice
+    mailer.outbox().drain()
+    nudges = [d for d in smtp.delivered if "专项活动" in d.message["Subject"]]
+    assert sorted(d.rcpt_tos[0] for d in nudges) == sorted(unit["emails"][0] for unit in UNITS)
+    first = nudges[0].message
+    assert "2021年6月" in first["Subject"] and "工会消费惠农专项活动统计表" in first["Subject"]
+    [attachment] = list(first.iter_attachments())
+    sheet = openpyxl.load_workbook(io.BytesIO(attachment.get_content())).active
+    assert sheet["A1"].value == "附件2 工会消费惠农专项活动统计表" and sheet["B3"].value == "活动名称"

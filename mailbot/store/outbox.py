@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from mailbot.clock import as_local
 from mailbot.notices import ReceiptDue, Recipient, State
 from mailbot.store.models import Flag, Message, OutboxMail, Submission, Unit, UnitAddress
 
@@ -57,7 +58,18 @@ def planning_state(session: Session, now: datetime, receipt_max_age: timedelta, 
         ),
         queued=frozenset(session.scalars(select(OutboxMail.key))),
         receipts=_receipts_due(session, now, receipt_max_age) if receipts else (),
+        annex2_months=_annex2_months(session, now),
     )
+
+
+def _annex2_months(session: Session, now: datetime) -> frozenset[tuple[str, str]]:
+    """(unit, "YYYY-MM") for each month, up to `now`, in which the unit sent an annex-2 table."""
+    found = session.execute(
+        select(Unit.name, Submission.received_at)
+        .join(Unit, Submission.unit_id == Unit.id)
+        .where(Submission.annex == "2", Submission.status.in_(ACCEPTED), Submission.received_at <= now)
+    )
+    return frozenset((name, f"{as_local(received):%Y-%m}") for name, received in found)
 
 
 def _recipients(session: Session) -> tuple[Recipient, ...]:
