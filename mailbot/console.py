@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
@@ -71,6 +72,18 @@ def print_status(status: Status) -> None:
         for item in status.attention:
             todo.add_row(str(item["message"]), item["from"], item["subject"], f"{item['code']}: {item['detail']}")
         console.print(todo)
+    _print_outbox(status.outbox)
+
+
+def _print_outbox(outbox: dict[str, Any]) -> None:
+    if outbox["paused"]:
+        console.print(f"[bold red]sending is paused[/]: {outbox['paused']} (fix the password, then "
+                      "`mailbot outbox resume`)", markup=True)  # fmt: skip
+    if outbox["mails"]:
+        mails = Table("mail", "status", "kind", "to", "error", title="mails that need a person (mailbot outbox list)")
+        for mail in outbox["mails"]:
+            mails.add_row(str(mail["id"]), mail["status"], mail["kind"], mail["to"], mail["error"])
+        console.print(mails)
 
 
 def print_units(registry: Registry) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -54,8 +55,9 @@ class Reminders:
     config: Config
     templates: Templates
 
-    @property
+    @cached_property
     def calendar(self) -> WorkCalendar:
+        # One per Reminders: period tables are cached per calendar object (see periods.year_periods).
         return WorkCalendar.from_config(self.config.calendar)
 
     def planned(self, now: datetime, kinds: Collection[str] = ALL_KINDS) -> list[Planned]:

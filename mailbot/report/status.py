@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailbot.store.models import MailboxState, Message, Problem, Unit
+from mailbot.store.models import Flag, MailboxState, Message, OutboxMail, Problem, Unit
+from mailbot.store.outbox import PAUSED
 
 
 @dataclass
@@ -31,6 +32,8 @@ class Status:
     units: list[UnitStatus]
     attention: list[dict[str, Any]] = field(default_factory=list)
     mailbox: list[dict[str, Any]] = field(default_factory=list)
+    # Sending that needs a person: paused after a refused login, and mails that failed or may have gone out.
+    outbox: dict[str, Any] = field(default_factory=lambda: {"paused": None, "mails": []})
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -41,6 +44,7 @@ class Status:
             "units": [_unit_json(u) for u in self.units],
             "attention": self.attention,
             "mailbox": self.mailbox,
+            "outbox": self.outbox,
         }
 
 
@@ -74,7 +78,21 @@ def build_status(session: Session, as_of: datetime) -> Status:
             }
             for s in session.scalars(select(MailboxState).order_by(MailboxState.folder))
         ],
+        outbox=_outbox_attention(session),
     )
+
+
+def _outbox_attention(session: Session) -> dict[str, Any]:
+    flag = session.get(Flag, PAUSED)
+    mails = session.scalars(
+        select(OutboxMail).where(OutboxMail.status.in_(("failed", "uncertain"))).order_by(OutboxMail.id)
+    )
+    return {
+        "paused": flag.value if flag is not None else None,
+        "mails": [
+            {"id": m.id, "status": m.status, "kind": m.kind, "to": m.to_address, "error": m.last_error} for m in mails
+        ],
+    }
 
 
 def _counts(session: Session, column: Any, condition: Any) -> dict[str, int]:
