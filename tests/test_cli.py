@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -20,8 +21,9 @@ from mailbot.cli import cli, main
 from mailbot.clock import TZ
 from mailbot.workdays import WorkCalendar
 
-from dbfixtures import UNITS, write_config
+from dbfixtures import UNITS, server_section, write_config
 from mailgen import annex3_xlsx, make_message
+from smtpservers import PASSWORD, USER, ScriptedSmtp
 
 
 def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
@@ -84,7 +86,9 @@ def test_it_asks_for_an_upgrade_before_working_on_a_new_database(tmp_path: Path,
     assert "mailbot db upgrade" in capsys.readouterr().err
 
 
-def _ingested(tmp_path: Path) -> Path:
+def _ingested(tmp_path: Path, at: datetime | None = None) -> Path:
+    """A database holding a report from 郏县 and a stranger's mail of 2021-06-10, ingested `at` (default: now)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     config = _config_file(tmp_path)
     assert _run(config, "db", "upgrade")[0] == 0
     inbox = tmp_path / "inbox"
@@ -92,7 +96,8 @@ def _ingested(tmp_path: Path) -> Path:
     received = datetime(2021, 6, 10, 9, 0, tzinfo=TZ)
     (inbox / "1.eml").write_bytes(make_message(received=received, attachments=[("附件3.xlsx", annex3_xlsx())]))
     (inbox / "2.eml").write_bytes(make_message(sender="x@qq.com", subject="=cmd|' /C calc'!A0 宝丰", received=received))
-    code, out, _ = _run(config, "ingest", str(inbox))
+    with time_machine.travel(at, tick=False) if at else contextlib.nullcontext():
+        code, out, _ = _run(config, "ingest", str(inbox))
     assert code == 0 and "new 2" in out
     return config
 
@@ -237,22 +242,46 @@ def test_it_lists_the_mails_due_without_queueing_them_on_a_dry_run(tmp_path: Pat
 
 
 def test_ingest_queues_a_receipt_for_fresh_mail_only(tmp_path: Path) -> None:
+    def queued(config: Path) -> list[tuple[str, str, str]]:
+        mails = json.loads(_run(config, "outbox", "list", "--json")[1])["mails"]
+        return [(m["kind"], m["status"], m["to"]) for m in mails]
 
-    config = _config_file(tmp_path)
+    # Five minutes after it came in: the report is answered; the stranger's mail (not a report) is not.
+    fresh = _ingested(tmp_path / "fresh", at=datetime(2021, 6, 10, 9, 5, tzinfo=TZ))
+    assert queued(fresh) == [("receipt", "pending", "jiaxian@example.cn")]
+    assert queued(_ingested(tmp_path / "years-later")) == []  # a backfill of old mail answers nothing
+
+
+def test_outbox_commands_list_retry_cancel_and_resume(
+    tmp_path: Path, smtp: ScriptedSmtp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLI_SMTP_PASSWORD", PASSWORD)
+    section = server_section(smtp, "CLI_SMTP_PASSWORD", user=USER, **{"from": USER})
+    config = write_config(tmp_path, units=UNITS[:2], smtp=section)
     assert _run(config, "db", "upgrade")[0] == 0
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    received = datetime(2021, 6, 10, 9, 0, tzinfo=TZ)
-    (inbox / "1.eml").write_bytes(make_message(received=received, attachments=[("附件3.xlsx", annex3_xlsx())]))
-    with time_machine.travel(datetime(2021, 6, 10, 9, 5, tzinfo=TZ), tick=False):
-        code, out, _ = _run(config, "ingest", str(inbox))
-    assert code == 0 and out.strip().endswith("receipts queued 1")
-    mails = json.loads(_run(config, "outbox", "list", "--json")[1])["mails"]
-    assert [(m["kind"], m["status"], m["to"]) for m in mails] == [("receipt", "pending", "jiaxian@example.cn")]
+    smtp.replies = ["554 DT:SPM", "451 MI:SFQ"]
+    code, out, _ = _run(config, "remind", "--as-of", "2021-06-08T09:00")  # a reminder for each unit
+    assert code == 0 and "sent 0, retrying 1, failed 1" in out
+
+    def mails(*status: str) -> list[int]:
+        options = [arg for s in status for arg in ("--status", s)]
+        return [m["id"] for m in json.loads(_run(config, "outbox", "list", "--json", *options)[1])["mails"]]
+
+    [failed], [waiting] = mails("failed"), mails("pending")
+    assert _run(config, "outbox", "cancel", str(waiting))[0] == 0
+    assert _run(config, "outbox", "retry", str(failed))[0] == 0
+    assert "sent 1" in _run(config, "outbox", "send")[1]
+    assert (mails("sent"), mails("cancelled")) == ([failed], [waiting]) and len(smtp.delivered) == 1
+    assert _run(config, "outbox", "resume")[1].strip() == "sending was not paused"
+    smtp.password = "changed"
+    assert _run(config, "outbox", "retry", str(waiting))[0] == 0
+    assert "paused" in _run(config, "outbox", "send")[2]  # 535: the login is refused
+    monkeypatch.setenv("CLI_SMTP_PASSWORD", "changed")
+    assert _run(config, "outbox", "resume")[1].strip() == "sending resumed"
+    assert "sent 1" in _run(config, "outbox", "send")[1] and len(smtp.delivered) == 2
 
 
 def test_remind_warns_when_the_years_holidays_are_unknown(tmp_path: Path) -> None:
-
     uncovered = next(year for year in range(2025, 2100) if not WorkCalendar.covers(year))
     config = _config_file(tmp_path)
     assert _run(config, "db", "upgrade")[0] == 0
