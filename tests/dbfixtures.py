@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -97,16 +98,23 @@ def drop_postgres_database(name: str) -> None:
     admin.dispose()
 
 
-@pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'mailbot.db'}"
+@contextmanager
+def backend_database(backend: str, folder: Path) -> Iterator[str]:
+    """An empty database's URL: a SQLite file in `folder`, or a fresh PostgreSQL database dropped afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / 'mailbot.db'}"
         return
     url, name = new_postgres_database()
     try:
         yield url
     finally:
         drop_postgres_database(name)
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with backend_database(request.param, tmp_path) as url:
+        yield url
 
 
 def write_config(folder: Path, units: list[dict[str, Any]] | None = None, **sections: Any) -> Path:

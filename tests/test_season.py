@@ -38,7 +38,6 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
 from email.message import EmailMessage
@@ -58,7 +57,7 @@ from mailbot.remind import Reminders
 from mailbot.store.db import transaction
 from mailbot.store.models import OutboxMail, Submission, Unit
 
-from dbfixtures import BACKENDS, FixedClock, drop_postgres_database, make_config, new_postgres_database, server_section
+from dbfixtures import BACKENDS, FixedClock, backend_database, make_config, server_section
 from mailgen import annex3_xlsx, make_message
 from smtpservers import PASSWORD, USER, ScriptedSmtp
 from tablegen import xlsx_bytes
@@ -247,19 +246,6 @@ def _by_day(sent: Sent) -> tuple[date, str, str]:
     return sent.day, sent.unit, sent.period
 
 
-@contextmanager
-def _database(backend: str, folder: Path) -> Iterator[str]:
-    """What dbfixtures' `database_url` gives a test, for the whole module: the season is too long to rerun."""
-    if backend == "sqlite":
-        yield f"sqlite:///{folder / 'mailbot.db'}"
-        return
-    url, name = new_postgres_database()
-    try:
-        yield url
-    finally:
-        drop_postgres_database(name)
-
-
 def _unit_dict(unit: UnitConfig) -> dict[str, Any]:
     return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(unit).items()}
 
@@ -270,7 +256,7 @@ def season(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     units = tuple(unit for unit in load_default_units() if unit.name in SEASON_UNITS)
     assert {unit.name for unit in units} == set(SEASON_UNITS)  # each is still in the demo's registry
     with (
-        _database(request.param, folder) as url,
+        backend_database(request.param, folder) as url,
         ScriptedSmtp() as smtp,
         pytest.MonkeyPatch.context() as patch,
     ):
