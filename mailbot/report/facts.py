@@ -1,0 +1,273 @@
+"""What staff read about a period, as plain data: every unit, the versions of its table, the totals. Pure.
+
+`store.reports` reads these from the database as of a moment; the digest, the consolidated workbook and the
+draft circular are all made from them, so that the three agree with each other to the fen.
+
+A unit's versions are its accepted tables for the period received up to the moment (duplicates left out), the
+oldest first; the latest is the one that counts. Whether the unit reported on time is decided by its first
+version: a correction sent after the deadline does not make a punctual unit late.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from mailbot.clock import as_local
+from mailbot.config import DeadlinesConfig
+from mailbot.errors import InputError
+from mailbot.periods import Period, year_periods
+from mailbot.workdays import WorkCalendar
+
+WAN = Decimal(10000)  # yuan per 万元
+MONEY_ANNEXES = ("3", "monthly")  # the tables that carry amounts: the consolidated table is made of these
+ON_TIME, LATE, MISSING = "on_time", "late", "missing"
+NO_SOURCE = "（未填写）"  # a row whose 产品来源 or 采购方式 is blank still counts, under this name
+
+
+@dataclass(frozen=True)
+class Line:
+    """One table row as stored: canonical 产品来源 and 采购方式 (after the staff's mapping), yuan."""
+
+    product: str
+    source: str
+    channel: str
+    amount: Decimal | None
+    purchased_on: str = ""
+    quantity: str = ""
+
+
+@dataclass(frozen=True)
+class Issue:
+    """A problem found in a unit's table or in the mail that carried it."""
+
+    code: str
+    detail: str
+    origin: str  # the file and sheet, for people
+
+
+@dataclass(frozen=True)
+class Version:
+    """One accepted table of a unit for the period."""
+
+    submission: int
+    received_at: datetime
+    on_time: bool | None
+    nil: bool
+    total: Decimal | None  # the rows' sum in yuan: what the unit's table counts
+    stated_total: Decimal | None
+    origin: str
+    lines: tuple[Line, ...] = ()
+    issues: tuple[Issue, ...] = ()
+
+
+@dataclass(frozen=True)
+class UnitReport:
+    name: str
+    category: str
+    contact: str
+    phone: str
+    versions: tuple[Version, ...] = ()
+
+    @property
+    def current(self) -> Version | None:
+        return self.versions[-1] if self.versions else None
+
+    @property
+    def first(self) -> Version | None:
+        return self.versions[0] if self.versions else None
+
+    @property
+    def verdict(self) -> str:
+        """on_time | late | missing; a table whose lateness cannot be known (no deadline) counts as on time."""
+        if self.first is None:
+            return MISSING
+        return LATE if self.first.on_time is False else ON_TIME
+
+    @property
+    def nil(self) -> bool:
+        return self.current is not None and self.current.nil
+
+    @property
+    def total(self) -> Decimal:
+        current = self.current
+        return current.total if current is not None and current.total is not None else Decimal(0)
+
+
+@dataclass(frozen=True)
+class PeriodReport:
+    period: Period
+    as_of: datetime
+    units: tuple[UnitReport, ...]  # every active unit, in the registry's order
+
+    @property
+    def has_money(self) -> bool:
+        return self.period.annex in MONEY_ANNEXES
+
+    def with_verdict(self, verdict: str) -> list[UnitReport]:
+        return [unit for unit in self.units if unit.verdict == verdict]
+
+    @property
+    def reported(self) -> list[UnitReport]:
+        return [unit for unit in self.units if unit.verdict != MISSING]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((unit.total for unit in self.units), Decimal(0))
+
+    def by_unit(self) -> dict[str, Decimal]:
+        return {unit.name: unit.total for unit in self.units if unit.current is not None}
+
+    def by_source(self) -> dict[str, Decimal]:
+        return _sum_lines(self.units, lambda line: line.source)
+
+    def by_channel(self) -> dict[str, Decimal]:
+        return _sum_lines(self.units, lambda line: line.channel)
+
+    def issues(self) -> list[tuple[UnitReport, Issue]]:
+        """The problems of the tables that count (each unit's current version), in the registry's order."""
+        return [(unit, issue) for unit in self.units if unit.current for issue in unit.current.issues]
+
+
+def _sum_lines(units: Iterable[UnitReport], key: Callable[[Line], str]) -> dict[str, Decimal]:
+    """Amounts of the counted tables grouped by a row field, largest first (ties by name, for a stable order)."""
+    sums: dict[str, Decimal] = defaultdict(Decimal)
+    for unit in units:
+        if unit.current is None:
+            continue
+        for line in unit.current.lines:
+            if line.amount is not None:
+                sums[key(line) or NO_SOURCE] += line.amount
+    return dict(sorted(sums.items(), key=lambda item: (-item[1], item[0])))
+
+
+@dataclass(frozen=True)
+class Group:
+    """Rows of one unit's table with the same 产品来源 and 采购方式, added up: what the circular asks units to
+    do themselves (相同相近类项汇总归类) and what the consolidated table shows, one row per group."""
+
+    source: str
+    channel: str
+    amount: Decimal
+    products: tuple[str, ...]
+    purchased_on: tuple[str, ...] = ()
+    quantity: Decimal | None = None
+
+
+def grouped(lines: Sequence[Line]) -> list[Group]:
+    """The rows grouped by (产品来源, 采购方式) in the order each group first appears."""
+    order: dict[tuple[str, str], list[Line]] = {}
+    for line in lines:
+        order.setdefault((line.source or NO_SOURCE, line.channel), []).append(line)
+    return [_group(source, channel, members) for (source, channel), members in order.items()]
+
+
+def _group(source: str, channel: str, members: list[Line]) -> Group:
+    quantities = [_decimal(m.quantity) for m in members if m.quantity]
+    return Group(
+        source=source,
+        channel=channel,
+        amount=sum((m.amount for m in members if m.amount is not None), Decimal(0)),
+        products=tuple(dict.fromkeys(m.product for m in members if m.product)),
+        purchased_on=tuple(dict.fromkeys(m.purchased_on for m in members if m.purchased_on)),
+        quantity=sum((q for q in quantities if q is not None), Decimal(0)) if quantities else None,
+    )
+
+
+def _decimal(text: str) -> Decimal | None:
+    try:
+        return Decimal(text)
+    except ArithmeticError:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Periods
+
+
+def find_period(period_id: str, deadlines: DeadlinesConfig, calendar: WorkCalendar) -> Period:
+    """The fixed-date period with this id (`2021-annex3-06-15`, `2021-monthly-05`), or a clear error."""
+    year_text = period_id.split("-", 1)[0]
+    if year_text.isdigit():
+        for period in year_periods(int(year_text), deadlines, calendar):
+            if period.id == period_id:
+                return period
+    raise InputError(
+        f"unknown period {period_id!r}: use an id such as 2021-annex3-06-15 or 2021-monthly-05 "
+        "(`mailbot export --format json` lists the periods tables were counted for)"
+    )
+
+
+def previous_period(period: Period, deadlines: DeadlinesConfig, calendar: WorkCalendar) -> Period | None:
+    """The same annex's period due just before this one (2021-annex3-06-15 → 2020-annex3-11-25)."""
+    year = as_local(period.deadline).year
+    earlier = [
+        p
+        for y in (year - 1, year)
+        for p in year_periods(y, deadlines, calendar)
+        if p.annex == period.annex and p.deadline < period.deadline
+    ]
+    return max(earlier, key=lambda p: p.deadline, default=None)
+
+
+def focus_periods(
+    candidates: Iterable[Period], now: datetime, lookahead: timedelta, overdue: timedelta
+) -> list[Period]:
+    """The periods a digest is about: still taking tables, due within `lookahead`, or overdue by less than
+    `overdue` (reminders have long stopped after that; a period open all year is not news every day)."""
+    shown = [p for p in candidates if p.closes >= now and now - overdue <= p.deadline <= now + lookahead]
+    return sorted(shown, key=lambda p: (p.deadline, p.id))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Numbers and days as people read them
+
+
+def wan(yuan: Decimal) -> Decimal:
+    """万元, exact: 1383540 元 is 138.354 万元, never rounded, so every figure agrees with the database to the fen."""
+    return yuan / WAN
+
+
+def wan_text(yuan: Decimal) -> str:
+    """万元 with at least two decimals and as many more as the fen need: 3329.494, 138.354, 0.00."""
+    value = wan(yuan).quantize(Decimal("0.000001"))
+    text = f"{value:.6f}".rstrip("0")
+    whole, _, decimals = text.partition(".")
+    return f"{whole}.{decimals.ljust(2, '0')}"
+
+
+def yuan_text(yuan: Decimal) -> str:
+    return f"{yuan:,.2f}"
+
+
+def days_between(deadline: datetime, moment: datetime) -> int:
+    """Calendar days from the due day to the moment's day: negative before it, 0 on it."""
+    return (as_local(moment).date() - as_local(deadline).date()).days
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """A table that came in since the last digest: new, a correction (it replaced an earlier version) or a
+    duplicate (the same table again)."""
+
+    unit: str
+    annex: str
+    period: str
+    deadline: datetime | None
+    received_at: datetime
+    on_time: bool | None
+    nil: bool
+    status: str  # current | superseded | duplicate
+    total: Decimal | None
+    replaced_total: Decimal | None = None  # the total of the version it replaced; None when it is the first
+    replaces: bool = False
+
+    @property
+    def change(self) -> Decimal | None:
+        """How much the unit's figure moved: None for a first table, a duplicate or a table without money."""
+        if not self.replaces or self.status == "duplicate" or self.total is None:
+            return None
+        return self.total - (self.replaced_total or Decimal(0))
