@@ -1,5 +1,5 @@
 """Mail texts from Jinja2 templates named by convention: `{name}.subject.txt`, `{name}.body.txt`,
-`{name}.body.html`. Staff may copy any of them into `outbox.templates_dir` and edit it there; a file in that
+`{name}.body.html`; reports (the circular) have theirs in templates/report. Staff may copy any of them into `outbox.templates_dir` and edit it there; a file in that
 folder wins over mailbot's own. HTML is autoescaped: unit names and file names come from outside.
 """
 
@@ -18,6 +18,7 @@ from typing import Any
 
 import jinja2
 
+PROBLEM_NAMES = "_problem_names.txt"
 MAIL_POLICY = SMTP  # CRLF line ends, RFC 2047 encoded Chinese headers: what 163.com and every client read
 
 
@@ -38,6 +39,7 @@ class Templates:
         if self.staff_dir is not None:
             loaders.append(jinja2.FileSystemLoader(self.staff_dir))
         loaders.append(jinja2.PackageLoader("mailbot", "templates/mail"))
+        loaders.append(jinja2.PackageLoader("mailbot", "templates/report"))
         return jinja2.Environment(
             loader=jinja2.ChoiceLoader(loaders),
             autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
@@ -52,6 +54,15 @@ class Templates:
             text=self._env.get_template(f"{name}.body.txt").render(context),
             html=self._env.get_template(f"{name}.body.html").render(context),
         )
+
+    def render_file(self, name: str, context: Mapping[str, Any]) -> str:
+        """One template by its file name: the circular's text, a digest preview."""
+        return self._env.get_template(name).render(context)
+
+    def problem_name(self, code: str) -> str:
+        """What staff call a problem code (数据分类不规范 …), from the editable `_problem_names.txt`."""
+        macro = self._env.get_template(PROBLEM_NAMES).module.problem_name  # type: ignore[attr-defined]
+        return str(macro(code))
 
 
 @dataclass(frozen=True)
