@@ -1,6 +1,7 @@
 """Mail texts from Jinja2 templates named by convention: `{name}.subject.txt`, `{name}.body.txt`,
-`{name}.body.html`; reports (the circular) have theirs in templates/report. Staff may copy any of them into `outbox.templates_dir` and edit it there; a file in that
-folder wins over mailbot's own. HTML is autoescaped: unit names and file names come from outside.
+`{name}.body.html`; reports (the circular) have theirs in templates/report. Staff may copy any of them into
+`outbox.templates_dir` and edit it there; a file in that folder wins over mailbot's own.
+HTML is autoescaped: unit names and file names come from outside.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from dbfixtures import app, clock, database_url, mailer, smtp  # noqa: F401 - fixtures shared by every test module
-from reportfixtures import demo_app, demo_run  # noqa: F401 - the demo database, for the report tests
 from mailservers import IdRequiredProxy, MailServer, make_server, server_kinds
+from reportfixtures import demo_app, demo_run  # noqa: F401 - the demo database, for the report tests
 
 # ---------------------------------------------------------------------------------------------------------
 # IMAP servers on loopback
