@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailbot.analyse import TableRules
 from mailbot.clock import Clock, system_clock
 from mailbot.config import Config, read_secret
+from mailbot.digests import Digests
 from mailbot.fetch.imap import ImapSession
 from mailbot.mails import Templates
 from mailbot.notices import RECEIPT
@@ -86,6 +87,10 @@ class App:
     def queue_receipts(self) -> int:
         """Queue the receipts due for what was just processed (receipts answer mail at once, on any day)."""
         return len(self.reminders().queue(self.clock(), kinds={RECEIPT}))
+
+    def digests(self) -> Digests:
+        self.ready_pipeline()  # the schema is current and the units mirrored
+        return Digests(self.sessions, self.config, self.templates)
 
     def outbox(self) -> Outbox:
         db.require_current(self.engine)

@@ -20,6 +20,7 @@ from mailbot.errors import ConfigError
 
 UNIT_CATEGORIES = ("县市区", "产业工会", "市直", "直属企业", "市总")
 AFTER_INGEST_ACTIONS = ("none", "flag")  # plus "move:<folder>"
+AMOUNT_UNITS = ("wan", "yuan")  # 万元 or 元, for the consolidated workbook
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,16 @@ class SmtpConfig:
 @dataclass(frozen=True)
 class StaffConfig:
     digest_to: tuple[str, ...] = ()
+    # The worker sends the digest at this time on working days (HH:MM, Asia/Shanghai).
+    digest_time: str = "17:30"
+    # The periods a digest is about: due within this many days, or overdue by fewer than digest_overdue_days
+    # (a period that takes tables all year is not news every day once its reminders have stopped).
+    digest_lookahead_days: int = 30
+    digest_overdue_days: int = 45
+    # Unknown senders and unreadable files stay on the digest this many days, or until they are settled.
+    digest_attention_days: int = 14
+    # Amounts in the consolidated workbook attached to the digest: "wan" (万元, as the circular) or "yuan" (元).
+    digest_amounts: str = "wan"
     # Names of the receiving organisation. Units write them in every mail ("报送市总工会"), so they are
     # removed from text before a unit is recognised from content; a registered address still attributes
     # to 市总工会.
@@ -332,6 +343,7 @@ def _check_semantics(config: Config) -> None:
     _check_positive("reminders.receipt_max_age_days", config.reminders.receipt_max_age_days)
     _check_positive("outbox.per_minute", config.outbox.per_minute)
     _check_positive("outbox.max_attempts", config.outbox.max_attempts)
+    _check_staff(config.staff)
     _check_positive("worker.poll_minutes", config.worker.poll_minutes)
     _check_positive("worker.heartbeat_seconds", config.worker.heartbeat_seconds)
     _check_dates("calendar.workdays", config.calendar.workdays)
@@ -340,6 +352,18 @@ def _check_semantics(config: Config) -> None:
         raise ConfigError("smtp.starttls: cannot be true together with smtp.ssl (port 465 is ssl, 587 is starttls)")
     _check_after_ingest(config.imap.after_ingest)
     _check_units(config.units)
+
+
+def _check_staff(staff: StaffConfig) -> None:
+    _check_positive("staff.digest_lookahead_days", staff.digest_lookahead_days)
+    _check_positive("staff.digest_overdue_days", staff.digest_overdue_days)
+    _check_positive("staff.digest_attention_days", staff.digest_attention_days)
+    if staff.digest_amounts not in AMOUNT_UNITS:
+        raise ConfigError(f"staff.digest_amounts: expected 'wan' (万元) or 'yuan' (元), got {staff.digest_amounts!r}")
+    try:
+        datetime.time.fromisoformat(staff.digest_time)
+    except ValueError:
+        raise ConfigError(f"staff.digest_time: expected HH:MM, got {staff.digest_time!r}") from None
 
 
 def _check_positive(where: str, value: int) -> None:

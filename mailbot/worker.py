@@ -2,8 +2,9 @@
 
 The scheduler (APScheduler 3, in memory) only says *when*; every decision lives in the database — the ledger
 knows what was fetched, the outbox's keys what was queued — so each job is safe to run late, twice, or after a
-restart. A worker that was down catches up once at start (poll, then the reminders if 09:00 has passed, then the
-outbox) and within its run APScheduler coalesces missed runs into one.
+restart. A worker that was down catches up once at start (poll, then the reminders if 09:00 has passed, the
+digest if 17:30 has passed on a working day, then the outbox) and within its run APScheduler coalesces missed
+runs into one.
 
 One worker per database: it holds a row in `flags` and refreshes it (its heartbeat); a second worker refuses to
 start while that heartbeat is fresh, and takes the row over when it is stale or names a dead process of this
@@ -24,6 +25,7 @@ import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -36,6 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailbot.clock import TZ, as_local
 from mailbot.errors import AuthenticationError, MailbotError, WorkerLockError
 from mailbot.processes import Holder, pid_alive
+from mailbot.report.digest import is_due
 from mailbot.store import db
 from mailbot.store import lock as store
 from mailbot.store.db import transaction
@@ -48,6 +51,7 @@ log = logging.getLogger(__name__)
 
 # Fixed job ids: replace_existing=True then means "this job", never a second copy of it.
 STARTUP, POLL, REMIND, DRAIN, HEARTBEAT = "startup", "poll", "remind", "drain", "heartbeat"
+DIGEST = "digest"
 REMIND_AT = time(9, 0)
 # A run that comes late (the machine slept, a long poll held the only work thread) still runs, once, within
 # this; APScheduler's default of 1 s would silently drop it.
@@ -60,13 +64,14 @@ STALE_BEATS = 4  # a heartbeat older than this many periods belongs to a worker 
 # Decisions (pure)
 
 
-def due_at_startup(now: datetime) -> tuple[str, ...]:
+def due_at_startup(now: datetime, digest_at: time = time(17, 30)) -> tuple[str, ...]:
     """The jobs a starting worker runs at once, in this order: poll first so that a unit whose table arrived
     while the worker was down is not reminded, the reminders only once today's 09:00 has passed (before it
-    the cron job runs them), the outbox last so that what was just queued goes out."""
-    if as_local(now).time() >= REMIND_AT:
-        return (POLL, REMIND, DRAIN)
-    return (POLL, DRAIN)
+    the cron job runs them), today's digest once its time has passed (its key stops a second one), the outbox
+    last so that what was just queued goes out."""
+    moment = as_local(now).time()
+    jobs = (POLL, REMIND) if moment >= REMIND_AT else (POLL,)
+    return (*jobs, DIGEST, DRAIN) if moment >= digest_at else (*jobs, DRAIN)
 
 
 def takeover_reason(
@@ -217,9 +222,13 @@ class Worker:
         if self.lost_lock:
             raise WorkerLockError("another mailbot worker took this database over; this one stopped")
 
+    @cached_property
+    def _calendar(self) -> WorkCalendar:
+        return WorkCalendar.from_config(self.app.config.calendar)
+
     def _warn_about_the_calendar(self) -> None:
         year = as_local(self.app.clock()).year
-        for missing in WorkCalendar.from_config(self.app.config.calendar).uncovered([year, year + 1]):
+        for missing in self._calendar.uncovered([year, year + 1]):
             log.warning(
                 "the holidays of %d are unknown: Monday to Friday count as working days there "
                 "(upgrade chinesecalendar or fill [calendar]; see `mailbot doctor`)",
@@ -230,10 +239,12 @@ class Worker:
         scheduler.start()
         settings = self.app.config.worker
         log.info(
-            "worker %s started: poll every %d min, reminders at %s, outbox every minute, heartbeat every %d s",
+            "worker %s started: poll every %d min, reminders at %s, digest at %s on working days, outbox every minute, "
+            "heartbeat every %d s",
             self.lock.me,
             settings.poll_minutes,
             f"{REMIND_AT:%H:%M}",
+            f"{self._digest_at:%H:%M}",
             settings.heartbeat_seconds,
         )
         try:
@@ -257,7 +268,7 @@ class Worker:
         self._stop.close()
 
     def scheduler(self) -> BackgroundScheduler:
-        """The schedule, not started. One work thread runs poll, remind and drain one after another (their order
+        """The schedule, not started. One work thread runs poll, remind, digest and drain one after another (their order
         at startup matters, and SQLite likes one writer); the heartbeat has its own thread, so that a long first
         sync cannot make this worker look dead."""
         scheduler = BackgroundScheduler(
@@ -270,6 +281,7 @@ class Worker:
             (STARTUP, self.catch_up, None),  # no trigger: once, now
             (POLL, self.poll, IntervalTrigger(minutes=settings.poll_minutes, timezone=TZ)),
             (REMIND, self.remind, CronTrigger(hour=REMIND_AT.hour, minute=REMIND_AT.minute, timezone=TZ)),
+            (DIGEST, self.digest, CronTrigger(hour=self._digest_at.hour, minute=self._digest_at.minute, timezone=TZ)),
             (DRAIN, self.drain, IntervalTrigger(minutes=1, timezone=TZ)),
         )
         for job_id, job, trigger in jobs:
@@ -308,8 +320,8 @@ class Worker:
 
     def catch_up(self) -> None:
         """What a worker that was down has missed, once, in order; one failing step does not stop the next."""
-        steps = {POLL: self.poll, REMIND: self.remind, DRAIN: self.drain}
-        for name in due_at_startup(self.app.clock()):
+        steps = {POLL: self.poll, REMIND: self.remind, DIGEST: self.digest, DRAIN: self.drain}
+        for name in due_at_startup(self.app.clock(), self._digest_at):
             self._guarded(name, steps[name])()
 
     def poll(self) -> None:
@@ -336,6 +348,19 @@ class Worker:
         queued = self.app.reminders().queue(self.app.clock())
         if queued:
             log.info("remind: queued %d mail(s)", len(queued))
+
+    @property
+    def _digest_at(self) -> time:
+        return time.fromisoformat(self.app.config.staff.digest_time)
+
+    def digest(self) -> None:
+        """Today's digest for staff, on working days only; the outbox job sends it within the minute."""
+        now = self.app.clock()
+        if not self.app.config.staff.digest_to or not is_due(now, self._digest_at, self._calendar):
+            return
+        queued = self.app.digests().queue(now)
+        if queued:
+            log.info("digest: queued %d mail(s)", len(queued))
 
     def drain(self) -> None:
         result = self.app.outbox().drain()

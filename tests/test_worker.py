@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from mailbot.store.db import transaction
 from mailbot.store.models import Message, OutboxMail
 from mailbot.workdays import WorkCalendar
 from mailbot.worker import (
+    DIGEST,
     DRAIN,
     HEARTBEAT,
     LOCK,
@@ -65,8 +67,14 @@ NO_IMAP = {"user": USER, "host": "127.0.0.1", "port": 1, "ssl": False, "password
 def test_it_catches_up_reminders_at_start_only_once_nine_oclock_has_passed() -> None:
     assert due_at_startup(datetime(2021, 6, 8, 8, 59, 59, tzinfo=TZ)) == (POLL, DRAIN)
     assert due_at_startup(datetime(2021, 6, 8, 9, 0, tzinfo=TZ)) == (POLL, REMIND, DRAIN)
-    assert due_at_startup(datetime(2021, 6, 8, 23, 59, tzinfo=TZ)) == (POLL, REMIND, DRAIN)
     assert due_at_startup(datetime(2021, 6, 8, 1, 30, tzinfo=UTC)) == (POLL, REMIND, DRAIN)  # 09:30 in Shanghai
+
+
+def test_it_catches_up_the_digest_at_start_once_its_time_has_passed() -> None:
+    assert due_at_startup(datetime(2021, 6, 8, 17, 29, tzinfo=TZ)) == (POLL, REMIND, DRAIN)
+    assert due_at_startup(datetime(2021, 6, 8, 17, 30, tzinfo=TZ)) == (POLL, REMIND, DIGEST, DRAIN)
+    assert due_at_startup(datetime(2021, 6, 8, 23, 59, tzinfo=TZ)) == (POLL, REMIND, DIGEST, DRAIN)
+    assert due_at_startup(datetime(2021, 6, 8, 8, 0, tzinfo=TZ), clock_time(7, 0)) == (POLL, DIGEST, DRAIN)
 
 
 @pytest.mark.parametrize(
@@ -209,13 +217,15 @@ def test_it_schedules_fixed_jobs_in_shanghai_time_that_run_late_once(worker: Wor
     scheduler.start(paused=True)  # the job defaults apply once started; paused, nothing runs
     try:
         jobs = {job.id: job for job in scheduler.get_jobs()}
-        assert set(jobs) == {STARTUP, POLL, REMIND, DRAIN, HEARTBEAT}
+        assert set(jobs) == {STARTUP, POLL, REMIND, DIGEST, DRAIN, HEARTBEAT}
         assert str(scheduler.timezone) == "Asia/Shanghai"
         next_remind = jobs[REMIND].trigger.get_next_fire_time(None, NOON)  # Saturday noon
         assert next_remind == datetime(2021, 6, 20, 9, 0, tzinfo=TZ)
+        # Every day at 17:30; the job itself skips days off (a pure decision, tested with the digest).
+        assert jobs[DIGEST].trigger.get_next_fire_time(None, NOON) == datetime(2021, 6, 19, 17, 30, tzinfo=TZ)
         assert jobs[POLL].trigger.interval == timedelta(minutes=7)
         assert jobs[DRAIN].trigger.interval == timedelta(minutes=1)
-        assert all(jobs[j].coalesce and jobs[j].misfire_grace_time == 3600 for j in (POLL, REMIND, DRAIN))
+        assert all(jobs[j].coalesce and jobs[j].misfire_grace_time == 3600 for j in (POLL, REMIND, DIGEST, DRAIN))
         assert jobs[HEARTBEAT].misfire_grace_time is None and jobs[HEARTBEAT].executor == HEARTBEAT
     finally:
         scheduler.shutdown(wait=False)

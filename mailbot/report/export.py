@@ -162,6 +162,8 @@ def write_xlsx(data: dict[str, Any], path: Path) -> None:
 
 
 def _fill_sheet(sheet: Any, columns: tuple[str, ...], items: list[dict[str, Any]]) -> None:
+    from mailbot.report.workbook import text
+
     sheet.append(list(columns))
     for item in items:
         sheet.append([None] * len(columns))
@@ -171,8 +173,7 @@ def _fill_sheet(sheet: Any, columns: tuple[str, ...], items: list[dict[str, Any]
             if amount is not None:
                 cell.value = amount  # mailbot's own decimal string: a number staff can sum
                 continue
-            cell.value = _flat(item.get(column))
-            cell.data_type = "s"  # never let a unit's "=…" become a formula
+            text(cell, _flat(item.get(column)))  # never let a unit's "=…" become a formula
 
 
 def _amount(column: str, value: Any) -> Decimal | None:

@@ -68,7 +68,7 @@ def build_status(session: Session, as_of: datetime) -> Status:
         by_kind=by_kind,
         by_status=_counts(session, Message.status, seen),
         units=_unit_statuses(session, as_of),
-        attention=_attention(session, as_of),
+        attention=attention_items(session, as_of),
         mailbox=[
             {
                 "folder": s.folder,
@@ -78,11 +78,11 @@ def build_status(session: Session, as_of: datetime) -> Status:
             }
             for s in session.scalars(select(MailboxState).order_by(MailboxState.folder))
         ],
-        outbox=_outbox_attention(session),
+        outbox=outbox_attention(session),
     )
 
 
-def _outbox_attention(session: Session) -> dict[str, Any]:
+def outbox_attention(session: Session) -> dict[str, Any]:
     flag = session.get(Flag, PAUSED)
     mails = session.scalars(
         select(OutboxMail).where(OutboxMail.status.in_(("failed", "uncertain"))).order_by(OutboxMail.id)
@@ -126,7 +126,7 @@ ATTENTION_CODES = (
 )
 
 
-def _attention(session: Session, as_of: datetime) -> list[dict[str, Any]]:
+def attention_items(session: Session, as_of: datetime) -> list[dict[str, Any]]:
     """Messages a person must look at: failed processing, or a problem only staff can settle."""
     failed = session.scalars(select(Message).where(Message.status == "failed", Message.received_at <= as_of))
     items = [_attention_item(m, "failed", m.error) for m in failed]

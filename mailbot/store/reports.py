@@ -146,7 +146,7 @@ def arrivals(session: Session, since: datetime | None, as_of: datetime) -> list[
             replaced_total=replaced_total,
             replaces=s.supersedes_id is not None,
         )
-        for s, name, replaced_total in session.execute(query).tuples()
+        for s, name, replaced_total in session.execute(query)
     ]
 
 

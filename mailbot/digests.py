@@ -1,0 +1,119 @@
+"""`mailbot digest` and the worker's 17:30 job: gather the facts, render the digest, queue one per staff address.
+
+The decisions are pure (report.digest: which periods, what is new, what needs a person); this module reads the
+database once, renders the templates and puts the mails in the outbox under a key per day and address, so that
+a second run on the same day queues nothing new. The consolidated workbook of the period nearest its deadline
+is attached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cached_property
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailbot.clock import as_local
+from mailbot.config import Config
+from mailbot.mails import Rendered, Templates, new_message_id
+from mailbot.periods import Period, year_periods
+from mailbot.report import digest
+from mailbot.report.facts import PeriodReport, focus_periods, previous_period
+from mailbot.report.status import attention_items, outbox_attention
+from mailbot.report.workbook import consolidated_workbook, file_name
+from mailbot.store import outbox as store
+from mailbot.store.db import transaction
+from mailbot.store.reports import arrivals, last_digest_at, period_report
+from mailbot.workdays import WorkCalendar
+
+
+@dataclass(frozen=True)
+class Digest:
+    facts: digest.DigestFacts
+    rendered: Rendered
+    attachment_name: str = ""
+    attachment: bytes | None = None
+
+
+@dataclass
+class Digests:
+    sessions: sessionmaker[Session]
+    config: Config
+    templates: Templates
+
+    @cached_property
+    def calendar(self) -> WorkCalendar:
+        return WorkCalendar.from_config(self.config.calendar)
+
+    def facts(self, now: datetime) -> digest.DigestFacts:
+        staff = self.config.staff
+        shown = focus_periods(
+            self._periods(now),
+            now,
+            timedelta(days=staff.digest_lookahead_days),
+            timedelta(days=staff.digest_overdue_days),
+        )
+        year = as_local(now).year
+        with transaction(self.sessions) as session:
+            since = last_digest_at(session, now)
+            return digest.DigestFacts(
+                as_of=now,
+                since=since,
+                periods=tuple(period_report(session, p, now) for p in shown),
+                previous=tuple(self._previous(session, p, now) for p in shown),
+                arrivals=tuple(arrivals(session, since or now - timedelta(days=1), now)),
+                attention=digest.within(attention_items(session, now), now, staff.digest_attention_days),
+                outbox=outbox_attention(session),
+                uncovered_years=tuple(self.calendar.uncovered([year, year + 1])),
+            )
+
+    def _periods(self, now: datetime) -> list[Period]:
+        year = as_local(now).year
+        deadlines = self.config.deadlines
+        found = [p for y in (year - 1, year, year + 1) for p in year_periods(y, deadlines, self.calendar)]
+        return [p for p in found if p.annex != "monthly" or deadlines.monthly]
+
+    def _previous(self, session: Session, period: Period, now: datetime) -> PeriodReport | None:
+        before = previous_period(period, self.config.deadlines, self.calendar)
+        return period_report(session, before, now) if before is not None else None
+
+    def render(self, now: datetime) -> Digest:
+        facts = self.facts(now)
+        context = digest.context(facts, self.templates.problem_name, self.config.smtp.from_name)
+        rendered = self.templates.render(digest.DIGEST, context)
+        main = _main_period(facts)
+        if main is None:
+            return Digest(facts, rendered)
+        workbook = consolidated_workbook(main, self.templates, self.config.staff.digest_amounts)
+        return Digest(facts, rendered, file_name(main), workbook)
+
+    def queue(self, now: datetime) -> list[str]:
+        """Queue today's digest for every staff address that has none yet; the keys queued."""
+        addresses = self.config.staff.digest_to
+        if not addresses:
+            return []
+        made = self.render(now)
+        mails = [self._outgoing(made, address, now) for address in addresses]
+        with transaction(self.sessions) as session:
+            return store.enqueue(session, mails, now)
+
+    def _outgoing(self, made: Digest, address: str, now: datetime) -> store.Outgoing:
+        mail_key = digest.key(now, address)
+        return store.Outgoing(
+            key=mail_key,
+            kind=digest.DIGEST,
+            to=address,
+            subject=made.rendered.subject,
+            text=made.rendered.text,
+            html=made.rendered.html,
+            message_id=new_message_id(mail_key, self.config.smtp.from_address, now),
+            attachment_name=made.attachment_name,
+            attachment=made.attachment,
+        )
+
+
+def _main_period(facts: digest.DigestFacts) -> PeriodReport | None:
+    """The period whose workbook goes with the digest: of those with amounts, the one due nearest today."""
+    money = [p for p in facts.periods if p.has_money]
+    return min(money, key=lambda p: abs(p.period.deadline - facts.as_of), default=None)

@@ -1,0 +1,208 @@
+"""The daily digest for staff: what to do today, as a pure function of the facts and the moment.
+
+`mailbot.digests` gathers `DigestFacts` from the database; `context` turns them into what the editable
+templates `digest.subject.txt`, `digest.body.txt` and `digest.body.html` show: per period who is in (on time,
+late) and who is missing with their phone, the days left, what came in since the last digest with the change in
+the total, what needs a person, and running totals by unit, 产品来源 and 采购方式 next to the previous period.
+Amounts are exact 万元 (wan_text), so they agree with the workbook and the circular to the fen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from mailbot.clock import as_local
+from mailbot.receipts import STAFF_ONLY, chinese_date, period_text
+from mailbot.report import blank
+from mailbot.report.facts import LATE, MISSING, Arrival, PeriodReport, UnitReport, days_between, wan_text
+from mailbot.workdays import WorkCalendar
+
+DIGEST = "digest"  # the outbox kind and the templates' name
+SENDER_CODES = ("unknown_sender", "ambiguous_unit")  # mail a person must attribute (`mailbot units confirm-address`)
+UNREADABLE_CODES = (
+    *("failed", "encrypted", "corrupt", "empty_file", "unsafe_xml", "archive_bomb", "unsupported_format"),
+    *("oversized", "malformed_message", "unrecognised_table", "no_table"),
+)
+
+ProblemName = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class DigestFacts:
+    as_of: datetime
+    since: datetime | None  # when the last digest was queued; None before the first one
+    periods: tuple[PeriodReport, ...]
+    previous: tuple[PeriodReport | None, ...]  # the same annex's period before each of `periods`
+    arrivals: tuple[Arrival, ...] = ()
+    attention: tuple[Mapping[str, Any], ...] = ()  # report.status.attention_items, within the attention window
+    outbox: Mapping[str, Any] = field(default_factory=lambda: {"paused": None, "mails": []})
+    uncovered_years: tuple[int, ...] = ()  # years whose holidays the calendar does not know
+
+
+def is_due(now: datetime, at: time, calendar: WorkCalendar) -> bool:
+    """The worker sends the digest on working days, once the configured time has come."""
+    local = as_local(now)
+    return calendar.is_working_day(local.date()) and local.time() >= at
+
+
+def key(now: datetime, address: str) -> str:
+    """One digest per day and address: a restarted worker, or a second run, queues nothing new."""
+    return f"{DIGEST}:{as_local(now):%Y-%m-%d}:{address.lower()}"
+
+
+def context(facts: DigestFacts, problem_name: ProblemName, sender_name: str) -> dict[str, Any]:
+    periods = [_period(p, prev, problem_name) for p, prev in zip(facts.periods, facts.previous, strict=True)]
+    senders = _attention(facts, SENDER_CODES, problem_name)
+    unreadable = _attention(facts, UNREADABLE_CODES, problem_name)
+    mails = list(facts.outbox.get("mails", []))
+    todo = sum(len(p["issues"]) for p in periods) + len(senders) + len(unreadable) + len(mails)
+    todo += len(facts.uncovered_years) + bool(facts.outbox.get("paused"))
+    return {
+        "as_of_text": _moment(facts.as_of),
+        "day_text": chinese_date(as_local(facts.as_of).date()),
+        "since_text": _moment(facts.since) if facts.since else "",
+        "periods": periods,
+        "arrivals": [_arrival(a) for a in facts.arrivals],
+        "senders": senders,
+        "unreadable": unreadable,
+        "paused": facts.outbox.get("paused") or "",
+        "mails": mails,
+        "uncovered_years": list(facts.uncovered_years),
+        "todo": todo,
+        "headline": _headline(periods, todo),
+        "sender_name": sender_name,
+    }
+
+
+def _headline(periods: Sequence[Mapping[str, Any]], todo: int) -> str:
+    """The subject's summary: the nearest period's count, and how much needs a person."""
+    parts = [f"{p['short']}已报{p['reported']}/{p['units']}" for p in periods[:2]]
+    parts.append(f"待处理{todo}项" if todo else "无待处理事项")
+    return "，".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One period
+
+
+def _period(report: PeriodReport, previous: PeriodReport | None, problem_name: ProblemName) -> dict[str, Any]:
+    period = report.period
+    days = days_between(period.deadline, report.as_of)
+    late = report.with_verdict(LATE)
+    if previous is not None and not previous.reported:
+        previous = None  # nothing to compare with: no 上期 column full of dashes
+    return {
+        "id": period.id,
+        "title": f"{blank.table_name(period.annex)}（{period_text(period.id, period.deadline)}）",
+        "short": _short(period.annex),
+        "deadline_text": _moment(period.deadline),
+        "days_left": -days,
+        "days_late": days,
+        "units": len(report.units),
+        "reported": len(report.reported),
+        "on_time": len(report.reported) - len(late),
+        "late": [_unit(u, report) for u in late],
+        "nil": [u.name for u in report.units if u.nil],
+        "missing": [_unit(u, report) for u in report.with_verdict(MISSING)],
+        "has_money": report.has_money,
+        "total_text": wan_text(report.total),
+        "previous_title": period_text(previous.period.id, previous.period.deadline) if previous else "",
+        "previous_total_text": wan_text(previous.total) if previous else "",
+        "by_unit": _side_by_side(report.by_unit(), previous.by_unit() if previous else {}),
+        "by_source": _side_by_side(report.by_source(), previous.by_source() if previous else {}),
+        "by_channel": _side_by_side(report.by_channel(), previous.by_channel() if previous else {}),
+        "issues": [
+            {"unit": unit.name, "kind": problem_name(issue.code), "detail": issue.detail, "origin": issue.origin}
+            for unit, issue in report.issues()
+            if issue.code not in STAFF_ONLY  # the sender and date questions are listed once, under their own heading
+        ],
+    }
+
+
+def _short(annex: str) -> str:
+    return "月报" if annex == "monthly" else f"附件{annex}"
+
+
+def _unit(unit: UnitReport, report: PeriodReport) -> dict[str, Any]:
+    first = unit.first
+    return {
+        "name": unit.name,
+        "contact": unit.contact,
+        "phone": unit.phone,
+        "received_text": _moment(first.received_at) if first else "",
+        "days_late": days_between(report.period.deadline, first.received_at) if first else 0,
+    }
+
+
+def _side_by_side(now: Mapping[str, Decimal], before: Mapping[str, Decimal]) -> list[dict[str, str]]:
+    """This period's figures in its own order, each next to the previous period's (blank where it had none);
+    names only the previous period had follow, so that nothing that vanished goes unnoticed."""
+    names = [*now, *(name for name in before if name not in now)]
+    return [
+        {
+            "name": name,
+            "amount": wan_text(now[name]) if name in now else "",
+            "previous": wan_text(before[name]) if name in before else "",
+        }
+        for name in names
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Since the last digest, and what needs a person
+
+
+def _arrival(arrival: Arrival) -> dict[str, Any]:
+    change = arrival.change
+    return {
+        "unit": arrival.unit,
+        "table": blank.table_name(arrival.annex),
+        "period_text": period_text(arrival.period, arrival.deadline),
+        "received_text": _moment(arrival.received_at),
+        "kind": _arrival_kind(arrival),
+        "on_time": arrival.on_time,
+        "nil": arrival.nil,
+        "total_text": wan_text(arrival.total) if arrival.total is not None else "",
+        "change_text": _signed(change) if change is not None else "",
+    }
+
+
+def _arrival_kind(arrival: Arrival) -> str:
+    if arrival.status == "duplicate":
+        return "重复发送"
+    return "更正" if arrival.replaces else "新报送"
+
+
+def _signed(change: Decimal) -> str:
+    return ("+" if change >= 0 else "-") + wan_text(abs(change))
+
+
+def _attention(facts: DigestFacts, codes: Sequence[str], problem_name: ProblemName) -> list[dict[str, Any]]:
+    return [
+        {
+            "received_text": _moment(datetime.fromisoformat(item["received_at"])),
+            "sender": item["from"],
+            "subject": item["subject"],
+            "kind": problem_name(item["code"]),
+            "detail": item["detail"],
+            "new": facts.since is None or datetime.fromisoformat(item["received_at"]) > facts.since,
+            "message": item["message"],
+        }
+        for item in facts.attention
+        if item["code"] in codes
+    ]
+
+
+def within(items: Sequence[Mapping[str, Any]], as_of: datetime, days: int) -> tuple[Mapping[str, Any], ...]:
+    """The attention items received in the last `days` days: an old unknown sender is not news every day."""
+    start = as_of - timedelta(days=days)
+    return tuple(item for item in items if datetime.fromisoformat(item["received_at"]) >= start)
+
+
+def _moment(moment: datetime) -> str:
+    local = as_local(moment)
+    return f"{local.month}月{local.day}日 {local:%H:%M}"

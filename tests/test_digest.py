@@ -1,0 +1,321 @@
+"""The daily digest: per period who is in, late or missing (with the phone to call), what came in since the last
+digest, what needs a person, running totals — checked against the database to the fen, escaped, sent once a
+working day by the worker through the outbox, and rendered once by Chromium as a phone shows it."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import struct
+import subprocess
+from dataclasses import replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailbot.app import App
+from mailbot.cli import main
+from mailbot.clock import TZ
+from mailbot.demo.run import AS_OF, DemoResult
+from mailbot.digests import Digests
+from mailbot.ingest import ingest_paths
+from mailbot.report.digest import is_due, key
+from mailbot.report.facts import WAN, wan_text
+from mailbot.store.models import OutboxMail, Submission, Unit
+from mailbot.workdays import WorkCalendar
+from mailbot.worker import Worker
+
+from dbfixtures import MORNING, UNITS
+from mailgen import annex3_xlsx, make_message
+from reportfixtures import DAY_AFTER, DEMO_PERIOD
+from smtpservers import ScriptedSmtp
+
+FRIDAY_EVENING = datetime(2021, 6, 18, 17, 30, tzinfo=TZ)
+SATURDAY_EVENING = datetime(2021, 6, 19, 17, 30, tzinfo=TZ)
+
+
+def _counted(session: Session, period: str, as_of: datetime) -> dict[str, Decimal]:
+    """Independently of mailbot.store.reports: each unit's latest accepted table of the period up to `as_of`."""
+    rows = session.execute(
+        select(Unit.name, Submission.total_yuan)
+        .join(Unit, Submission.unit_id == Unit.id)
+        .where(
+            Submission.period == period,
+            Submission.status.in_(("current", "superseded")),
+            Submission.received_at <= as_of,
+        )
+        .order_by(Submission.received_at, Submission.id)
+    )
+    latest: dict[str, Decimal] = {}
+    for name, total in rows:
+        latest[name] = total or Decimal(0)
+    return latest
+
+
+def _phones(demo: DemoResult) -> dict[str, str]:
+    text = demo.config_path.read_text(encoding="utf-8")
+    return dict(re.findall(r'name = "([^"]+)"\n(?:.*\n){0,4}?phone = "([^"]+)"', text))
+
+
+def _digest(app: App, when: datetime) -> tuple[str, str, str]:
+    made = app.digests().render(when)
+    return made.rendered.subject, made.rendered.text, made.rendered.html
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The demo, the day after the deadline
+
+
+def test_it_names_every_missing_unit_with_its_phone_the_day_after_the_deadline(
+    demo_app: App, demo_run: DemoResult
+) -> None:
+    subject, text, html = _digest(demo_app, DAY_AFTER)
+    phones = _phones(demo_run)
+    with demo_app.sessions() as session:
+        counted = _counted(session, DEMO_PERIOD, DAY_AFTER)
+    missing = [name for name in demo_run.verdicts if name not in counted]
+    assert sorted(missing) == sorted(["新华区总工会", "石龙区总工会"])  # 新华区's table came on 06-18
+    for name in missing:
+        assert f"{name}　联系人　{phones[name]}" in text
+        assert f'<td style="border:1px solid #d0d0d0;padding:4px 6px;vertical-align:top">{name}</td>' in html
+        assert phones[name] in html
+    assert f"已报送 {len(counted)}/29 家（按时 {len(counted)} 家，逾期 0 家），未报送 2 家。" in text
+    assert "已过截止 1 天" in text
+    assert subject == f"【每日汇总】2021年6月16日：附件3已报{len(counted)}/29，待处理5项"
+
+
+def test_it_names_a_late_unit_with_its_days_late_and_phone(demo_app: App, demo_run: DemoResult) -> None:
+    _, text, _ = _digest(demo_app, AS_OF)  # the demo's own moment: its digest went out then
+    phone = _phones(demo_run)["新华区总工会"]
+    assert f"新华区总工会　6月18日 10:05 收到，逾期 3 天　{phone}" in text
+    assert "石龙区总工会　联系人" in text
+    assert (
+        "6月18日 10:05　新华区总工会　工会消费惠农统计表（2021年6月15日截止的一期）　新报送，合计 3.65 万元，逾期"
+        in text
+    )
+
+
+def test_it_totals_agree_with_the_database_to_the_fen(demo_app: App) -> None:
+    _, text, html = _digest(demo_app, DAY_AFTER)
+    with demo_app.sessions() as session:
+        counted = _counted(session, DEMO_PERIOD, DAY_AFTER)
+    total = sum(counted.values(), Decimal(0))
+    assert f"合计：{wan_text(total)} 万元" in text
+    assert f"合计：<b>{wan_text(total)}</b> 万元" in html
+    by_unit = dict(re.findall(r"^  (\S+)　([\d.]+)$", text.split("按单位：")[1].split("按产品来源：")[0], re.M))
+    assert {name: Decimal(v) * WAN for name, v in by_unit.items()} == counted
+    channels = text.split("按采购方式：")[1].split("\n--")[0]
+    assert sum((Decimal(v) * WAN for v in re.findall(r"　([\d.]+)", channels)), Decimal(0)) == total
+
+
+def test_it_lists_what_needs_a_person(demo_app: App) -> None:
+    _, text, _ = _digest(demo_app, DAY_AFTER)
+    needs = text.split("== 需要处理 ==")[1].split("== 累计金额")[0]
+    assert "1538846217@qq.com" in needs and "promo@mall-news.example.com" in needs  # senders to confirm
+    assert "轻纺工会　合计与明细不符" in needs and "工交工会　相同类项未汇总归类" in needs
+    assert "宝丰县总工会　分类名称书写不规范" in needs
+    assert "热力集团工会" not in needs  # its wrong Date header is not a data problem for staff to chase
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Edge states, on an empty database
+
+
+def _ingest(app: App, folder: Path, *raws: bytes) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for raw in raws:
+        paths.append(folder / f"{len(list(folder.iterdir()))}.eml")
+        paths[-1].write_bytes(raw)
+    ingest_paths(app.ready_pipeline(), paths)
+
+
+def _report_from(unit: dict[str, object], received: datetime, label: str = "") -> bytes:
+    name = str(unit["name"])
+    return make_message(
+        sender=str(unit["emails"][0]),  # type: ignore[index]
+        subject=f"{name}消费惠农统计表",
+        attachments=[("附件3.xlsx", annex3_xlsx(label, unit=name))],
+        received=received,
+    )
+
+
+def test_it_reports_nothing_submitted_yet_without_inventing_figures(mailer: App) -> None:
+    _, text, html = _digest(mailer, MORNING)
+    assert f"已报送 0/{len(UNITS)} 家（按时 0 家，逾期 0 家），未报送 {len(UNITS)} 家。" in text
+    assert "还剩 7 天" in text and "合计：0.00 万元" in text
+    assert "没有新收到的报表。" in text and "累计金额" not in text
+    assert all(unit["name"] in html for unit in UNITS)
+
+
+def test_it_has_no_missing_list_once_everything_is_in(mailer: App, tmp_path: Path) -> None:
+    received = datetime(2021, 6, 14, 10, 0, tzinfo=TZ)
+    _ingest(mailer, tmp_path / "in", *(_report_from(u, received, str(i)) for i, u in enumerate(UNITS)))
+    _, text, html = _digest(mailer, datetime(2021, 6, 14, 17, 30, tzinfo=TZ))
+    assert f"已报送 {len(UNITS)}/{len(UNITS)} 家（按时 {len(UNITS)} 家，逾期 0 家），未报送 0 家。" in text
+    assert "未报送：" not in text and ">未报送</b></p>" not in html
+    assert text.count("新报送") == len(UNITS)
+
+
+def test_it_shows_a_correction_with_the_change_in_the_total(mailer: App, tmp_path: Path) -> None:
+    first, again = datetime(2021, 6, 10, 9, 0, tzinfo=TZ), datetime(2021, 6, 11, 9, 0, tzinfo=TZ)
+    _ingest(mailer, tmp_path / "a", _report_from(UNITS[0], first, "a"))
+    _ingest(mailer, tmp_path / "b", _report_from(UNITS[0], again, "abc"))
+    _, text, _ = _digest(mailer, datetime(2021, 6, 11, 17, 30, tzinfo=TZ))
+    change = Decimal(sum(b"abc") - sum(b"a"))  # annex3_xlsx's first amount is 1000 + the label's byte sum
+    total = wan_text(Decimal(1000 + sum(b"abc") + 500))
+    table = "工会消费惠农统计表（2021年6月15日截止的一期）"
+    assert f"郏县总工会　{table}　更正，合计 {total} 万元，变化 +{wan_text(change)} 万元" in text
+
+
+def test_it_says_when_the_calendar_does_not_know_the_year(mailer: App) -> None:
+    later = datetime(2031, 6, 16, 17, 30, tzinfo=TZ)
+    assert WorkCalendar.covers(2031) is False
+    subject, text, html = _digest(mailer, later)
+    assert "系统日历不含 2031 年的法定节假日" in text and "系统日历不含 2032 年的法定节假日" in text
+    assert "系统日历不含 2031 年的法定节假日" in html
+    assert "待处理2项" in subject
+
+
+def test_it_escapes_what_units_and_strangers_wrote(mailer: App, tmp_path: Path) -> None:
+    hostile = '<script>alert("x")</script><img src=http://evil.example/x.png>'
+    raw = make_message(
+        sender="stranger@evil.example",
+        subject=f"郏县总工会 {hostile}",
+        attachments=[("附件3.xlsx", annex3_xlsx())],
+        received=datetime(2021, 6, 10, 9, 0, tzinfo=TZ),
+    )
+    _ingest(mailer, tmp_path / "in", raw)
+    _, text, html = _digest(mailer, datetime(2021, 6, 10, 17, 30, tzinfo=TZ))
+    assert hostile in text  # the text part shows it as written
+    assert "<script>" not in html and "<img" not in html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;img src=http://evil.example/x.png&gt;" in html
+    tags = _Tags()
+    tags.feed(html)
+    assert tags.fetching == []  # nothing for a webmail client to fetch or run
+    assert tags.names <= {"html", "head", "meta", "title", "body", "div", "h1", "h2", "p", "b", "span", "br",
+                          "table", "tr", "th", "td", "code"}  # fmt: skip
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+        self.fetching: list[tuple[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.names.add(tag)
+        self.fetching += [(name, value) for name, value in attrs if name in ("src", "href", "background")]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Sending: the worker at 17:30 on working days, once; what is new since the last one
+
+
+def test_it_is_due_on_working_days_from_its_time_on() -> None:
+    calendar = WorkCalendar()
+    at = datetime(2021, 6, 18, 17, 30, tzinfo=TZ).timetz().replace(tzinfo=None)
+    assert is_due(FRIDAY_EVENING, at, calendar)
+    assert not is_due(FRIDAY_EVENING - timedelta(minutes=1), at, calendar)
+    assert not is_due(SATURDAY_EVENING, at, calendar)
+    assert not is_due(datetime(2021, 6, 14, 17, 30, tzinfo=TZ), at, calendar)  # 端午节
+    assert key(FRIDAY_EVENING, "Staff@Example.cn") == "digest:2021-06-18:staff@example.cn"
+
+
+def _staffed(app: App) -> App:
+    app.config = replace(app.config, staff=replace(app.config.staff, digest_to=("staff@example.cn", "boss@example.cn")))
+    return app
+
+
+def test_the_worker_sends_one_digest_per_address_on_a_working_day_with_the_workbook(
+    mailer: App, smtp: ScriptedSmtp, tmp_path: Path
+) -> None:
+    app = _staffed(mailer)
+    _ingest(app, tmp_path / "in", _report_from(UNITS[0], datetime(2021, 6, 18, 9, 0, tzinfo=TZ)))
+    worker = Worker(app)
+    try:
+        app.clock.moment = SATURDAY_EVENING  # type: ignore[attr-defined]
+        worker.digest()
+        assert _digests(app) == []
+        app.clock.moment = FRIDAY_EVENING  # type: ignore[attr-defined]
+        worker.digest()
+        worker.digest()  # a second run that day (a restart) queues nothing new
+        worker.drain()
+    finally:
+        worker.close()
+    assert sorted(_digests(app)) == ["digest:2021-06-18:boss@example.cn", "digest:2021-06-18:staff@example.cn"]
+    delivered = {d.rcpt_tos[0]: d.message for d in smtp.delivered}
+    assert set(delivered) == {"staff@example.cn", "boss@example.cn"}
+    message = delivered["staff@example.cn"]
+    assert message["X-Mailbot-Kind"] == "digest" and message["Auto-Submitted"] == "auto-generated"
+    [attachment] = list(message.iter_attachments())
+    assert attachment.get_filename() == "消费惠农汇总表（2021年6月15日截止的一期）.xlsx"
+    assert attachment.get_content()[:2] == b"PK"  # an xlsx is a zip
+    assert "郏县总工会" in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+
+def test_the_next_digest_shows_only_what_came_in_since_the_last(mailer: App, tmp_path: Path) -> None:
+    app = _staffed(mailer)
+    _ingest(app, tmp_path / "a", _report_from(UNITS[0], datetime(2021, 6, 17, 9, 0, tzinfo=TZ)))
+    Digests(app.sessions, app.config, app.templates).queue(datetime(2021, 6, 17, 17, 30, tzinfo=TZ))
+    _ingest(app, tmp_path / "b", _report_from(UNITS[1], datetime(2021, 6, 18, 9, 0, tzinfo=TZ)))
+    _, text, _ = _digest(app, FRIDAY_EVENING)
+    news = text.split("== 新收到的报表")[1].split("== 需要处理 ==")[0]
+    assert "（6月17日 17:30 以来）" in news
+    assert "宝丰县总工会" in news and "郏县总工会" not in news
+
+
+def _digests(app: App) -> list[str]:
+    with app.sessions() as session:
+        return list(session.scalars(select(OutboxMail.key).where(OutboxMail.kind == "digest")))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The command
+
+
+def test_the_command_previews_without_queueing_and_writes_the_html(
+    demo_run: DemoResult, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "digest.html"
+    config = str(demo_run.config_path)
+    main(["--config", config, "digest", "--as-of", "2021-06-16T17:30", "--dry-run", "-o", str(out)])
+    printed = capsys.readouterr().out
+    assert printed.startswith("【每日汇总】2021年6月16日：附件3已报27/29")
+    assert "石龙区总工会　联系人　0375-2900110" in printed
+    page = out.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in page and "石龙区总工会" in page
+    with pytest.raises(SystemExit) as stopped:
+        main(["--config", config, "digest", "--as-of", "not-a-time", "--dry-run"])
+    assert stopped.value.code == 2
+
+
+# ---------------------------------------------------------------------------------------------------------
+# As a phone shows it
+
+
+def test_chromium_renders_the_digest_as_a_phone_shows_it(demo_app: App, tmp_path: Path) -> None:
+    """Headless Chromium, 420 px wide (a phone): the page renders, with CJK glyphs, taller than the screen.
+    `docs/digest.png` was made this way; look at it after changing the template."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "Debian's chromium is needed (.ci/run installs it)"
+    page = tmp_path / "digest.html"
+    page.write_text(demo_app.digests().render(DAY_AFTER).rendered.html, encoding="utf-8")
+    png = tmp_path / "digest.png"
+    render_png(chromium, page, png)
+    width, height = struct.unpack(">II", png.read_bytes()[16:24])  # the IHDR chunk
+    assert (width, height) == (420, 2400)
+    assert png.stat().st_size > 50_000  # a page of text and tables, not a blank image
+    fonts = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True, check=True).stdout
+    assert fonts.strip(), "a CJK font is needed, or every character renders as a box (.ci/run installs one)"
+
+
+def render_png(chromium: str, page: Path, png: Path) -> None:
+    command = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    command += ["--window-size=420,2400", f"--screenshot={png}", page.as_uri()]
+    subprocess.run(command, check=True, capture_output=True, timeout=120)

@@ -1,0 +1,508 @@
+"""The consolidated workbook: every figure of every sheet checked against the demo's database, the seed's layout
+(merged unit blocks in the registry's order), the edge states, and text from units kept as text."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openpyxl import load_workbook
+from openpyxl.workbook.workbook import Workbook
+from openpyxl.worksheet.worksheet import Worksheet
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from mailbot.app import App
+from mailbot.cli import main
+from mailbot.clock import TZ, as_local
+from mailbot.demo.run import DemoResult
+from mailbot.errors import InputError
+from mailbot.mails import Templates
+from mailbot.periods import Period, end_of
+from mailbot.report.facts import NO_SOURCE, Issue, Line, PeriodReport, UnitReport, Version, find_period
+from mailbot.report.workbook import consolidated_workbook, file_name, money_period
+from mailbot.store.models import Problem, Submission, SubmissionRow, Unit
+from mailbot.store.reports import period_report
+from mailbot.workdays import WorkCalendar
+
+from reportfixtures import DAY_AFTER, DEMO_PERIOD
+
+WAN = Decimal(10000)
+FIRST_ROW = 4  # title, as-of line, header
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reading the workbook back
+
+
+def _number(value: Any) -> Decimal:
+    """A cell's number as written: openpyxl reads floats back, whose shortest repr is the decimal we wrote."""
+    assert isinstance(value, int | float) and not isinstance(value, bool), value
+    return Decimal(str(value))
+
+
+@dataclass
+class Block:
+    """One unit's block of the 汇总表 sheet: its rows (product, source, channel, amount) and its 合计."""
+
+    name: str
+    first: int
+    last: int
+    total: Any
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+def _blocks(sheet: Worksheet) -> tuple[list[Block], Any]:
+    """The unit blocks, and the grand total from the 合计 row."""
+    blocks: list[Block] = []
+    for row in range(FIRST_ROW, sheet.max_row + 1):
+        name, *middle, total = (sheet.cell(row=row, column=c).value for c in range(1, sheet.max_column + 1))
+        if name == "合计":
+            return blocks, total
+        if name is not None:
+            blocks.append(Block(name, row, row, total))
+        blocks[-1].last = row
+        blocks[-1].rows.append(tuple(middle))
+    raise AssertionError("no 合计 row")
+
+
+def _rows(sheet: Worksheet, first: int = 2) -> list[tuple[Any, ...]]:
+    return [tuple(cells) for cells in sheet.iter_rows(min_row=first, values_only=True) if any(cells)]
+
+
+def _open(data: bytes) -> Workbook:
+    return load_workbook(io.BytesIO(data))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The database, read on its own: what every figure must agree with
+
+
+def _report(app: App, as_of: datetime = DAY_AFTER) -> PeriodReport:
+    period = find_period(DEMO_PERIOD, app.config.deadlines, WorkCalendar.from_config(app.config.calendar))
+    with app.sessions() as session:
+        return period_report(session, period, as_of)
+
+
+def _book(app: App, as_of: datetime = DAY_AFTER, unit: str = "wan") -> Workbook:
+    return _open(consolidated_workbook(_report(app, as_of), app.templates, unit))
+
+
+def _versions(session: Session, as_of: datetime) -> dict[str, list[Submission]]:
+    """Each unit's accepted tables for the demo period received by `as_of`, oldest first."""
+    found: dict[str, list[Submission]] = {}
+    query = (
+        select(Submission, Unit.name)
+        .join(Unit, Submission.unit_id == Unit.id)
+        .where(Submission.period == DEMO_PERIOD, Submission.status != "duplicate", Submission.received_at <= as_of)
+        .order_by(Submission.received_at, Submission.id)
+    )
+    for submission, name in session.execute(query).all():
+        found.setdefault(name, []).append(submission)
+    return found
+
+
+def _current(app: App, as_of: datetime = DAY_AFTER) -> dict[str, Submission]:
+    with app.sessions() as session:
+        return {name: versions[-1] for name, versions in _versions(session, as_of).items()}
+
+
+def _db_rows(app: App, submission: Submission) -> list[SubmissionRow]:
+    with app.sessions() as session:
+        query = select(SubmissionRow).where(SubmissionRow.submission_id == submission.id)
+        return list(session.scalars(query.order_by(SubmissionRow.position)))
+
+
+def _db_groups(rows: Sequence[SubmissionRow]) -> list[tuple[str, str, str, Decimal]]:
+    """(products, source, channel, yuan) per (产品来源, 采购方式), in the order each first appears."""
+    sums: dict[tuple[str, str], Decimal] = {}
+    products: dict[tuple[str, str], list[str]] = {}
+    for row in rows:
+        key = (row.fields.get("source") or NO_SOURCE, row.fields.get("channel") or "")
+        sums[key] = sums.get(key, Decimal(0)) + (row.amount_yuan or Decimal(0))
+        named = products.setdefault(key, [])
+        if row.fields.get("product") and row.fields["product"] not in named:
+            named.append(row.fields["product"])
+    return [("、".join(products[key]), *key, amount) for key, amount in sums.items()]
+
+
+def _by_field(app: App, name: str) -> dict[str, Decimal]:
+    sums: dict[str, Decimal] = {}
+    for submission in _current(app).values():
+        for row in _db_rows(app, submission):
+            if row.amount_yuan is not None:
+                key = row.fields.get(name) or NO_SOURCE
+                sums[key] = sums.get(key, Decimal(0)) + row.amount_yuan
+    return sums
+
+
+def _registry(app: App) -> list[str]:
+    return [unit.name for unit in app.config.units]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 汇总表 against the database
+
+
+def test_it_has_the_sheets_in_order(demo_app: App) -> None:
+    assert _book(demo_app).sheetnames == ["汇总表", "报送情况", "数据问题", "分类汇总", "图表"]
+
+
+def test_it_titles_the_table_with_the_period_and_the_seeds_header(demo_app: App) -> None:
+    sheet = _book(demo_app)["汇总表"]
+    assert sheet["A1"].value == "平顶山市工会系统消费惠农统计（2021年6月15日截止的一期）"
+    assert "2021-06-16 17:30" in sheet["A2"].value
+    header = [cell.value for cell in sheet[3]]
+    assert header == ["单位名称", "产品名称", "产品来源", "采购方式", "金额（单位：万元）", "合计（单位：万元）"]
+    assert {"A1:F1", "A2:F2"} <= {str(r) for r in sheet.merged_cells.ranges}
+    assert sheet.freeze_panes == "A4"
+    assert sheet.page_setup.orientation == "landscape" and sheet.page_setup.fitToWidth == 1
+
+
+def test_it_lists_every_unit_in_the_registrys_order(demo_app: App) -> None:
+    blocks, _ = _blocks(_book(demo_app)["汇总表"])
+    assert [block.name for block in blocks] == _registry(demo_app)
+
+
+def test_it_totals_every_unit_to_the_fen_as_the_database(demo_app: App) -> None:
+    blocks, grand = _blocks(_book(demo_app)["汇总表"])
+    current = _current(demo_app)
+    for block in blocks:
+        if block.name in current:
+            assert _number(block.total) == current[block.name].total_yuan / WAN, block.name
+    assert _number(grand) == sum(s.total_yuan or 0 for s in current.values()) / WAN
+    assert _number(grand) == Decimal("3325.844")  # the demo's seed figures as of the day after the deadline
+
+
+def test_it_writes_a_row_per_source_and_channel_summed_from_the_rows(demo_app: App) -> None:
+    blocks, _ = _blocks(_book(demo_app)["汇总表"])
+    current = _current(demo_app)
+    checked = 0
+    for block in blocks:
+        if block.name not in current or current[block.name].nil:
+            continue
+        expected = [
+            (products or None, source, channel, amount / WAN)
+            for products, source, channel, amount in _db_groups(_db_rows(demo_app, current[block.name]))
+        ]
+        written = [(product, source, channel, _number(amount)) for product, source, channel, amount in block.rows]
+        assert written == expected, block.name
+        assert sum(row[3] for row in written) == current[block.name].total_yuan / WAN
+        checked += 1
+    assert checked == 26
+
+
+def test_it_merges_the_unit_name_and_total_over_each_block(demo_app: App) -> None:
+    sheet = _book(demo_app)["汇总表"]
+    blocks, _ = _blocks(sheet)
+    merged = {str(r) for r in sheet.merged_cells.ranges}
+    long_blocks = [block for block in blocks if block.last > block.first]
+    assert len(long_blocks) > 20
+    for block in long_blocks:
+        assert {f"A{block.first}:A{block.last}", f"F{block.first}:F{block.last}"} <= merged, block.name
+    assert f"A{blocks[-1].last + 1}:E{blocks[-1].last + 1}" in merged  # the grand total's label
+    assert sheet.cell(row=FIRST_ROW, column=1).border.left.style == "thin"
+
+
+def test_it_shows_missing_units_as_not_reported_without_a_total(demo_app: App) -> None:
+    blocks = {block.name: block for block in _blocks(_book(demo_app)["汇总表"])[0]}
+    for name in ("石龙区总工会", "新华区总工会"):  # 新华区 sent its table on 06-18, after this moment
+        assert blocks[name].rows == [("未报送", None, None, None)]
+        assert blocks[name].total is None
+
+
+def test_it_shows_a_nil_unit_with_no_data_and_zero(demo_app: App) -> None:
+    block = next(b for b in _blocks(_book(demo_app)["汇总表"])[0] if b.name == "舞阳铁矿工会")
+    assert block.rows == [("本期无数据", None, None, None)]
+    assert _number(block.total) == 0
+
+
+def test_it_writes_yuan_when_asked(demo_app: App) -> None:
+    sheet = _book(demo_app, unit="yuan")["汇总表"]
+    assert [cell.value for cell in sheet[3]][-2:] == ["金额（单位：元）", "合计（单位：元）"]
+    blocks, grand = _blocks(sheet)
+    current = _current(demo_app)
+    for block in blocks:
+        if block.name in current:
+            assert _number(block.total) == current[block.name].total_yuan, block.name
+    assert _number(grand) == sum(s.total_yuan or 0 for s in current.values())
+    assert sheet.cell(row=FIRST_ROW, column=6).number_format == "#,##0.00"
+    assert _book(demo_app, unit="yuan")["报送情况"]["K1"].value == "合计（单位：元）"
+
+
+def test_it_refuses_an_unknown_amount_unit(demo_app: App) -> None:
+    with pytest.raises(InputError, match="wan"):
+        consolidated_workbook(_report(demo_app), demo_app.templates, "jin")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The other sheets against the database
+
+
+def _expected_status(app: App, as_of: datetime) -> list[tuple[Any, ...]]:
+    with app.sessions() as session:
+        versions = _versions(session, as_of)
+    deadline = end_of(date(2021, 6, 15))
+    rows = []
+    for name in _registry(app):
+        found = versions.get(name, [])
+        if not found:
+            rows.append((name, "未报送", None, None, 0, None, None))
+            continue
+        first, last = found[0], found[-1]
+        late = (as_local(first.received_at).date() - deadline.date()).days if first.on_time is False else None
+        verdict = ("逾期" if first.on_time is False else "按时") + ("（无数据）" if last.nil else "")
+        times = [f"{as_local(v.received_at):%Y-%m-%d %H:%M}" for v in (first, last)]
+        rows.append((name, verdict, *times, len(found), late, (last.total_yuan or 0) / WAN))
+    return rows
+
+
+def _status(book: Workbook) -> list[tuple[Any, ...]]:
+    written = []
+    for index, name, _category, _contact, _phone, verdict, first, last, count, late, total in _rows(book["报送情况"]):
+        assert index == len(written) + 1
+        written.append((name, verdict, first, last, count, late, None if total is None else _number(total)))
+    return written
+
+
+def test_it_shows_each_units_status_with_received_times(demo_app: App) -> None:
+    book = _book(demo_app)
+    assert _status(book) == _expected_status(demo_app, DAY_AFTER)
+    rows = {row[1]: row for row in _rows(book["报送情况"])}
+    assert rows["城乡一体化示范区工会联合会"][5:8] == ("按时", "2021-06-15 23:58", "2021-06-15 23:58")
+    assert rows["舞阳铁矿工会"][5] == "按时（无数据）"
+    assert rows["石龙区总工会"][3:6] == ("联系人", "0375-2900110", "未报送")
+
+
+def test_it_counts_the_days_a_late_unit_was_late(demo_app: App) -> None:
+    now = datetime(2021, 7, 1, 9, 0, tzinfo=TZ)
+    book = _book(demo_app, as_of=now)
+    assert _status(book) == _expected_status(demo_app, now)
+    rows = {row[1]: row for row in _rows(book["报送情况"])}
+    assert rows["新华区总工会"][5:10] == ("逾期", "2021-06-18 10:05", "2021-06-18 10:05", 1, 3)
+
+
+def test_it_lists_the_data_problems_of_the_tables_that_count(demo_app: App) -> None:
+    expected = []
+    current = _current(demo_app)
+    with demo_app.sessions() as session:
+        for name in _registry(demo_app):
+            submission = current.get(name)
+            if submission is None:
+                continue
+            problems = session.scalars(
+                select(Problem)
+                .where(
+                    Problem.message_id == submission.message_id,
+                    or_(Problem.submission_id == submission.id, Problem.submission_id.is_(None)),
+                )
+                .order_by(Problem.id)
+            )
+            names = demo_app.templates.problem_name
+            expected += [(name, names(p.code), p.detail, submission.origin) for p in problems]
+    sheet = _book(demo_app)["数据问题"]
+    assert [cell.value for cell in sheet[1]] == ["单位名称", "问题", "说明", "报表位置"]
+    assert _rows(sheet) == expected
+    assert ("轻纺工会", "合计与明细不符") in {row[:2] for row in expected}
+
+
+def _kind_tables(sheet: Worksheet) -> dict[str, list[tuple[Any, ...]]]:
+    tables: dict[str, list[tuple[Any, ...]]] = {}
+    current: list[tuple[Any, ...]] = []
+    for row in _rows(sheet, first=1):
+        if str(row[0]).startswith("按") and row[1] is None:
+            current = tables.setdefault(row[0], [])
+        elif row[0] not in ("采购方式", "产品来源"):
+            current.append(row)
+    return tables
+
+
+def test_it_sums_by_channel_and_by_source_to_the_grand_total(demo_app: App) -> None:
+    tables = _kind_tables(_book(demo_app)["分类汇总"])
+    assert set(tables) == {"按采购方式汇总", "按产品来源汇总"}
+    grand = sum(s.total_yuan or 0 for s in _current(demo_app).values())
+    for title, field_name in (("按采购方式汇总", "channel"), ("按产品来源汇总", "source")):
+        *rows, total = tables[title]
+        assert {key: _number(amount) for key, amount, _ in rows} == {
+            key: yuan / WAN for key, yuan in _by_field(demo_app, field_name).items()
+        }
+        assert total[0] == "合计" and _number(total[1]) == grand / WAN == sum(_number(r[1]) for r in rows)
+        assert [r[1] for r in rows] == sorted((r[1] for r in rows), reverse=True)
+        for _key, amount, share in rows:
+            assert share == pytest.approx(float(_number(amount) * WAN / grand))
+        assert total[2] == 1
+
+
+def test_it_draws_a_bar_chart_of_the_totals_by_unit(demo_app: App) -> None:
+    sheet = _book(demo_app)["图表"]
+    current = _current(demo_app)
+    reported = [name for name in _registry(demo_app) if name in current]
+    assert [(name, _number(total)) for name, total in _rows(sheet)] == [
+        (name, current[name].total_yuan / WAN) for name in reported
+    ]
+    (chart,) = sheet._charts
+    assert chart.tagname == "barChart"
+    assert chart.title.tx.rich.p[0].r[0].t == "各单位消费惠农金额（万元）"
+    (series,) = chart.series
+    last = len(reported) + 1
+    assert series.val.numRef.f == f"'图表'!$B$2:$B${last}"
+    assert series.cat.strRef.f == f"'图表'!$A$2:$A${last}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Edge states, without a database
+
+PERIOD = Period("2021-annex3-06-15", "3", end_of(date(2021, 6, 15)), end_of(date(2021, 6, 30)))
+MOMENT = datetime(2021, 6, 16, 9, 0, tzinfo=TZ)
+
+
+def _unit(name: str, *versions: Version) -> UnitReport:
+    return UnitReport(name, "县市区", "张三", "0375-1234567", versions)
+
+
+def _version(*lines: Line, on_time: bool = True, at: datetime = MOMENT, issues: tuple[Issue, ...] = ()) -> Version:
+    total = sum((line.amount or Decimal(0) for line in lines), Decimal(0))
+    return Version(1, at, on_time, False, total, total, "表.xlsx（Sheet1）", lines, issues)
+
+
+def _hand_made(*units: UnitReport, period: Period = PERIOD) -> Workbook:
+    return _open(consolidated_workbook(PeriodReport(period, MOMENT, units), Templates()))
+
+
+def test_it_makes_a_workbook_before_anyone_reported() -> None:
+    book = _hand_made(_unit("甲县总工会"), _unit("乙县总工会"))
+    blocks, grand = _blocks(book["汇总表"])
+    assert [(b.name, b.rows, b.total) for b in blocks] == [
+        ("甲县总工会", [("未报送", None, None, None)], None),
+        ("乙县总工会", [("未报送", None, None, None)], None),
+    ]
+    assert grand == 0
+    assert [row[5] for row in _rows(book["报送情况"])] == ["未报送", "未报送"]
+    assert _rows(book["数据问题"]) == [("无", None, None, None)]
+    assert _kind_tables(book["分类汇总"]) == {
+        "按采购方式汇总": [("合计", 0, None)],
+        "按产品来源汇总": [("合计", 0, None)],
+    }
+    assert book["图表"]._charts == [] and _rows(book["图表"]) == [("暂无单位报送", None)]
+
+
+def test_it_makes_a_workbook_when_every_unit_reported() -> None:
+    late = datetime(2021, 6, 17, 0, 10, tzinfo=TZ)
+    book = _hand_made(
+        _unit("甲县总工会", _version(Line("大米", "农户", "线下", Decimal("1234.56")))),
+        _unit("乙县总工会", _version(Line("", "832平台", "线上", Decimal("0.01")), on_time=False, at=late)),
+    )
+    blocks, grand = _blocks(book["汇总表"])
+    assert [(b.rows, _number(b.total)) for b in blocks] == [
+        ([("大米", "农户", "线下", 0.123456)], Decimal("0.123456")),
+        ([(None, "832平台", "线上", 0.000001)], Decimal("0.000001")),
+    ]
+    assert _number(grand) == Decimal("0.123457")
+    status = [row[5:10] for row in _rows(book["报送情况"])]
+    assert status == [
+        ("按时", "2021-06-16 09:00", "2021-06-16 09:00", 1, None),
+        ("逾期", *["2021-06-17 00:10"] * 2, 1, 2),
+    ]
+    assert len(book["图表"]._charts) == 1
+
+
+def test_it_groups_a_units_rows_and_joins_their_products() -> None:
+    lines = (
+        Line("大米", "农户", "线下", Decimal("100")),
+        Line("面粉", "合作社", "线下", Decimal("50")),
+        Line("香菇", "农户", "线下", Decimal("25.5")),
+        Line("大米", "农户", "线下", None),  # no value is not zero: it adds nothing
+    )
+    sheet = _hand_made(_unit("甲县总工会", _version(*lines)))["汇总表"]
+    (block,), _ = _blocks(sheet)
+    assert block.rows == [("大米、香菇", "农户", "线下", 0.01255), ("面粉", "合作社", "线下", 0.005)]
+    assert {"A4:A5", "F4:F5"} <= {str(r) for r in sheet.merged_cells.ranges}
+
+
+def test_it_adds_date_and_tonnes_columns_for_a_monthly_period() -> None:
+    monthly = Period("2021-monthly-05", "monthly", end_of(date(2021, 5, 31)), end_of(date(2021, 6, 30)))
+    line = Line("大米", "农户", "线下", Decimal("20000"), purchased_on="2021-05-06", quantity="1.5")
+    sheet = _hand_made(_unit("甲县总工会", _version(line)), period=monthly)["汇总表"]
+    assert sheet["A1"].value == "平顶山市工会系统消费惠农统计（2021年5月）"
+    assert [c.value for c in sheet[3]][4:6] == ["采购时间", "数量（单位：吨）"]
+    assert [c.value for c in sheet[4]] == ["甲县总工会", "大米", "农户", "线下", "2021-05-06", 1.5, 2, 2]
+
+
+@pytest.mark.parametrize("prefix", ["=", "+", "@", "-"])
+def test_it_keeps_formula_like_text_from_units_as_text(prefix: str) -> None:
+    product, source, channel = f'{prefix}HYPERLINK("http://x")', f"{prefix}cmd|'/c calc'!A1", f"{prefix}SUM(1,2)"
+    issue = Issue("formula_text", f"{prefix}1+1", f"{prefix}表.xlsx")
+    book = _hand_made(_unit("甲县总工会", _version(Line(product, source, channel, Decimal(5)), issues=(issue,))))
+    cells = [book["汇总表"][f"{column}4"] for column in "BCD"]
+    cells += [book["数据问题"][f"{column}2"] for column in "CD"]
+    cells += [book["分类汇总"]["A3"], book["分类汇总"]["A8"]]
+    assert [cell.value for cell in cells] == [product, source, channel, issue.detail, issue.origin, channel, source]
+    assert {cell.data_type for cell in cells} == {"s"}
+
+
+def test_it_drops_characters_a_spreadsheet_cannot_hold() -> None:
+    book = _hand_made(_unit("甲县总工会", _version(Line("大\x07米", "农户\x00", "线下", Decimal(5)))))
+    assert [book["汇总表"][f"{column}4"].value for column in "BC"] == ["大米", "农户"]
+
+
+def test_it_names_the_file_after_the_period() -> None:
+    assert file_name(PeriodReport(PERIOD, MOMENT, ())) == "消费惠农汇总表（2021年6月15日截止的一期）.xlsx"
+
+
+def test_it_refuses_a_period_without_amounts(demo_app: App) -> None:
+    with pytest.raises(InputError, match="no amounts"):
+        money_period("2021-annex1-04-15", demo_app.config)
+    with pytest.raises(InputError, match="unknown period"):
+        money_period("annex2:春节消费惠农活动", demo_app.config)
+    assert money_period(DEMO_PERIOD, demo_app.config).annex == "3"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The command line
+
+
+def test_it_exports_the_consolidated_workbook_from_the_command_line(
+    demo_run: DemoResult, demo_app: App, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "汇总.xlsx"
+    main(["--config", str(demo_run.config_path), "export", "--format", "xlsx", "--period", DEMO_PERIOD, "-o", str(out)])
+    assert "wrote" in capsys.readouterr().err
+    book = load_workbook(out)
+    blocks, grand = _blocks(book["汇总表"])
+    now = datetime.now(TZ)  # the demo config has no fixed clock: the CLI reports as of now, all of 2021 in it
+    current = _current(demo_app, now)
+    assert [b.name for b in blocks] == _registry(demo_app)
+    assert {b.name: _number(b.total) for b in blocks if b.total is not None} == {
+        name: s.total_yuan / WAN for name, s in current.items()
+    }
+    assert _number(grand) == sum(s.total_yuan or 0 for s in current.values()) / WAN
+    assert _status(book) == _expected_status(demo_app, now)
+    assert {row[1]: row[5] for row in _rows(book["报送情况"])}["新华区总工会"] == "逾期"
+
+
+def test_it_exports_the_workbook_in_yuan_from_the_command_line(demo_run: DemoResult, tmp_path: Path) -> None:
+    out = tmp_path / "汇总-元.xlsx"
+    args = ["export", "--format", "xlsx", "--period", DEMO_PERIOD, "--amounts", "yuan", "-o", str(out)]
+    main(["--config", str(demo_run.config_path), *args])
+    assert load_workbook(out)["汇总表"]["F3"].value == "合计（单位：元）"
+
+
+@pytest.mark.parametrize(
+    "period,message", [("2021-annex9-06-15", "unknown period"), ("2021-annex1-04-15", "no amounts")]
+)
+def test_it_explains_a_period_it_cannot_make_a_workbook_for(
+    demo_run: DemoResult, tmp_path: Path, capsys: pytest.CaptureFixture[str], period: str, message: str
+) -> None:
+    out = tmp_path / "x.xlsx"
+    with pytest.raises(SystemExit) as exited:
+        main(["--config", str(demo_run.config_path), "export", "--format", "xlsx", "--period", period, "-o", str(out)])
+    assert exited.value.code != 0
+    error = capsys.readouterr().err
+    assert message in error and period in error and "Traceback" not in error
+    assert not out.exists()
