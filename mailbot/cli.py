@@ -267,6 +267,44 @@ def remind(ctx: Context, as_of: str | None, dry_run: bool, as_json: bool) -> Non
         _report_drain(app.outbox().drain(), as_json)
 
 
+@cli.command()
+@click.option("--as-of", "as_of", metavar="TIME", help="The digest as of this day or time (ISO 8601) instead of now.")
+@click.option("--dry-run", is_flag=True, help="Print the digest's text; queue and send nothing.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Also write the digest to FILE (.html or .txt).")
+@pass_context
+def digest(ctx: Context, as_of: str | None, dry_run: bool, output: Path | None) -> None:
+    """Send staff the daily digest now (the worker does it at 17:30 on working days), or preview it.
+
+    Per period: who is in, who is late, who is missing with their phone, the days left; what came in since
+    the last digest; what needs a person; running totals. The consolidated workbook of the period nearest
+    its deadline is attached. One digest per address and day: running it twice sends nothing new.
+
+    \b
+    Example:
+      mailbot digest --as-of 2021-06-16T17:30 --dry-run -o digest.html
+      mailbot digest
+    """
+    from mailbot.errors import ConfigError
+
+    app = ctx.app
+    moment = _parse_time(as_of) or app.clock()
+    digests = app.digests()
+    made = digests.render(moment)
+    if output is not None:
+        page = made.rendered.text if output.suffix.lower() == ".txt" else made.rendered.html
+        output.write_text(page, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+    if dry_run:
+        click.echo(made.rendered.subject + "\n\n" + made.rendered.text, nl=False)
+        return
+    if not app.config.staff.digest_to:
+        raise ConfigError("staff.digest_to is empty: nobody to send the digest to (use --dry-run to preview)")
+    queued = digests.queue(moment)
+    click.echo(f"{len(queued)} digest(s) queued as of {moment:%Y-%m-%d %H:%M}"
+               + ("" if queued else " (already queued today)"))  # fmt: skip
+    _report_drain(app.outbox().drain(), False)
+
+
 def _report_drain(result: DrainResult, quiet: bool) -> None:
     if quiet and result.paused is None:
         return
@@ -408,7 +446,11 @@ def _change_mails(ctx: Context, action: Callable[[Any, datetime], list[int]], do
 @cli.command()
 @click.option("--format", "fmt", type=click.Choice(["json", "csv", "xlsx"]), default="json", show_default=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to FILE (required for xlsx).")
-@click.option("--period", metavar="ID", help="Only submissions of this period, e.g. 2021-annex3-06-15.")
+@click.option(
+    "--period",
+    metavar="ID",
+    help="Only submissions of this period, e.g. 2021-annex3-06-15; with xlsx: that period's consolidated workbook.",
+)
 @click.option(
     "--what",
     type=click.Choice(["messages", "submissions", "rows"]),
@@ -416,25 +458,50 @@ def _change_mails(ctx: Context, action: Callable[[Any, datetime], list[int]], do
     show_default=True,
     help="For csv: which table to write (rows: every table row read, with its submission's unit and period).",
 )
+@click.option(
+    "--amounts",
+    type=click.Choice(["wan", "yuan"]),
+    default="wan",
+    show_default=True,
+    help="万元 (as the circular) or 元, for the consolidated workbook.",
+)
 @pass_context
-def export(ctx: Context, fmt: str, output: Path | None, period: str | None, what: str) -> None:
+def export(ctx: Context, fmt: str, output: Path | None, period: str | None, what: str, amounts: str) -> None:
     """Export messages and submissions as JSON, CSV or an xlsx workbook.
+
+    With --format xlsx and --period, the xlsx is the consolidated workbook of that period as of now (the table
+    of the circular, the status of every unit, data problems, totals by kind, a chart); without --period, it
+    holds the raw messages, submissions and rows.
 
     \b
     Example:
       mailbot export --format json -o export.json
       mailbot export --format xlsx -o 汇总.xlsx --period 2021-annex3-06-15
+      mailbot export --format xlsx -o 汇总-元.xlsx --period 2021-annex3-06-15 --amounts yuan
+      mailbot export --format xlsx -o 全部数据.xlsx
     """
     from mailbot.errors import InputError
     from mailbot.report.export import export_data, write_csv, write_xlsx
     from mailbot.store.db import transaction
 
+    if fmt == "xlsx" and output is None:
+        raise InputError("--format xlsx needs -o FILE")
+    if fmt == "xlsx" and output is not None and period is not None:
+        from mailbot.report.facts import money_period
+        from mailbot.report.workbook import consolidated_workbook
+        from mailbot.store.reports import period_report
+
+        app = ctx.app
+        found = money_period(period, app.config)  # before touching the database: a typo fails fast
+        with transaction(app.ready_pipeline().sessions) as session:
+            report = period_report(session, found, app.clock())
+        output.write_bytes(consolidated_workbook(report, app.templates, amounts))
+        click.echo(f"wrote {output}", err=True)
+        return
     pipeline = ctx.app.ready_pipeline()
     with transaction(pipeline.sessions) as session:
         data = export_data(session, period)
-    if fmt == "xlsx":
-        if output is None:
-            raise InputError("--format xlsx needs -o FILE")
+    if fmt == "xlsx" and output is not None:
         write_xlsx(data, output)
     elif fmt == "csv":
         _write_text(write_csv(data, what), output)
@@ -594,6 +661,48 @@ def doctor(ctx: Context) -> None:
         failed += not check.ok
     if failed:
         sys.exit(1)
+
+
+@cli.group("report")
+def report_group() -> None:
+    """Documents for staff made from the database: the draft circular (通报) of a period.
+
+    \b
+    Example:
+      mailbot report circular --period 2021-annex3-06-15 -o 通报.docx
+    """
+
+
+@report_group.command("circular")
+@click.option("--period", "period_id", required=True, metavar="ID", help="The period, e.g. 2021-annex3-06-15.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Write the .docx to FILE.")
+@click.option("--as-of", "as_of", metavar="TIME", help="Count what had arrived by this day or time (ISO 8601).")
+@pass_context
+def report_circular(ctx: Context, period_id: str, output: Path, as_of: str | None) -> None:
+    """Write the draft circular of a period as a Word document, for staff to edit before issuing.
+
+    It follows the 2020 circular: the total in 万元, the units that reported on time, late or never, the data
+    problems by kind, and the statistics table, every figure from the database. The wording is the template
+    circular.txt (copy it into outbox.templates_dir to change it); 【】 marks what staff must fill in.
+    Only 附件3 and monthly periods have amounts to report.
+
+    \b
+    Example:
+      mailbot report circular --period 2021-annex3-06-15 -o 通报.docx
+      mailbot report circular --period 2021-monthly-05 --as-of 2021-06-01T09:00 -o 五月通报.docx
+    """
+    from mailbot.report.circular import circular_docx
+    from mailbot.report.facts import money_period
+    from mailbot.store.db import transaction
+    from mailbot.store.reports import period_report
+
+    app = ctx.app
+    period = money_period(period_id, app.config)  # before touching the database: a typo fails fast
+    moment = _parse_time(as_of) or app.clock()
+    with transaction(app.ready_pipeline().sessions) as session:
+        facts = period_report(session, period, moment)
+    output.write_bytes(circular_docx(facts, app.templates))
+    click.echo(f"wrote {output}", err=True)
 
 
 @cli.command()

@@ -30,8 +30,15 @@ def _quiet() -> Console:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoResult:
-    return run_demo(tmp_path_factory.mktemp("run") / "demo", console=_quiet())
+def demo_and_output(tmp_path_factory: pytest.TempPathFactory) -> tuple[DemoResult, str]:
+    console = _quiet()
+    result = run_demo(tmp_path_factory.mktemp("run") / "demo", console=console)
+    return result, console.file.getvalue()  # type: ignore[attr-defined]  # the StringIO of _quiet()
+
+
+@pytest.fixture(scope="module")
+def demo(demo_and_output: tuple[DemoResult, str]) -> DemoResult:
+    return demo_and_output[0]
 
 
 @pytest.fixture(scope="module")
@@ -164,16 +171,22 @@ def test_it_answers_every_units_mail_and_chases_only_the_missing_unit(demo: Demo
     the one unit still missing; everything delivered once."""
     answered = sorted(m["unit"] for m in demo.messages if m["kind"] in ("report", "nil_report", "rejected_input"))
     assert sorted(m["unit"] for m in demo.sent if m["kind"] == "receipt") == answered
-    assert [(m["kind"], m["unit"]) for m in demo.sent if m["kind"] != "receipt"] == [("late_notice", MISSING)]
+    others = [(m["kind"], m["unit"], m["to"]) for m in demo.sent if m["kind"] != "receipt"]
+    assert others == [("late_notice", MISSING, "shilong@example.cn"), ("digest", "", "staff@example.cn")]
     assert {m["status"] for m in demo.sent} == {"sent"} and demo.smtp_received == len(demo.sent)
     assert len(list((demo.folder / "sent").glob("*.eml"))) == len(demo.sent)
     qq = next(m for m in demo.sent if m["unit"] == QQ)
     assert qq["to"] == "1538846217@qq.com"
 
 
-def test_it_leaves_the_config_database_and_exports_in_the_folder(demo: DemoResult) -> None:
+def test_it_leaves_the_config_database_and_exports_in_the_folder(demo_and_output: tuple[DemoResult, str]) -> None:
+    demo, output = demo_and_output
     for name in ("mailbot.toml", "mailbot.db", "export.json", "export.xlsx"):
         assert (demo.folder / name).is_file(), name
+    # What staff read, and where the demo says they are.
+    for name in ("digest.html", "汇总表.xlsx", "通报草稿.docx"):
+        assert (demo.folder / name).stat().st_size > 5000, name
+        assert str(demo.folder / name) in output.replace("\n", ""), name
     config = load_config(demo.folder / "mailbot.toml")
     assert config.database_url == f"sqlite:///{demo.database}"
     assert len(config.units) == 29

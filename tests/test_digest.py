@@ -4,6 +4,7 @@ working day by the worker through the outbox, and rendered once by Chromium as a
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 import struct
@@ -14,7 +15,9 @@ from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
 
+import docx
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -24,6 +27,7 @@ from mailbot.clock import TZ
 from mailbot.demo.run import AS_OF, DemoResult
 from mailbot.digests import Digests
 from mailbot.ingest import ingest_paths
+from mailbot.report.circular import circular_docx
 from mailbot.report.digest import is_due, key
 from mailbot.report.facts import WAN, wan_text
 from mailbot.store.models import OutboxMail, Submission, Unit
@@ -319,3 +323,37 @@ def render_png(chromium: str, page: Path, png: Path) -> None:
     command = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
     command += ["--window-size=420,2400", f"--screenshot={png}", page.as_uri()]
     subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The three documents agree
+
+
+def test_the_digest_the_workbook_and_the_circular_agree_with_the_database_to_the_fen(demo_app: App) -> None:
+    """The issue's "done means", as of the day after the deadline: one figure per unit and one total, the same
+    in all three documents and in the database (each read back from the file staff get)."""
+    made = demo_app.digests().render(DAY_AFTER)
+    with demo_app.sessions() as session:
+        counted = _counted(session, DEMO_PERIOD, DAY_AFTER)
+        [report] = [p for p in made.facts.periods if p.period.id == DEMO_PERIOD]
+    total = sum(counted.values(), Decimal(0))
+    # The digest: its text part.
+    text = made.rendered.text
+    assert f"合计：{wan_text(total)} 万元" in text
+    # The workbook attached to it: every unit's merged 合计 cell, and the grand total row.
+    sheet = load_workbook(io.BytesIO(made.attachment or b""))["汇总表"]
+    unit_totals = {
+        row[0]: row[5] for row in sheet.iter_rows(min_row=4, values_only=True) if row[0] and row[5] is not None
+    }
+    grand = unit_totals.pop("合计")
+    assert {name: Decimal(str(v)) * WAN for name, v in unit_totals.items()} == counted
+    assert Decimal(str(grand)) * WAN == total
+    # The circular made from the same period: its total sentence and its table's 合计 column.
+    document = docx.Document(io.BytesIO(circular_docx(report, demo_app.templates)))
+    body = "\n".join(p.text for p in document.paragraphs)
+    assert f"实际成交额共{wan_text(total)}万元" in body
+    table = document.tables[-1]
+    last = [cell.text for cell in table.rows[-1].cells]
+    assert last[0] == "合计" and last[-1] == wan_text(total)
+    named = {row.cells[0].text: row.cells[-1].text for row in table.rows[1:-1] if row.cells[-1].text}
+    assert {name: Decimal(v) * WAN for name, v in named.items()} == counted

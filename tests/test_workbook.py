@@ -25,8 +25,8 @@ from mailbot.demo.run import DemoResult
 from mailbot.errors import InputError
 from mailbot.mails import Templates
 from mailbot.periods import Period, end_of
-from mailbot.report.facts import NO_SOURCE, Issue, Line, PeriodReport, UnitReport, Version, find_period
-from mailbot.report.workbook import consolidated_workbook, file_name, money_period
+from mailbot.report.facts import NO_SOURCE, Issue, Line, PeriodReport, UnitReport, Version, find_period, money_period
+from mailbot.report.workbook import consolidated_workbook, file_name
 from mailbot.store.models import Problem, Submission, SubmissionRow, Unit
 from mailbot.store.reports import period_report
 from mailbot.workdays import WorkCalendar

@@ -3,11 +3,12 @@
 It starts pymap (IMAP) and aiosmtpd (SMTP) on loopback, fills the mailbox with the sample mail of the 2021
 附件3 period (mailbot.demo.samples), and runs the real pipeline through App.poller() into a SQLite database
 in the folder, as of 2021-06-18 12:00 (three days after the deadline). Then it does what the worker does that
-day: queues a receipt (回执) for every mail a unit sent and the day's late notices for units still missing,
-and sends them through the outbox to the embedded SMTP server. It leaves behind ``mailbot.toml`` (so
+day: queues a receipt (回执) for every mail a unit sent, the day's late notices for units still missing and the
+staff's digest, and sends them through the outbox to the embedded SMTP server. It leaves behind ``mailbot.toml`` (so
 ``mailbot --config <folder>/mailbot.toml status`` works on the same database afterwards; the servers are gone by
 then), ``mailbot.db``, ``archive/``, ``sent/`` (every mail mailbot sent, as .eml), ``export.json`` and
-``export.xlsx``.
+``export.xlsx``, and what staff read: ``digest.html``, ``汇总表.xlsx`` (the consolidated workbook) and
+``通报草稿.docx`` (the draft circular).
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ from mailbot.errors import InputError
 IMAP_PASSWORD_ENV = "MAILBOT_DEMO_IMAP_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
 SMTP_PASSWORD_ENV = "MAILBOT_DEMO_SMTP_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
 MARKER = ".mailbot-demo"  # says "the demo made this folder": only then does a re-run delete its files
+DIGEST_FILE, WORKBOOK_FILE, CIRCULAR_FILE = "digest.html", "汇总表.xlsx", "通报草稿.docx"
 OWN_FILES = ("mailbot.toml", "mailbot.db", "mailbot.db-wal", "mailbot.db-shm", "mailbot.db-journal",
-             "export.json", "export.xlsx")  # fmt: skip
+             "export.json", "export.xlsx", DIGEST_FILE, WORKBOOK_FILE, CIRCULAR_FILE)  # fmt: skip
 OWN_DIRS = ("archive", "sent")
 # The demo's "now": the Friday after the 06-15 deadline, when the last sample mail has come in.
 AS_OF = datetime(2021, 6, 18, 12, 0, tzinfo=TZ)
@@ -225,7 +227,9 @@ def _poll_and_export(config: Config, clock: Clock) -> tuple[dict[str, Any], int,
         app.poller().poll()
         app.queue_receipts()  # what the worker does after each poll
         app.reminders().queue(clock())  # and in its 09:00 round on a working day
+        app.digests().queue(clock())  # staff's digest (the worker sends it at 17:30; `mailbot digest` at once)
         app.outbox().drain()
+        _staff_files(app, config.data_path)
         with transaction(app.sessions) as session:
             data = export_data(session)
             recorded = session.scalar(select(func.count()).select_from(Message)) or 0
@@ -236,6 +240,23 @@ def _poll_and_export(config: Config, clock: Clock) -> tuple[dict[str, Any], int,
     (folder / "export.json").write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
     write_xlsx(data, folder / "export.xlsx")
     return data, recorded, sent
+
+
+def _staff_files(app: Any, folder: Path) -> None:
+    """What staff read, as files: the digest as sent, the consolidated workbook and the draft circular."""
+    from mailbot.report.circular import circular_docx
+    from mailbot.report.facts import find_period
+    from mailbot.report.workbook import consolidated_workbook
+    from mailbot.store.db import transaction
+    from mailbot.store.reports import period_report
+
+    now = app.clock()
+    (folder / DIGEST_FILE).write_text(app.digests().render(now).rendered.html, encoding="utf-8")
+    period = find_period(PERIOD, app.config.deadlines, app.reminders().calendar)
+    with transaction(app.sessions) as session:
+        report = period_report(session, period, now)
+    (folder / WORKBOOK_FILE).write_bytes(consolidated_workbook(report, app.templates))
+    (folder / CIRCULAR_FILE).write_bytes(circular_docx(report, app.templates))
 
 
 def _sent(session: Any) -> list[dict[str, str]]:
@@ -305,6 +326,9 @@ def _print_report(out: Console, result: DemoResult, units: Sequence[UnitConfig])
         f"raw mail: {result.folder / 'archive'}\n"
         f"sent:     {result.folder / 'sent'} ({result.smtp_received} mails as .eml)\n"
         f"exports:  {result.folder / 'export.json'}, {result.folder / 'export.xlsx'}\n"
+        f"digest:   {result.folder / DIGEST_FILE} (as mailed to staff)\n"
+        f"workbook: {result.folder / WORKBOOK_FILE} (the consolidated table of {PERIOD})\n"
+        f"circular: {result.folder / CIRCULAR_FILE} (the draft 通报, for staff to edit)\n"
         f"config:   {result.config_path}\n"
         f"next:     mailbot --config {result.config_path} status"
     )

@@ -17,9 +17,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from mailbot.clock import as_local
-from mailbot.config import DeadlinesConfig
+from mailbot.config import Config, DeadlinesConfig
 from mailbot.errors import InputError
 from mailbot.periods import Period, year_periods
+from mailbot.report import blank
 from mailbot.workdays import WorkCalendar
 
 WAN = Decimal(10000)  # yuan per 万元
@@ -199,6 +200,18 @@ def find_period(period_id: str, deadlines: DeadlinesConfig, calendar: WorkCalend
         f"unknown period {period_id!r}: use an id such as 2021-annex3-06-15 or 2021-monthly-05 "
         "(`mailbot export --format json` lists the periods tables were counted for)"
     )
+
+
+def money_period(period_id: str, config: Config) -> Period:
+    """The period a consolidated table (workbook, circular) can be made for, or a clear error: only tables with
+    amounts add up."""
+    period = find_period(period_id, config.deadlines, WorkCalendar.from_config(config.calendar))
+    if period.annex not in MONEY_ANNEXES:
+        raise InputError(
+            f"{period_id} is a {blank.table_name(period.annex)} period, which has no amounts: the consolidated "
+            "table is made for 附件3 and monthly periods (e.g. 2021-annex3-06-15, 2021-monthly-05)"
+        )
+    return period
 
 
 def previous_period(period: Period, deadlines: DeadlinesConfig, calendar: WorkCalendar) -> Period | None:

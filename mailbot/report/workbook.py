@@ -27,25 +27,19 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from mailbot.clock import as_local
-from mailbot.config import Config
 from mailbot.errors import InputError
 from mailbot.mails import Templates
-from mailbot.periods import Period
 from mailbot.receipts import days_late, period_text
-from mailbot.report.blank import table_name
 from mailbot.report.facts import (
     LATE,
     MISSING,
-    MONEY_ANNEXES,
     ON_TIME,
     Group,
     PeriodReport,
     UnitReport,
-    find_period,
     grouped,
     wan,
 )
-from mailbot.workdays import WorkCalendar
 
 Value = str | Decimal | int | None
 TITLE = "平顶山市工会系统消费惠农统计"
@@ -94,17 +88,6 @@ def consolidated_workbook(report: PeriodReport, templates: Templates, unit: str 
 def file_name(report: PeriodReport) -> str:
     """What to call the attachment: 消费惠农汇总表（2021年6月15日截止的一期）.xlsx."""
     return f"消费惠农汇总表（{period_text(report.period.id, report.period.deadline)}）.xlsx"
-
-
-def money_period(period_id: str, config: Config) -> Period:
-    """The period a consolidated workbook can be made for, or a clear error: only tables with amounts add up."""
-    period = find_period(period_id, config.deadlines, WorkCalendar.from_config(config.calendar))
-    if period.annex not in MONEY_ANNEXES:
-        raise InputError(
-            f"{period_id} is a {table_name(period.annex)} period, which has no amounts: the consolidated "
-            "workbook is made for 附件3 and monthly periods (e.g. 2021-annex3-06-15, 2021-monthly-05)"
-        )
-    return period
 
 
 # ---------------------------------------------------------------------------------------------------------
