@@ -295,39 +295,41 @@ def _table(document: DocxDocument, report: PeriodReport) -> None:
     header, units = table_header(report.period), table_rows(report)
     table = document.add_table(rows=2 + sum(len(unit.rows) for unit in units), cols=len(header))
     table.style = document.styles["Table Grid"]
+    # By id, looked up once: python-docx resolves a style given by name by scanning every style, per cell.
+    style = document.styles[LOOKS["cell"].name].style_id
     rows = list(table.rows)
-    _header_row(rows[0], header)
+    _header_row(rows[0], header, style)
     start = 1
     for unit in units:
-        _unit_block(rows[start : start + len(unit.rows)], unit)
+        _unit_block(rows[start : start + len(unit.rows)], unit, style)
         start += len(unit.rows)
-    _write(rows[-1].cells[0], "合计", bold=True)
-    _write(rows[-1].cells[-1], wan_text(report.total), bold=True)
+    _write(rows[-1].cells[0], "合计", style, bold=True)
+    _write(rows[-1].cells[-1], wan_text(report.total), style, bold=True)
     _column_widths(table, header)
 
 
-def _header_row(row: _Row, header: Sequence[str]) -> None:
+def _header_row(row: _Row, header: Sequence[str], style: str) -> None:
     # Repeated at the top of every page the table runs over, so a figure is never read without its column.
     row._tr.get_or_add_trPr().append(OxmlElement("w:tblHeader"))
     for cell, text in zip(row.cells, header, strict=True):
-        _write(cell, text, bold=True)
+        _write(cell, text, style, bold=True)
 
 
-def _unit_block(rows: Sequence[_Row], unit: UnitRows) -> None:
+def _unit_block(rows: Sequence[_Row], unit: UnitRows, style: str) -> None:
     """The unit's name and 合计 once, in cells merged down its rows; one row per group between them."""
     for row, cells in zip(rows, unit.rows, strict=True):
         for cell, text in zip(row.cells[1:-1], cells, strict=True):
-            _write(cell, text)
+            _write(cell, text, style)
     first, last = rows[0].cells, rows[-1].cells
-    _write(first[0].merge(last[0]) if len(rows) > 1 else first[0], unit.name)
-    _write(first[-1].merge(last[-1]) if len(rows) > 1 else first[-1], unit.total)
+    _write(first[0].merge(last[0]) if len(rows) > 1 else first[0], unit.name, style)
+    _write(first[-1].merge(last[-1]) if len(rows) > 1 else first[-1], unit.total, style)
 
 
-def _write(cell: _Cell, text: str, bold: bool = False) -> None:
+def _write(cell: _Cell, text: str, style: str, bold: bool = False) -> None:
     """Text from units goes in as text: python-docx escapes it, nothing here builds XML from it."""
     cell.vertical_alignment = WD_ALIGN_VERTICAL.CENTER
     paragraph = cell.paragraphs[0]
-    paragraph.style = LOOKS["cell"].name
+    paragraph._p.get_or_add_pPr().style = style
     paragraph.add_run(_xml_safe(text)).bold = bold or None
 
 
