@@ -4,7 +4,9 @@ A year of real mail is ingested through the real pipeline first (not timed): the
 附件1 (04-15), 附件3 (06-15 and 11-25) and the November monthly table, every third unit corrects each table
 once (resubmission history), 12 rows per money table. Then, as of the day after the 11-25 deadline:
 
-.venv/bin/python bench/bench_report.py [--runs 10] [--database-url URL]
+.venv/bin/python bench/bench_report.py [--runs 10] [--backend sqlite|postgresql]
+
+PostgreSQL: a fresh database on the server of $MAILBOT_TEST_DATABASE_URL, dropped afterwards.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from mailbot.store.models import Submission
 from mailbot.store.reports import period_report
 
 from common import summary
+from dbfixtures import backend_database
 from mailgen import make_message
 from tablegen import xlsx_bytes
 
@@ -102,8 +105,7 @@ def build(folder: Path, database_url: str) -> App:
     raw = demo_config_dict(units, 1, 1)
     raw["data_dir"] = str(folder)
     raw["deadlines"] = {"monthly": True}
-    if database_url:
-        raw["database"] = {"url": database_url}
+    raw["database"] = {"url": database_url}
     app = App(config_from_dict(raw), clock=lambda: AS_OF)
     app.upgrade()
     paths = []
@@ -133,10 +135,10 @@ def timed(runs: int, work: object) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--database-url", default="", help="default: a SQLite file in a temporary folder")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        app = build(Path(folder), args.database_url)
+    with tempfile.TemporaryDirectory() as folder, backend_database(args.backend, Path(folder)) as url:
+        app = build(Path(folder), url)
         digests = app.digests()
         made = digests.render(AS_OF)
         shown = ", ".join(p.period.id for p in made.facts.periods)
