@@ -29,8 +29,10 @@ from mailbot.digests import Digests
 from mailbot.ingest import ingest_paths
 from mailbot.report.circular import circular_docx
 from mailbot.report.digest import is_due, key
-from mailbot.report.facts import WAN, wan_text
+from mailbot.report.facts import WAN, find_period, wan_text
+from mailbot.report.workbook import consolidated_workbook
 from mailbot.store.models import OutboxMail, Submission, Unit
+from mailbot.store.reports import period_report
 from mailbot.workdays import WorkCalendar
 from mailbot.worker import Worker
 
@@ -357,3 +359,45 @@ def test_the_digest_the_workbook_and_the_circular_agree_with_the_database_to_the
     assert last[0] == "合计" and last[-1] == wan_text(total)
     named = {row.cells[0].text: row.cells[-1].text for row in table.rows[1:-1] if row.cells[-1].text}
     assert {name: Decimal(v) * WAN for name, v in named.items()} == counted
+
+
+def test_it_puts_this_periods_figures_next_to_the_previous_periods(mailer: App, tmp_path: Path) -> None:
+    _ingest(mailer, tmp_path / "a", _report_from(UNITS[0], datetime(2020, 11, 20, 9, 0, tzinfo=TZ), "2020"))
+    _ingest(mailer, tmp_path / "b", _report_from(UNITS[0], datetime(2021, 6, 10, 9, 0, tzinfo=TZ), "2021"))
+    _, text, html = _digest(mailer, datetime(2021, 6, 14, 17, 30, tzinfo=TZ))
+    before, now = Decimal(1000 + sum(b"2020") + 500), Decimal(1000 + sum(b"2021") + 500)
+    assert f"合计：{wan_text(now)} 万元（上期 2020年11月25日截止的一期：{wan_text(before)} 万元）" in text
+    assert f"郏县总工会　{wan_text(now)}（上期 {wan_text(before)}）" in text
+    assert "832平台　" in text and "上期：2020年11月25日截止的一期" in html
+
+
+def test_it_lists_mails_that_failed_and_sending_paused(mailer: App) -> None:
+    from mailbot.store import outbox as store
+
+    now = datetime(2021, 6, 10, 17, 30, tzinfo=TZ)
+    mail = store.Outgoing("k1", "reminder", "jiaxian@example.cn", "s", "t", "", "<k1@example.cn>", unit="郏县总工会")
+    with mailer.sessions.begin() as session:
+        store.enqueue(session, [mail], now)
+        mail_id = session.scalar(select(OutboxMail.id).where(OutboxMail.key == "k1"))
+        assert mail_id is not None
+        store.set_status(session, mail_id, "failed", now, "554 DT:SPM 垃圾邮件")
+        store.pause(session, "535 Error: authentication failed", now)
+    subject, text, _ = _digest(mailer, now)
+    assert f"邮件 {mail_id}（reminder，发往 jiaxian@example.cn）发送失败：554 DT:SPM 垃圾邮件" in text
+    assert "发信已暂停：535 Error: authentication failed" in text
+    assert "待处理2项" in subject
+
+
+def test_the_workbook_and_the_circular_render_for_a_year_the_calendar_does_not_cover(mailer: App) -> None:
+    """2031: chinesecalendar stops at 2026, so Monday to Friday count as working days; nothing crashes."""
+    later = datetime(2031, 6, 16, 17, 30, tzinfo=TZ)
+    digests = mailer.digests()
+    for period_id in ("2031-annex3-06-15", "2031-monthly-05"):
+        period = find_period(period_id, mailer.config.deadlines, digests.calendar)
+        with mailer.sessions() as session:
+            report = period_report(session, period, later)
+        book = load_workbook(io.BytesIO(consolidated_workbook(report, mailer.templates)))
+        assert [row[0] for row in book["汇总表"].iter_rows(min_row=4, values_only=True) if row[0]][-1] == "合计"
+        document = docx.Document(io.BytesIO(circular_docx(report, mailer.templates)))
+        assert "实际成交额共0.00万元" in "\n".join(p.text for p in document.paragraphs)
+    assert period.deadline.date().isoformat() == "2031-05-30"  # the last weekday of May 2031, a Friday
