@@ -57,11 +57,12 @@ class Templates:
         )
 
     def render_file(self, name: str, context: Mapping[str, Any]) -> str:
-        """One template by its file name: the circular's text, a digest preview."""
+        """One template by its file name (the circular's `circular.txt`), staff's copy first."""
         return self._env.get_template(name).render(context)
 
     def problem_name(self, code: str) -> str:
-        """What staff call a problem code (数据分类不规范 …), from the editable `_problem_names.txt`."""
+        """What staff call a problem code (sum_mismatch → 合计与明细不符), from the editable `_problem_names.txt`;
+        the digest, the workbook and the circular all name problems this way."""
         macro = self._env.get_template(PROBLEM_NAMES).module.problem_name  # type: ignore[attr-defined]
         return str(macro(code))
 
