@@ -26,6 +26,7 @@ from mailbot.send.smtp import SmtpSender
 from mailbot.store import db, ledger
 from mailbot.store.archive import Archive
 from mailbot.sync import Poller, Progress
+from mailbot.workdays import WorkCalendar
 
 
 @dataclass
@@ -80,9 +81,14 @@ class App:
         folder = self.config.outbox.templates_dir
         return Templates(Path(self.config.base_dir) / folder if folder else None)
 
+    @cached_property
+    def calendar(self) -> WorkCalendar:
+        # One per App: period tables are cached per calendar object (see periods.year_periods).
+        return WorkCalendar.from_config(self.config.calendar)
+
     def reminders(self) -> Reminders:
         self.ready_pipeline()  # the schema is current and the units mirrored
-        return Reminders(self.sessions, self.config, self.templates)
+        return Reminders(self.sessions, self.config, self.templates, self.calendar)
 
     def queue_receipts(self) -> int:
         """Queue the receipts due for what was just processed (receipts answer mail at once, on any day)."""
@@ -90,7 +96,7 @@ class App:
 
     def digests(self) -> Digests:
         self.ready_pipeline()  # the schema is current and the units mirrored
-        return Digests(self.sessions, self.config, self.templates)
+        return Digests(self.sessions, self.config, self.templates, self.calendar)
 
     def outbox(self) -> Outbox:
         db.require_current(self.engine)

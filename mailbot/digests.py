@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cached_property
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -41,10 +40,7 @@ class Digests:
     sessions: sessionmaker[Session]
     config: Config
     templates: Templates
-
-    @cached_property
-    def calendar(self) -> WorkCalendar:
-        return WorkCalendar.from_config(self.config.calendar)
+    calendar: WorkCalendar
 
     def facts(self, now: datetime) -> digest.DigestFacts:
         staff = self.config.staff

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cached_property
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -54,11 +53,7 @@ class Reminders:
     sessions: sessionmaker[Session]
     config: Config
     templates: Templates
-
-    @cached_property
-    def calendar(self) -> WorkCalendar:
-        # One per Reminders: period tables are cached per calendar object (see periods.year_periods).
-        return WorkCalendar.from_config(self.config.calendar)
+    calendar: WorkCalendar
 
     def planned(self, now: datetime, kinds: Collection[str] = ALL_KINDS) -> list[Planned]:
         """The mails of `kinds` due at `now` that are not queued yet, rendered. The worker queues receipts

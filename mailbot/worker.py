@@ -25,7 +25,6 @@ import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -42,7 +41,6 @@ from mailbot.report.digest import is_due
 from mailbot.store import db
 from mailbot.store import lock as store
 from mailbot.store.db import transaction
-from mailbot.workdays import WorkCalendar
 
 if TYPE_CHECKING:
     from mailbot.app import App
@@ -222,13 +220,9 @@ class Worker:
         if self.lost_lock:
             raise WorkerLockError("another mailbot worker took this database over; this one stopped")
 
-    @cached_property
-    def _calendar(self) -> WorkCalendar:
-        return WorkCalendar.from_config(self.app.config.calendar)
-
     def _warn_about_the_calendar(self) -> None:
         year = as_local(self.app.clock()).year
-        for missing in self._calendar.uncovered([year, year + 1]):
+        for missing in self.app.calendar.uncovered([year, year + 1]):
             log.warning(
                 "the holidays of %d are unknown: Monday to Friday count as working days there "
                 "(upgrade chinesecalendar or fill [calendar]; see `mailbot doctor`)",
@@ -356,7 +350,7 @@ class Worker:
     def digest(self) -> None:
         """Today's digest for staff, on working days only; the outbox job sends it within the minute."""
         now = self.app.clock()
-        if not self.app.config.staff.digest_to or not is_due(now, self._digest_at, self._calendar):
+        if not self.app.config.staff.digest_to or not is_due(now, self._digest_at, self.app.calendar):
             return
         queued = self.app.digests().queue(now)
         if queued:

@@ -20,6 +20,7 @@ from mailbot.app import App
 from mailbot.clock import TZ
 from mailbot.config import Config, config_from_dict
 from mailbot.demo.run import to_toml
+from mailbot.ingest import ingest_paths
 from mailbot.store.db import make_engine
 
 from smtpservers import PASSWORD, USER, ScriptedSmtp
@@ -176,3 +177,13 @@ def mailer(tmp_path: Path, database_url: str, smtp: ScriptedSmtp, monkeypatch: p
         yield application
     finally:
         application.close()
+
+
+def ingest_raws(app: App, folder: Path, *raws: bytes) -> None:
+    """Raw messages written as numbered .eml files into `folder` and ingested (`mailbot ingest`'s path)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for raw in raws:
+        paths.append(folder / f"{len(list(folder.iterdir()))}.eml")
+        paths[-1].write_bytes(raw)
+    ingest_paths(app.ready_pipeline(), paths)

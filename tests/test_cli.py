@@ -19,6 +19,7 @@ from openpyxl import load_workbook
 
 from mailbot.cli import cli, main
 from mailbot.clock import TZ
+from mailbot.errors import ConfigError
 from mailbot.workdays import WorkCalendar
 
 from dbfixtures import UNITS, server_section, write_config
@@ -288,3 +289,27 @@ def test_remind_warns_when_the_years_holidays_are_unknown(tmp_path: Path) -> Non
     code, _, err = _run(config, "remind", "--dry-run", "--as-of", f"{uncovered}-03-02")
     assert code == 0 and f"the holidays of {uncovered} are unknown" in err
     assert "unknown" not in _run(config, "remind", "--dry-run", "--as-of", "2021-03-02")[2]
+
+
+def test_digest_sends_once_a_day_and_refuses_without_staff_addresses(
+    tmp_path: Path, smtp: ScriptedSmtp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLI_SMTP_PASSWORD", PASSWORD)
+    section = server_section(smtp, "CLI_SMTP_PASSWORD", user=USER, **{"from": USER})
+    (tmp_path / "nobody").mkdir()
+    (tmp_path / "staffed").mkdir()
+    nobody = write_config(tmp_path / "nobody", units=UNITS[:2], smtp=section)
+    assert _run(nobody, "db", "upgrade")[0] == 0
+    with pytest.raises(ConfigError, match=r"staff\.digest_to is empty"):  # main() makes it exit code 2
+        _run(nobody, "digest", "--as-of", "2021-06-16T17:30")
+    assert smtp.delivered == []
+    staff = {"digest_to": ["staff@example.cn"]}
+    config = write_config(tmp_path / "staffed", units=UNITS[:2], smtp=section, staff=staff)
+    assert _run(config, "db", "upgrade")[0] == 0
+    code, out, _ = _run(config, "digest", "--as-of", "2021-06-16T17:30")
+    assert code == 0 and "1 digest(s) queued as of 2021-06-16 17:30" in out and "sent 1" in out
+    code, out, _ = _run(config, "digest", "--as-of", "2021-06-16T18:00")  # the same day again
+    assert code == 0 and "0 digest(s) queued" in out and "(already queued today)" in out
+    [delivered] = smtp.delivered
+    assert delivered.rcpt_tos == ["staff@example.cn"]
+    assert delivered.message["Subject"].startswith("【每日汇总】2021年6月16日：附件3已报0/2")

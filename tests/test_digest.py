@@ -25,8 +25,6 @@ from mailbot.app import App
 from mailbot.cli import main
 from mailbot.clock import TZ
 from mailbot.demo.run import AS_OF, DemoResult
-from mailbot.digests import Digests
-from mailbot.ingest import ingest_paths
 from mailbot.report.circular import circular_docx
 from mailbot.report.digest import is_due, key
 from mailbot.report.facts import WAN, find_period, wan_text
@@ -36,7 +34,7 @@ from mailbot.store.reports import period_report
 from mailbot.workdays import WorkCalendar
 from mailbot.worker import Worker
 
-from dbfixtures import MORNING, UNITS
+from dbfixtures import MORNING, UNITS, ingest_raws
 from mailgen import annex3_xlsx, make_message
 from reportfixtures import DAY_AFTER, DEMO_PERIOD
 from smtpservers import ScriptedSmtp
@@ -132,15 +130,6 @@ def test_it_lists_what_needs_a_person(demo_app: App) -> None:
 # Edge states, on an empty database
 
 
-def _ingest(app: App, folder: Path, *raws: bytes) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for raw in raws:
-        paths.append(folder / f"{len(list(folder.iterdir()))}.eml")
-        paths[-1].write_bytes(raw)
-    ingest_paths(app.ready_pipeline(), paths)
-
-
 def _report_from(unit: dict[str, object], received: datetime, label: str = "") -> bytes:
     name = str(unit["name"])
     return make_message(
@@ -161,7 +150,7 @@ def test_it_reports_nothing_submitted_yet_without_inventing_figures(mailer: App)
 
 def test_it_has_no_missing_list_once_everything_is_in(mailer: App, tmp_path: Path) -> None:
     received = datetime(2021, 6, 14, 10, 0, tzinfo=TZ)
-    _ingest(mailer, tmp_path / "in", *(_report_from(u, received, str(i)) for i, u in enumerate(UNITS)))
+    ingest_raws(mailer, tmp_path / "in", *(_report_from(u, received, str(i)) for i, u in enumerate(UNITS)))
     _, text, html = _digest(mailer, datetime(2021, 6, 14, 17, 30, tzinfo=TZ))
     assert f"已报送 {len(UNITS)}/{len(UNITS)} 家（按时 {len(UNITS)} 家，逾期 0 家），未报送 0 家。" in text
     assert "未报送：" not in text and ">未报送</b></p>" not in html
@@ -170,8 +159,8 @@ def test_it_has_no_missing_list_once_everything_is_in(mailer: App, tmp_path: Pat
 
 def test_it_shows_a_correction_with_the_change_in_the_total(mailer: App, tmp_path: Path) -> None:
     first, again = datetime(2021, 6, 10, 9, 0, tzinfo=TZ), datetime(2021, 6, 11, 9, 0, tzinfo=TZ)
-    _ingest(mailer, tmp_path / "a", _report_from(UNITS[0], first, "a"))
-    _ingest(mailer, tmp_path / "b", _report_from(UNITS[0], again, "abc"))
+    ingest_raws(mailer, tmp_path / "a", _report_from(UNITS[0], first, "a"))
+    ingest_raws(mailer, tmp_path / "b", _report_from(UNITS[0], again, "abc"))
     _, text, _ = _digest(mailer, datetime(2021, 6, 11, 17, 30, tzinfo=TZ))
     change = Decimal(sum(b"abc") - sum(b"a"))  # annex3_xlsx's first amount is 1000 + the label's byte sum
     total = wan_text(Decimal(1000 + sum(b"abc") + 500))
@@ -196,7 +185,7 @@ def test_it_escapes_what_units_and_strangers_wrote(mailer: App, tmp_path: Path) 
         attachments=[("附件3.xlsx", annex3_xlsx())],
         received=datetime(2021, 6, 10, 9, 0, tzinfo=TZ),
     )
-    _ingest(mailer, tmp_path / "in", raw)
+    ingest_raws(mailer, tmp_path / "in", raw)
     _, text, html = _digest(mailer, datetime(2021, 6, 10, 17, 30, tzinfo=TZ))
     assert hostile in text  # the text part shows it as written
     assert "<script>" not in html and "<img" not in html
@@ -242,7 +231,7 @@ def test_the_worker_sends_one_digest_per_address_on_a_working_day_with_the_workb
     mailer: App, smtp: ScriptedSmtp, tmp_path: Path
 ) -> None:
     app = _staffed(mailer)
-    _ingest(app, tmp_path / "in", _report_from(UNITS[0], datetime(2021, 6, 18, 9, 0, tzinfo=TZ)))
+    ingest_raws(app, tmp_path / "in", _report_from(UNITS[0], datetime(2021, 6, 18, 9, 0, tzinfo=TZ)))
     worker = Worker(app)
     try:
         app.clock.moment = SATURDAY_EVENING  # type: ignore[attr-defined]
@@ -267,9 +256,9 @@ def test_the_worker_sends_one_digest_per_address_on_a_working_day_with_the_workb
 
 def test_the_next_digest_shows_only_what_came_in_since_the_last(mailer: App, tmp_path: Path) -> None:
     app = _staffed(mailer)
-    _ingest(app, tmp_path / "a", _report_from(UNITS[0], datetime(2021, 6, 17, 9, 0, tzinfo=TZ)))
-    Digests(app.sessions, app.config, app.templates).queue(datetime(2021, 6, 17, 17, 30, tzinfo=TZ))
-    _ingest(app, tmp_path / "b", _report_from(UNITS[1], datetime(2021, 6, 18, 9, 0, tzinfo=TZ)))
+    ingest_raws(app, tmp_path / "a", _report_from(UNITS[0], datetime(2021, 6, 17, 9, 0, tzinfo=TZ)))
+    app.digests().queue(datetime(2021, 6, 17, 17, 30, tzinfo=TZ))
+    ingest_raws(app, tmp_path / "b", _report_from(UNITS[1], datetime(2021, 6, 18, 9, 0, tzinfo=TZ)))
     _, text, _ = _digest(app, FRIDAY_EVENING)
     news = text.split("== 新收到的报表")[1].split("== 需要处理 ==")[0]
     assert "（6月17日 17:30 以来）" in news
@@ -362,8 +351,8 @@ def test_the_digest_the_workbook_and_the_circular_agree_with_the_database_to_the
 
 
 def test_it_puts_this_periods_figures_next_to_the_previous_periods(mailer: App, tmp_path: Path) -> None:
-    _ingest(mailer, tmp_path / "a", _report_from(UNITS[0], datetime(2020, 11, 20, 9, 0, tzinfo=TZ), "2020"))
-    _ingest(mailer, tmp_path / "b", _report_from(UNITS[0], datetime(2021, 6, 10, 9, 0, tzinfo=TZ), "2021"))
+    ingest_raws(mailer, tmp_path / "a", _report_from(UNITS[0], datetime(2020, 11, 20, 9, 0, tzinfo=TZ), "2020"))
+    ingest_raws(mailer, tmp_path / "b", _report_from(UNITS[0], datetime(2021, 6, 10, 9, 0, tzinfo=TZ), "2021"))
     _, text, html = _digest(mailer, datetime(2021, 6, 14, 17, 30, tzinfo=TZ))
     before, now = Decimal(1000 + sum(b"2020") + 500), Decimal(1000 + sum(b"2021") + 500)
     assert f"合计：{wan_text(now)} 万元（上期 2020年11月25日截止的一期：{wan_text(before)} 万元）" in text

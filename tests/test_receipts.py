@@ -15,28 +15,19 @@ from sqlalchemy import select
 from mailbot.app import App
 from mailbot.classify import no_reply_reason, reply_references
 from mailbot.clock import TZ
-from mailbot.ingest import ingest_paths
 from mailbot.message.split import parse_message
 from mailbot.notices import RECEIPT
 from mailbot.receipts import ProblemFact, ReceiptFacts, TableFact, context, days_late, period_text
 from mailbot.store.db import transaction
 from mailbot.store.models import Message, OutboxMail
 
+from dbfixtures import ingest_raws
 from mailgen import annex3_xlsx, make_message
 from smtpservers import ScriptedSmtp
 from tablegen import encrypted_xlsx
 
 ARRIVED = datetime(2021, 6, 10, 15, 32, tzinfo=TZ)  # five days before the 06-15 deadline
 SOON = ARRIVED + timedelta(minutes=5)  # the next poll
-
-
-def _ingest(app: App, folder: Path, *raws: bytes) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for raw in raws:
-        paths.append(folder / f"{len(list(folder.iterdir()))}.eml")
-        paths[-1].write_bytes(raw)
-    ingest_paths(app.ready_pipeline(), paths)
 
 
 def _send_receipts(app: App, now: datetime) -> list[str]:
@@ -64,7 +55,7 @@ def test_it_answers_a_report_once_in_its_thread_with_what_was_read(
         message_id="<report-1@example.cn>",
         headers={"References": "<earlier@example.cn>"},
     )
-    _ingest(mailer, tmp_path / "in", raw)
+    ingest_raws(mailer, tmp_path / "in", raw)
     assert len(_send_receipts(mailer, SOON)) == 1
     assert _send_receipts(mailer, SOON + timedelta(minutes=5)) == []  # the next poll: nothing new
     [delivered] = smtp.delivered
@@ -84,7 +75,7 @@ def test_it_names_a_late_table_and_the_version_it_replaces(mailer: App, smtp: Sc
     late = datetime(2021, 6, 18, 8, 0, tzinfo=TZ)
     first = make_message(attachments=[("附件3.xlsx", annex3_xlsx("a"))], received=late)
     second = make_message(attachments=[("附件3.xlsx", annex3_xlsx("b"))], received=late + timedelta(hours=2))
-    _ingest(mailer, tmp_path / "in", first, second)
+    ingest_raws(mailer, tmp_path / "in", first, second)
     assert len(_send_receipts(mailer, late + timedelta(hours=3))) == 2
     texts = [_text(d.message) for d in smtp.delivered]
     assert all("逾期 3 天" in text for text in texts)
@@ -94,7 +85,7 @@ def test_it_names_a_late_table_and_the_version_it_replaces(mailer: App, smtp: Sc
 
 def test_it_tells_a_unit_to_resend_a_file_it_could_not_read(mailer: App, smtp: ScriptedSmtp, tmp_path: Path) -> None:
     raw = make_message(attachments=[("附件3.xlsx", encrypted_xlsx())], received=ARRIVED)
-    _ingest(mailer, tmp_path / "in", raw)
+    ingest_raws(mailer, tmp_path / "in", raw)
     _send_receipts(mailer, SOON)
     [delivered] = smtp.delivered
     assert delivered.message["Subject"].startswith("【回执】文件未能读取，请重新发送")
@@ -104,7 +95,7 @@ def test_it_tells_a_unit_to_resend_a_file_it_could_not_read(mailer: App, smtp: S
 
 def test_it_confirms_a_nil_report(mailer: App, smtp: ScriptedSmtp, tmp_path: Path) -> None:
     raw = make_message(subject="郏县总工会 消费惠农统计", body="我单位本期未开展相关工作。", received=ARRIVED)
-    _ingest(mailer, tmp_path / "in", raw)
+    ingest_raws(mailer, tmp_path / "in", raw)
     _send_receipts(mailer, SOON)
     [delivered] = smtp.delivered
     assert delivered.message["Subject"].startswith("【回执】已登记本期无数据")
@@ -132,7 +123,7 @@ def test_it_never_answers_mail_that_must_not_be_answered(
     raw = make_message(
         sender=sender, subject=subject, attachments=[("附件3.xlsx", table)], received=ARRIVED, headers=headers
     )
-    _ingest(mailer, tmp_path / "in", raw)
+    ingest_raws(mailer, tmp_path / "in", raw)
     assert _send_receipts(mailer, SOON) == []
     assert smtp.delivered == []
 
@@ -140,12 +131,12 @@ def test_it_never_answers_mail_that_must_not_be_answered(
 def test_a_receipt_read_back_from_the_mailbox_is_not_answered(mailer: App, smtp: ScriptedSmtp, tmp_path: Path) -> None:
     """mailbot reads the mailbox it sends from: its receipt, copied back (e.g. in 已发送 or by a rule), must
     not start a loop even when it arrives from another address."""
-    _ingest(mailer, tmp_path / "in", make_message(attachments=[("附件3.xlsx", annex3_xlsx())], received=ARRIVED))
+    ingest_raws(mailer, tmp_path / "in", make_message(attachments=[("附件3.xlsx", annex3_xlsx())], received=ARRIVED))
     _send_receipts(mailer, SOON)
     copy = smtp.delivered[0].message
     del copy["From"]
     copy["From"] = "jiaxian@example.cn"
-    _ingest(mailer, tmp_path / "back", copy.as_bytes())
+    ingest_raws(mailer, tmp_path / "back", copy.as_bytes())
     assert _send_receipts(mailer, SOON + timedelta(minutes=10)) == []
     with transaction(mailer.sessions) as session:
         kinds = list(session.scalars(select(Message.kind).order_by(Message.id)))
@@ -156,7 +147,7 @@ def test_a_unit_writing_from_a_new_address_is_answered_there(mailer: App, smtp: 
     """Attributed by its content (the table names the unit), the mail is the unit's: the receipt tells whoever
     sent it that it arrived, and staff confirm the address separately."""
     raw = make_message(sender="clerk@qq.example", attachments=[("附件3.xlsx", annex3_xlsx())], received=ARRIVED)
-    _ingest(mailer, tmp_path / "in", raw)
+    ingest_raws(mailer, tmp_path / "in", raw)
     _send_receipts(mailer, SOON)
     assert [d.rcpt_tos for d in smtp.delivered] == [["clerk@qq.example"]]
     assert _text(smtp.delivered[0].message).startswith("郏县总工会：")
@@ -164,13 +155,13 @@ def test_a_unit_writing_from_a_new_address_is_answered_there(mailer: App, smtp: 
 
 def test_old_mail_gets_no_receipt(mailer: App, smtp: ScriptedSmtp, tmp_path: Path) -> None:
     """A first sync of last months' mailbox must not answer it all."""
-    _ingest(mailer, tmp_path / "in", make_message(attachments=[("附件3.xlsx", annex3_xlsx())], received=ARRIVED))
+    ingest_raws(mailer, tmp_path / "in", make_message(attachments=[("附件3.xlsx", annex3_xlsx())], received=ARRIVED))
     assert _send_receipts(mailer, ARRIVED + timedelta(days=3, minutes=1)) == []
 
 
 def test_receipts_can_be_switched_off(mailer: App, smtp: ScriptedSmtp, tmp_path: Path) -> None:
     mailer.config = replace(mailer.config, reminders=replace(mailer.config.reminders, receipts=False))
-    _ingest(mailer, tmp_path / "in", make_message(attachments=[("附件3.xlsx", annex3_xlsx())], received=ARRIVED))
+    ingest_raws(mailer, tmp_path / "in", make_message(attachments=[("附件3.xlsx", annex3_xlsx())], received=ARRIVED))
     assert _send_receipts(mailer, SOON) == []
 
 
@@ -180,7 +171,7 @@ def test_text_from_the_unit_reaches_the_html_escaped(mailer: App, smtp: Scripted
         attachments=[("<b>附件3</b>.xlsx", encrypted_xlsx())],
         received=ARRIVED,
     )
-    _ingest(mailer, tmp_path / "in", raw)
+    ingest_raws(mailer, tmp_path / "in", raw)
     _send_receipts(mailer, SOON)
     html = _html(smtp.delivered[0].message)
     assert "<script>" not in html and "<b>附件3</b>" not in html
@@ -188,7 +179,7 @@ def test_text_from_the_unit_reaches_the_html_escaped(mailer: App, smtp: Scripted
 
 
 def test_the_dry_run_lists_a_receipt_with_the_period_it_counted_toward(mailer: App, tmp_path: Path) -> None:
-    _ingest(mailer, tmp_path / "in", make_message(attachments=[("附件3.xlsx", annex3_xlsx())], received=ARRIVED))
+    ingest_raws(mailer, tmp_path / "in", make_message(attachments=[("附件3.xlsx", annex3_xlsx())], received=ARRIVED))
     planned = [p.to_json() for p in mailer.reminders().planned(SOON)]
     # The receipt, and the 7-days-before reminder (missed on 06-08: this database is new) for the others only.
     assert sorted((p["kind"], p["unit"]) for p in planned if p["unit"] == "郏县总工会") == [(RECEIPT, "郏县总工会")]

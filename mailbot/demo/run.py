@@ -252,7 +252,7 @@ def _staff_files(app: Any, folder: Path) -> None:
 
     now = app.clock()
     (folder / DIGEST_FILE).write_text(app.digests().render(now).rendered.html, encoding="utf-8")
-    period = find_period(PERIOD, app.config.deadlines, app.reminders().calendar)
+    period = find_period(PERIOD, app.config.deadlines, app.calendar)
     with transaction(app.sessions) as session:
         report = period_report(session, period, now)
     (folder / WORKBOOK_FILE).write_bytes(consolidated_workbook(report, app.templates))
