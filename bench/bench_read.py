@@ -14,9 +14,9 @@ from collections.abc import Callable
 
 import python_calamine
 
-from mailbot.classify import sniff_type
 from mailbot.read import extent, guard
 from mailbot.read.dispatch import read_part
+from mailbot.read.sniff import sniff_type
 
 from common import summary  # also puts tests/ on sys.path
 from mailgen import annex3_xlsx

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from mailbot.attribute import Attribution, alias_index, attribute
-from mailbot.classify import TableOutcome, automatic_reason, decide_kind, says_nil_report, sniff_type
+from mailbot.classify import TableOutcome, automatic_reason, decide_kind, says_nil_report
 from mailbot.clock import as_local
 from mailbot.config import Config, DeadlinesConfig, LimitsConfig
 from mailbot.extract import Extraction, Reading, extract, read_message, table_unit_names
@@ -24,6 +24,7 @@ from mailbot.periods import open_period
 from mailbot.problems import NO_RECEIVED_TIME, OVERSIZED, UNKNOWN_SENDER, WRONG_DATE_HEADER, Finding
 from mailbot.read.guard import ReadLimits
 from mailbot.read.office import Converter, LibreOffice
+from mailbot.read.sniff import sniff_type
 from mailbot.registry import Registry
 from mailbot.submissions import Draft, Setting, nil_draft
 from mailbot.workdays import WorkCalendar

@@ -12,7 +12,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mailbot.classify import TABLE_EXTENSIONS, extension, has_data_table
 from mailbot.message.model import ParsedMessage, Part
 from mailbot.problems import NO_TABLE, OVERSIZED, UNRECOGNISED_TABLE, UNSUPPORTED_FORMAT, Finding
 from mailbot.read.dispatch import read_part
@@ -20,6 +19,7 @@ from mailbot.read.guard import ReadLimits
 from mailbot.read.html import read_html_tables
 from mailbot.read.model import ReadResult, Sheet
 from mailbot.read.office import Converter
+from mailbot.read.sniff import TABLE_EXTENSIONS, extension, has_data_table
 from mailbot.read.textfile import read_csv
 from mailbot.recognise.layout import recognise
 from mailbot.recognise.model import Table

@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailbot.analyse import TableRules, analyse
-from mailbot.classify import TABLE_EXTENSIONS, extension, sniff_type
 from mailbot.clock import TZ
 from mailbot.config import LimitsConfig
 from mailbot.problems import Finding
+from mailbot.read.sniff import TABLE_EXTENSIONS, extension, sniff_type
 from mailbot.registry import Registry, RegistryUnit
 
 from corpus import annex3_workbook, csv_bytes, docx_table, gbk_zip, seed_2020_workbook

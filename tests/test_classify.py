@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import base64
 import io
-import zipfile
 
 import openpyxl
 import pytest
 
 from mailbot.attribute import Attribution
-from mailbot.classify import TableOutcome, automatic_reason, decide_kind, has_data_table, sniff_type
+from mailbot.classify import TableOutcome, automatic_reason, decide_kind
 from mailbot.message.model import ParsedMessage
 from mailbot.message.split import parse_message
 
@@ -18,7 +17,6 @@ OWN = frozenset({"pingqf163@163.com"})
 UNIT = Attribution("郏县总工会", sender_known=True, by="address")
 NOBODY = Attribution(None, sender_known=False, by="")
 NOTHING = TableOutcome()
-OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
 def mail(
@@ -62,18 +60,6 @@ def real_xlsx() -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
-
-
-def zip_of(members: dict[str, bytes], stored_first: bool = False) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        for name, data in members.items():
-            archive.writestr(name, data, compress_type=zipfile.ZIP_STORED if stored_first else zipfile.ZIP_DEFLATED)
-    return out.getvalue()
-
-
-def ole2_with(stream: str) -> bytes:
-    return OLE2 + bytes(500) + stream.encode("utf-16-le") + bytes(100)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -190,12 +176,6 @@ def test_it_decides_from_what_the_tables_gave() -> None:
     assert decide_kind(mail(), UNIT, None, TableOutcome(rejected=True)) == "rejected_input"
 
 
-def test_it_finds_a_data_table_in_html_but_not_a_signature() -> None:
-    rows = "<tr><td>产品</td><td>来源</td><td>金额</td></tr><TR><TD>大米</TD><TD>农户</TD><TD>100</TD></TR>"
-    assert has_data_table(f"<html><body><TABLE border=1>{rows}</TABLE></body></html>")
-    assert not has_data_table("<table><tr><td>张三</td><td>0375-2900001</td></tr><tr><td>郏县总工会</td></tr></table>")
-
-
 @pytest.mark.parametrize("text", ["本月无消费惠农数据", "我单位本次未开展活动", "暂 无", "没有开展相关工作"])
 def test_it_recognises_a_nil_report(text: str) -> None:
     assert decide_kind(mail(body=text), UNIT, None, NOTHING) == "nil_report"
@@ -204,46 +184,3 @@ def test_it_recognises_a_nil_report(text: str) -> None:
 
 def test_it_calls_other_mail_not_a_report() -> None:
     assert decide_kind(mail(body="请问附件3怎么填？"), UNIT, None, NOTHING) == "not_a_report"
-
-
-# ---------------------------------------------------------------------------------------------------------
-# sniff_type
-
-
-def test_it_sniffs_ooxml_and_odf_zips_by_member_names() -> None:
-    assert sniff_type(real_xlsx(), "x.bin") == "xlsx"
-    assert sniff_type(zip_of({"[Content_Types].xml": b"", "word/document.xml": b""}), "a.doc") == "docx"
-    ods = zip_of({"mimetype": b"application/vnd.oasis.opendocument.spreadsheet", "content.xml": b""}, True)
-    assert sniff_type(ods, "a.ods") == "ods"
-    assert sniff_type(zip_of({"郏县.xlsx": b"PK"}), "a.zip") == "zip"
-
-
-def test_it_calls_a_broken_zip_a_zip() -> None:
-    assert sniff_type(b"PK\x03\x04" + bytes(50), "a.xlsx") == "zip"
-
-
-def test_it_sniffs_ole2_by_stream_names() -> None:
-    assert sniff_type(ole2_with("Workbook"), "a.doc") == "xls"
-    assert sniff_type(ole2_with("Book"), "") == "xls"
-    assert sniff_type(ole2_with("WordDocument"), "a.xls") == "doc"
-    assert sniff_type(ole2_with("Other"), "a.et") == "xls"
-    assert sniff_type(ole2_with("Other"), "a.bin") == "unknown"
-
-
-def test_it_sniffs_pdf_images_html_and_text() -> None:
-    assert sniff_type(b"%PDF-1.7\n", "a.xls") == "pdf"
-    assert sniff_type(b"\x89PNG\r\n\x1a\n", "") == "image"
-    assert sniff_type(b"\xff\xd8\xff\xe0", "") == "image"
-    assert sniff_type(b"RIFF\x00\x00\x00\x00WEBPVP8 ", "") == "image"
-    assert sniff_type(b"<html><table><tr><td>1</td></tr></table></html>", "web.xls") == "html"
-    assert sniff_type("郏县总工会".encode("gbk"), "a") == "text"
-    assert sniff_type(b"a,b\n1,2\n", "a.CSV") == "csv"
-    assert sniff_type(b"a\tb\n1\t2\n", "a.txt") == "csv"
-    assert sniff_type(b"just a note\nsecond line", "a.txt") == "text"
-    assert sniff_type(b"\x00\x01\x02\xff", "a.csv") == "unknown"
-    assert sniff_type(b"", "a.csv") == "unknown"
-
-
-def test_it_does_not_mistake_a_character_cut_at_the_sniff_boundary_for_binary() -> None:
-    data = "郏县,100\n".encode() * 1000
-    assert sniff_type(data, "a.csv") == "csv"

@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from mailbot.classify import has_data_table
 from mailbot.read import html as html_reader
 from mailbot.read.html import read_html_tables
 from mailbot.read.model import CellRange
+from mailbot.read.sniff import has_data_table
 
 # Seed 003's consolidated table: one block per unit, 单位名称 and 合计 written once, a grand total row.
 CONSOLIDATED = """

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from mailbot.classify import sniff_type
 from mailbot.message.model import Part
 from mailbot.problems import CORRUPT, EMPTY_FILE, ENCRYPTED, UNSAFE_XML, UNSUPPORTED_FORMAT, Finding
 from mailbot.read.cfb import looks_encrypted_package, open_compound, word_encrypted
@@ -20,6 +19,7 @@ from mailbot.read.guard import DEFAULT_LIMITS, ReadLimits, check_zip, declares_d
 from mailbot.read.html import read_html_tables
 from mailbot.read.model import ReadResult, Sheet
 from mailbot.read.office import ConversionError, Converter
+from mailbot.read.sniff import sniff_type
 from mailbot.read.spreadsheet import SPREADSHEET_TYPES, is_reader_failure, read_spreadsheet
 from mailbot.read.textfile import decode_text, read_csv
 

@@ -1,6 +1,6 @@
 """Read the data tables of an HTML mail body (a range pasted from Excel or WPS into 163/QQ webmail or Outlook).
 
-Only tables that look like statistics (two rows of three or more cells, as `classify.has_data_table` decides)
+Only tables that look like statistics (two rows of three or more cells, as `sniff.has_data_table` decides)
 become sheets: webmail signatures and layouts use small tables too. rowspan/colspan are expanded so the grid
 looks like the worksheet the unit copied: the value in the top-left cell of a merged region, None elsewhere.
 
