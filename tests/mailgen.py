@@ -6,7 +6,7 @@ import base64
 import functools
 import io
 from datetime import datetime
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 
@@ -175,3 +175,100 @@ def _plain(sender: str, subject: str, when: datetime, message_id: str, multipart
             + b"Content-Type: text/plain; charset=utf-8\r\n\r\nsee attachment\r\n"
         )
     return head + b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + "请查收".encode() + b"\r\n"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Bounces of mailbot's own mail, as the servers on the way write them
+
+
+def _bounce_head(message: Message, sender: str, subject: str, received: datetime) -> None:
+    message["Return-Path"] = "<>"
+    message["From"] = sender
+    message["To"] = "pingqf163@example.cn"
+    message["Subject"] = subject
+    message["Date"] = format_datetime(received)
+    message["Message-ID"] = make_msgid(domain="163.com")
+
+
+def _received(raw: bytes, received: datetime) -> bytes:
+    return b"Received: from m13-1.163.com by mx.163.com; " + format_datetime(received).encode() + b"\r\n" + raw
+
+
+def dsn_bounce(
+    original: bytes,
+    recipient: str,
+    received: datetime,
+    diagnostic: str = "550 5.1.1 <{0}>: Recipient address rejected: User unknown in virtual mailbox table",
+    headers_only: bool = False,
+    action: str = "failed",
+) -> bytes:
+    """An RFC 3464 delivery status notification as Postfix (and 163's MTA) writes it: a human part, the
+    machine-readable status, and the returned mail (or only its headers)."""
+    from email import message_from_bytes
+    from email.mime.message import MIMEMessage
+    from email.mime.multipart import MIMEMultipart
+    from email.mime.text import MIMEText
+
+    report = MIMEMultipart("report", report_type="delivery-status")
+    _bounce_head(
+        report, "MAILER-DAEMON@m13-1.163.com (Mail Delivery System)", "Undelivered Mail Returned to Sender", received
+    )
+    report["Auto-Submitted"] = "auto-replied"
+    human = (
+        "This is the mail system at host m13-1.163.com.\n\n"
+        "I'm sorry to have to inform you that your message could not\nbe delivered to one or more recipients.\n\n"
+        f"<{recipient}>: host mx.example.cn said: {diagnostic.format(recipient)}\n"
+    )
+    report.attach(MIMEText(human, "plain", "us-ascii"))
+    status = Message()
+    status.set_type("message/delivery-status")
+    per_message, per_recipient = Message(), Message()
+    per_message["Reporting-MTA"] = "dns; m13-1.163.com"
+    per_message["Arrival-Date"] = format_datetime(received)
+    per_recipient["Final-Recipient"] = f"rfc822; {recipient}"
+    per_recipient["Original-Recipient"] = f"rfc822;{recipient}"
+    per_recipient["Action"] = action
+    per_recipient["Status"] = "5.1.1"
+    per_recipient["Diagnostic-Code"] = f"smtp; {diagnostic.format(recipient)}"
+    status.set_payload([per_message, per_recipient])
+    report.attach(status)
+    if headers_only:
+        head = original.split(b"\r\n\r\n", 1)[0].decode("ascii", "replace")
+        report.attach(MIMEText(head, "rfc822-headers", "us-ascii"))
+    else:
+        report.attach(MIMEMessage(message_from_bytes(original)))
+    return _received(report.as_bytes(policy=SMTP), received)
+
+
+def netease_bounce(recipient: str, subject: str, received: datetime, original: bytes | None = None) -> bytes:
+    """163's 系统退信: a Chinese HTML text naming the recipient and the reason, the original attached."""
+    message = EmailMessage()
+    _bounce_head(message, '"Postmaster" <postmaster@163.com>', "系统退信", received)
+    local = received.strftime("%Y-%m-%d %H:%M:%S")
+    html = (
+        "<html><body><p>抱歉，您的邮件被退回来了……</p><p>原邮件信息：<br>"
+        f"时　间： {local}<br>发件人： pingqf163@example.cn<br>收件人： {recipient}<br>主　题： {subject}</p>"
+        "<p>退信原因：<br>收件人邮箱地址不存在或已被注销。<br>"
+        f"(550 Mailbox not found or access denied: {recipient})</p></body></html>"
+    )
+    message.set_content(html, subtype="html")
+    if original is not None:
+        from email import message_from_bytes
+        from email.policy import default
+
+        message.add_attachment(message_from_bytes(original, policy=default))
+    return _received(message.as_bytes(policy=SMTP), received)
+
+
+def plain_550_bounce(recipient: str, received: datetime) -> bytes:
+    """A bare text bounce (qmail style): the address on one line, the server's 550 on the next."""
+    message = EmailMessage()
+    _bounce_head(message, "MAILER-DAEMON@mail.example.cn", "failure notice", received)
+    message.set_content(
+        "Hi. This is the qmail-send program at mail.example.cn.\n"
+        "I'm afraid I wasn't able to deliver your message to the following addresses.\n"
+        "This is a permanent error; I've given up. Sorry it didn't work out.\n\n"
+        f"<{recipient}>:\n550 user unknown\n\n--- Below this line is a copy of the message.\n\n"
+        "Subject: =?utf-8?b?44CQ6YC+5pyf6YCa55+l44CR?=\n合计 550 元，请核对。\n"
+    )
+    return _received(message.as_bytes(policy=SMTP), received)

@@ -116,7 +116,19 @@ class UnitAddress(Base):
     address: Mapped[str] = mapped_column(String(320), unique=True)
     source: Mapped[str] = mapped_column(String(20))  # config | confirmed
     created_at: Mapped[datetime]
+    # A bounce of mailbot's mail to it said it does not exist: mail to the unit goes to its other addresses (or
+    # is held) and staff are asked to retire or replace it. Kept when it is retired, as history.
+    undeliverable_at: Mapped[datetime | None]
+    undeliverable_detail: Mapped[str] = mapped_column(Text, default="", server_default="")
+    bounce_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    # Staff retired it (`units retire-address` / `replace-address`): still the unit's for attributing its mail,
+    # never written to again. A column, not a deletion: the config would bring a deleted address back.
+    retired_at: Mapped[datetime | None]
     unit: Mapped[Unit] = relationship(back_populates="addresses")
+
+    @property
+    def deliverable(self) -> bool:
+        return self.undeliverable_at is None and self.retired_at is None
 
 
 class SenderDecision(Base):
@@ -190,6 +202,8 @@ class Message(Base):
     # a no-reply address); "" when a receipt may go back.
     no_reply: Mapped[str] = mapped_column(String(100), default="", server_default="")
     reply_references: Mapped[str] = mapped_column(Text, default="", server_default="")  # a reply's References
+    # Staff dealt with what a unit wrote that is not a report (a question, a new phone number): `mailbot handled`.
+    handled_at: Mapped[datetime | None]
 
     unit: Mapped[Unit | None] = relationship()
     attachments: Mapped[list[Attachment]] = relationship(
@@ -287,7 +301,7 @@ class OutboxMail(Base):
     status: pending → sending (claimed; nothing sent yet) → delivering (the message text is being handed to
     the server) → sent; or failed (permanent refusal, or too many temporary ones), cancelled (by staff), or
     uncertain (the sender died while the server had the text: it may have been delivered, so it is never sent
-    again automatically and staff decide).
+    again automatically and staff decide).  A sent mail whose bounce came back becomes bounced.
     """
 
     __tablename__ = "outbox"
