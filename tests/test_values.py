@@ -1,4 +1,5 @@
-"""Parsing single cells: amounts, counts, tonnes, dates, written decimals, display text, end dates in mail bodies."""
+"""Parsing single cells: amounts, counts, tonnes, dates at any precision, written decimals, display text, end dates
+in mail bodies."""
 
 from __future__ import annotations
 
@@ -12,12 +13,16 @@ from hypothesis import strategies as st
 
 from mailbot.normalise.values import (
     BadValueError,
+    DateSpan,
     cell_text,
     decimals_of,
+    excel_serial_date,
     find_end_date,
     parse_amount,
     parse_count,
     parse_date,
+    parse_period,
+    parse_period_text,
     parse_quantity,
 )
 from mailbot.read.model import CellValue
@@ -195,17 +200,132 @@ def test_it_reads_blank_dates_as_none(value: CellValue) -> None:
     assert parse_date(value, 2021) is None
 
 
+def _month(year: int, month: int) -> DateSpan:
+    following = date(year + month // 12, month % 12 + 1, 1)
+    return DateSpan(date(year, month, 1), following - timedelta(days=1))
+
+
+def _months(year: int, first: int, last: int) -> DateSpan:
+    return DateSpan(_month(year, first).start, _month(year, last).end)
+
+
 @pytest.mark.parametrize(
-    "value", ["5.20", "5-20", "2021-2-30", "2021年5月", "明天", "12345", 12345, 3.5, True, time(8), "5月20日-5月18日"]
+    ("value", "expected"),
+    [
+        # A month, as 2020's 采购时间 column holds it.
+        ("2021年1月", _month(2021, 1)),
+        ("2021年4月份", _month(2021, 4)),
+        ("2021.04", _month(2021, 4)),
+        ("2021-04", _month(2021, 4)),
+        ("2021/4", _month(2021, 4)),
+        ("202104", _month(2021, 4)),
+        ("4月", _month(2021, 4)),
+        ("四月", _month(2021, 4)),
+        ("十二月", _month(2021, 12)),
+        (2021.04, _month(2021, 4)),  # typed into a number cell: read as it shows
+        # Ranges of months, with every dash units type.
+        ("1-5月", _months(2021, 1, 5)),
+        ("4—5月", _months(2021, 4, 5)),
+        ("4～5月", _months(2021, 4, 5)),
+        ("4~5月", _months(2021, 4, 5)),
+        ("4至5月", _months(2021, 4, 5)),
+        ("4到5月", _months(2021, 4, 5)),
+        ("1月-5月", _months(2021, 1, 5)),
+        ("一至五月", _months(2021, 1, 5)),
+        ("2021年1-5月", _months(2021, 1, 5)),
+        ("2021.1-2021.5", _months(2021, 1, 5)),
+        ("1-5", _months(2021, 1, 5)),  # two numbers that can both be months: a range of months
+        ("11月-2月", DateSpan(date(2021, 11, 1), date(2022, 2, 28))),  # runs into the new year
+        ("2020年12月-2021年1月", DateSpan(date(2020, 12, 1), date(2021, 1, 31))),
+        # Halves, quarters, the year, parts of a month.
+        ("上半年", _months(2021, 1, 6)),
+        ("下半年", _months(2021, 7, 12)),
+        ("2020年上半年", _months(2020, 1, 6)),
+        ("第二季度", _months(2021, 4, 6)),
+        ("二季度", _months(2021, 4, 6)),
+        ("2021年第四季度", _months(2021, 10, 12)),
+        ("Q3", _months(2021, 7, 9)),
+        ("一至二季度", _months(2021, 1, 6)),
+        ("2021年", _months(2021, 1, 12)),
+        ("2021年度", _months(2021, 1, 12)),
+        ("全年", _months(2021, 1, 12)),
+        (2021, _months(2021, 1, 12)),
+        ("5月上旬", DateSpan(date(2021, 5, 1), date(2021, 5, 10))),
+        ("5月下旬", DateSpan(date(2021, 5, 21), date(2021, 5, 31))),
+        ("5月底", _month(2021, 5)),
+        # Days and ranges of days.
+        ("2021年5月10日", DateSpan.day(date(2021, 5, 10))),
+        ("5月10日", DateSpan.day(date(2021, 5, 10))),
+        ("五月十日", DateSpan.day(date(2021, 5, 10))),
+        ("2021/5/10", DateSpan.day(date(2021, 5, 10))),
+        ("5.20", DateSpan.day(date(2021, 5, 20))),  # a date column is a date column
+        ("5/20", DateSpan.day(date(2021, 5, 20))),
+        ("5-20", DateSpan.day(date(2021, 5, 20))),  # 20 cannot be a month
+        (3.5, DateSpan.day(date(2021, 3, 5))),
+        ("5月18日-5月20日", DateSpan(date(2021, 5, 18), date(2021, 5, 20))),
+        ("5月18日—20日", DateSpan(date(2021, 5, 18), date(2021, 5, 20))),
+        ("2021.5.18-5.20", DateSpan(date(2021, 5, 18), date(2021, 5, 20))),
+        ("2021-5-18~20", DateSpan(date(2021, 5, 18), date(2021, 5, 20))),
+        ("2021年1月-5月20日", DateSpan(date(2021, 1, 1), date(2021, 5, 20))),
+        # Cells that say more than the date: every time they name is covered.
+        ("4月份采购", _month(2021, 4)),
+        ("5月、6月", _months(2021, 5, 6)),
+        ("2020年4月及5月", _months(2020, 4, 5)),
+        # What spreadsheets hold.
+        (datetime(2021, 5, 20, 15, 30), DateSpan.day(date(2021, 5, 20))),
+        (date(2021, 5, 20), DateSpan.day(date(2021, 5, 20))),
+        (44336, DateSpan.day(date(2021, 5, 20))),
+        (44336.75, DateSpan.day(date(2021, 5, 20))),
+    ],
 )
-def test_it_refuses_unclear_dates(value: CellValue) -> None:
-    with pytest.raises(BadValueError):
-        parse_date(value, 2021)
+def test_it_reads_dates_at_any_precision_as_the_days_they_cover(value: CellValue, expected: DateSpan) -> None:
+    assert parse_period(value, 2021) == expected
+    assert parse_date(value, 2021) == expected.end
 
 
-def test_it_refuses_a_month_and_day_without_a_year_to_assume() -> None:
+@pytest.mark.parametrize("value", ["4月", "1-5月", "上半年", "二季度", "5月20日", "5.20", "12月28日至1月3日"])
+def test_it_puts_a_date_without_a_year_in_the_year_given(value: str) -> None:
+    """The year a mail was received completes what the unit left out; nothing else moves."""
+    this_year, next_year = parse_period_text(value, 2021), parse_period_text(value, 2022)
+    assert this_year is not None and next_year is not None
+    assert next_year.start == this_year.start.replace(year=2022)
+    assert (next_year.end - next_year.start) == (this_year.end - this_year.start)
+
+
+def test_it_keeps_the_year_that_is_written() -> None:
+    assert parse_period_text("2020年5月", 2021) == _month(2020, 5)
+    assert parse_period_text("2020年5月10日", None) == DateSpan.day(date(2020, 5, 10))
+
+
+@pytest.mark.parametrize(
+    "value", ["大米", "若干", "明天", "5", "12345", 12345, 5, -5, "-5", True, time(8), timedelta(1)]
+)
+def test_it_refuses_a_value_that_names_no_time(value: CellValue) -> None:
+    with pytest.raises(BadValueError, match="不是有效日期"):
+        parse_period(value, 2021)
+
+
+@pytest.mark.parametrize("value", ["2021-2-30", "20210230", "13月", "15月", "2021-13", "1850年5月"])
+def test_it_refuses_a_day_or_month_that_does_not_exist(value: str) -> None:
+    with pytest.raises(BadValueError, match="不是有效日期"):
+        parse_period(value, 2021)
+
+
+@pytest.mark.parametrize("value", ["5月20日-5月18日", "6月-4月"])
+def test_it_refuses_a_range_that_ends_before_it_starts(value: str) -> None:
+    with pytest.raises(BadValueError, match="早于"):
+        parse_period(value, 2021)
+
+
+@pytest.mark.parametrize("value", ["5月20日", "5月", "上半年", "1-5月"])
+def test_it_refuses_a_date_without_a_year_to_assume(value: str) -> None:
     with pytest.raises(BadValueError, match="没有写年份"):
-        parse_date("5月20日", None)
+        parse_period(value, None)
+
+
+def test_it_knows_excel_day_numbers_only_in_the_range_reports_use() -> None:
+    assert excel_serial_date(44336.5) == date(2021, 5, 20)
+    assert excel_serial_date(2021) is None and excel_serial_date(float("nan")) is None
 
 
 @pytest.mark.parametrize(
@@ -303,6 +423,32 @@ def test_it_raises_nothing_but_bad_value_for_counts_tonnes_and_dates(value: Cell
     for parse in (parse_count, parse_quantity, lambda v: parse_date(v, 2021), lambda v: parse_date(v, None)):
         with contextlib.suppress(BadValueError):
             parse(value)
+
+
+date_texts = st.text(alphabet="0123456789年月日号至到-—～~./、上下半季度第一二三四五十旬初底全 ", max_size=16)
+
+
+@given(st.one_of(cells, date_texts), st.sampled_from([2021, None]))
+def test_it_reads_a_date_as_days_in_order_or_refuses_it(value: CellValue, year: int | None) -> None:
+    with contextlib.suppress(BadValueError):
+        span = parse_period(value, year)
+        assert span is None or span.start <= span.end
+
+
+@given(st.dates(min_value=date(1955, 1, 1), max_value=date(2099, 12, 31)))
+def test_it_reads_back_a_day_however_it_is_written(day: date) -> None:
+    serial = (day - date(1899, 12, 30)).days
+    written = (f"{day.year}年{day.month}月{day.day}日", day.isoformat(), f"{day:%Y/%m/%d}", f"{day:%Y%m%d}", serial)
+    for value in written:
+        assert parse_period(value, None) == DateSpan.day(day)
+
+
+@given(st.integers(1901, 2099), st.integers(1, 12))
+def test_it_reads_back_a_month_however_it_is_written(year: int, month: int) -> None:
+    expected = _month(year, month)
+    for value in (f"{year}年{month}月", f"{year}.{month:02d}", f"{year}-{month}", f"{year}年{month}月份"):
+        assert parse_period(value, None) == expected
+    assert parse_period(f"{month}月", year) == expected
 
 
 @given(cells)

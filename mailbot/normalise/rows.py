@@ -10,13 +10,22 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import TypeVar
 
 from mailbot.normalise.mapping import TYPO, UNKNOWN, Mapped, Vocabulary
 from mailbot.normalise.mapping import Mapping as SpellingMapping
-from mailbot.normalise.values import BadValueError, cell_text, parse_amount, parse_count, parse_date, parse_quantity
+from mailbot.normalise.values import (
+    BadValueError,
+    DateSpan,
+    cell_text,
+    excel_serial_date,
+    parse_amount,
+    parse_count,
+    parse_period,
+    parse_quantity,
+)
 from mailbot.problems import BAD_VALUE, CHANNEL_TYPO, FORMULA_TEXT, NOT_CONSUMPTION, UNMAPPED_VALUE, Finding
 from mailbot.read.model import CellValue
 from mailbot.recognise.model import RawRow, Table
@@ -34,7 +43,7 @@ class Row:
     line: int  # 0-based sheet row
     fields: dict[str, str]  # canonical fields (GUIDE §3) and the raw spellings beside them, as strings
     amount: Decimal | None  # the money this row counts with, in yuan; None when not stated
-    dates: tuple[date, ...] = ()  # purchase or end dates read from the row
+    dates: tuple[date, ...] = ()  # the LAST day of each purchase or activity period read from the row
     findings: tuple[Finding, ...] = ()
 
 
@@ -77,14 +86,15 @@ class _RowState:
             "consumption_yuan": self._money,
             "participants": self._count,
             "quantity_tonnes": self._quantity,
-            "purchased_on": self._date,
-            "ended_on": self._date,
+            "purchased_on": self._purchased,
+            "ended_on": self._ended,
         }
 
-    def where(self, name: str) -> str:
-        column = self.table.column(name)
+    def where(self, name: str = "") -> str:
+        """Every finding of a row starts "{origin}第{N}行{header}：": receipts gather one kind's rows by it."""
+        column = self.table.column(name) if name else None
         header = f"“{column.header}”列" if column else ""
-        return f"{self.table.sheet.origin}第{self.raw.line + 1}行{header}"
+        return f"{self.table.sheet.origin}第{self.raw.line + 1}行{header}："
 
     def take(self, name: str) -> None:
         value = self.raw.cells[name]
@@ -92,7 +102,7 @@ class _RowState:
             return  # layout columns: the block carries the unit and its 合计
         if is_formula(value):
             self.fields[name] = str(value)
-            self.findings.append(Finding(FORMULA_TEXT, f"{self.where(name)}是公式“{value}”，已按原文保存，未计算"))
+            self.findings.append(Finding(FORMULA_TEXT, f"{self.where(name)}“{value}”是公式，已按原文保存，未计算"))
             return
         reader = self._readers.get(name)
         if reader is None:
@@ -118,10 +128,27 @@ class _RowState:
     def _quantity(self, name: str, value: CellValue) -> None:
         self._parse(name, value, parse_quantity, str)
 
-    def _date(self, name: str, value: CellValue) -> None:
-        day = self._parse(name, value, lambda v: parse_date(v, self.context.year), date.isoformat)
-        if day is not None:
-            self.dates.append(day)
+    def _purchased(self, name: str, value: CellValue) -> None:
+        """采购时间 as written ("2021年1月", "1-5月") beside the days it covers, `purchased_from`/`_to`."""
+        span = self._period(name, value)
+        self.fields[name] = written_date(value)
+        self.fields["purchased_from"] = span.start.isoformat() if span else ""
+        self.fields["purchased_to"] = span.end.isoformat() if span else ""
+
+    def _ended(self, name: str, value: CellValue) -> None:
+        """An activity's end: its last day, ISO, as the period code reads it; the text beside it when it says more."""
+        span = self._period(name, value)
+        if span is None:
+            return
+        self.fields[name] = span.end.isoformat()
+        if written_date(value) != self.fields[name]:
+            self.fields[f"{name}_raw"] = written_date(value)
+
+    def _period(self, name: str, value: CellValue) -> DateSpan | None:
+        span = self._parse(name, value, lambda v: parse_period(v, self.context.year), lambda s: s.end.isoformat())
+        if span is not None:
+            self.dates.append(span.end)
+        return span
 
     def _parse(
         self, name: str, value: CellValue, parse: Callable[[CellValue], T | None], show: Callable[[T], str]
@@ -137,18 +164,31 @@ class _RowState:
 
     def _bad(self, name: str, value: CellValue, exc: BadValueError) -> None:
         self.fields[name] = cell_text(value)
-        self.findings.append(Finding(BAD_VALUE, f"{self.where(name)}：{exc}"))
+        self.findings.append(Finding(BAD_VALUE, f"{self.where(name)}{exc}"))
 
     def check_cash(self) -> None:
         text = " ".join(self.fields.get(name, "") for name in _CASH_FIELDS)
         word = self.context.mapping.cash_word_in(text)
         if word:
-            detail = f"{self.table.sheet.origin}第{self.raw.line + 1}行含“{word}”，现金、购物卡等不属于消费惠农，请核实"
+            detail = f"{self.where()}含“{word}”，现金、购物卡等不属于消费惠农，请核实"
             self.findings.append(Finding(NOT_CONSUMPTION, detail))
 
     def amount(self) -> Decimal | None:
         field = AMOUNT_FIELD[self.table.annex]
         return self.money.get(field) if field else None
+
+
+def written_date(value: CellValue) -> str:
+    """A date cell as the clerk sees it: text as written, a real date or an Excel day number as its ISO date."""
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        day = excel_serial_date(value)
+        if day is not None:
+            return day.isoformat()
+    return cell_text(value)
 
 
 def _spelling_finding(mapped: Mapped, where: str) -> Finding | None:

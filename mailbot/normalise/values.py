@@ -8,9 +8,11 @@ BadValueError, whose message is a sentence for the clerk who has to fix the cell
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Context, Decimal, DecimalException, Inexact, InvalidOperation, Overflow
 from typing import NamedTuple
@@ -241,10 +243,6 @@ def _full(p: str) -> str:
     return rf"(?P<{p}y>\d{{4}})\s*[年./-]\s*(?P<{p}m>\d{{1,2}})\s*[月./-]\s*(?P<{p}d>\d{{1,2}})\s*[日号]?"
 
 
-def _compact(p: str) -> str:
-    return rf"(?P<{p}c>\d{{8}})"
-
-
 def _chinese(p: str) -> str:
     return rf"(?P<{p}cm>\d{{1,2}})\s*月\s*(?P<{p}cd>\d{{1,2}})\s*[日号]?"
 
@@ -259,11 +257,6 @@ def _day(p: str, *, marked: bool) -> str:
 
 
 _SEP = r"\s*(?:至|到|~|—+|–|―|-{1,2})\s*"
-_CELL_ONE = re.compile(f"{_full('a')}|{_compact('a')}|{_chinese('a')}")
-_CELL_RANGE = re.compile(
-    f"(?:{_full('a')}|{_compact('a')}|{_chinese('a')}){_SEP}"
-    f"(?:{_full('b')}|{_compact('b')}|{_chinese('b')}|{_short('b')}|{_day('b', marked=False)})"
-)
 _TEXT_DATE = f"(?:{_full('a')}|{_chinese('a')})"
 _TEXT_START = f"(?<!\\d){_TEXT_DATE}"
 _TEXT_RANGE = re.compile(
@@ -318,43 +311,281 @@ def _end(match: re.Match[str], default_year: int | None, shown: str) -> date:
     return end
 
 
-def parse_date(value: CellValue, default_year: int | None) -> date | None:
-    """A date cell; for a range ("5月18日-5月20日") the END date, since the column records an activity's end."""
+# ---------------------------------------------------------------------------------------------------------
+# Periods: a date cell at any precision ("2021年1月", "1-5月", "上半年", "5月18日-20日") → the days it covers
+
+
+@dataclass(frozen=True)
+class DateSpan:
+    """The days a written date covers, both ends included: "2021年5月" is 05-01…05-31, "5月20日" one day."""
+
+    start: date
+    end: date
+
+    @classmethod
+    def day(cls, day: date) -> DateSpan:
+        return cls(day, day)
+
+
+@dataclass(frozen=True)
+class _Point:
+    """One end of a written period, as far as it was written; None where left out."""
+
+    year: int | None = None
+    month: int | None = None
+    day: int | None = None
+    part: str = ""  # a part of the year or month: h1 h2 (半年), q1…q4 (季度), x1…x3 (上中下旬)
+    bare: int | None = None  # a number without a unit, like the "1" of "1-5月": the other end says what it counts
+
+
+_MM = r"(?:1[0-2]|0?[1-9])"
+_DD = r"(?:3[01]|[12]\d|0?[1-9])"
+_XUN = r"(?:(?P<x>上旬|中旬|下旬)|初|中|底|末)?"  # 初/中/底 narrow nothing a month's span can say more truly
+_PART = r"(?:(?P<h>[上下])半年|第?(?P<q>[1-4])季度?|[Qq](?P<qq>[1-4]))"
+_FULL_CN = rf"(?P<y>\d{{4}})年(?P<m>{_MM})月(?P<d>{_DD})[日号]?"
+_FULL_SEP = rf"(?P<y>\d{{4}})(?P<s>[./-])(?P<m>{_MM})(?P=s)(?P<d>{_DD})[日号]?"  # one separator throughout
+_YEAR_MONTH_CN = rf"(?P<y>\d{{4}})年(?P<m>{_MM})月份?{_XUN}"
+_YEAR_PART = rf"(?:(?P<y>\d{{4}})年?度?)?{_PART}"
+_YEAR_CN = r"(?P<y>\d{4})年度?"
+_MONTH_DAY_CN = rf"(?P<m>{_MM})月(?P<d>{_DD})[日号]?"
+_MONTH_CN = rf"(?P<m>{_MM})月份?{_XUN}"
+# Whole cells, most precise first. A short "5.20" is May 20th here: in a date column nothing else is meant.
+# "5-20" is a day only when the second number cannot be a month; "1-5" is read as a range of months (below).
+_WHOLE_FORMS = (
+    _FULL_CN,
+    _FULL_SEP,
+    rf"(?P<y>\d{{4}})(?P<m>0[1-9]|1[0-2])(?P<d>{_DD})",  # 20210520
+    rf"(?P<y>\d{{4}})(?:年|[./-])(?P<m>{_MM})(?:月份?)?{_XUN}",  # 2021年5月, 2021.04, 2021-04
+    r"(?P<y>\d{4})(?P<m>0[1-9]|1[0-2])",  # 202105
+    _YEAR_PART,
+    r"(?P<y>\d{4})(?:年度?)?(?:全年度?)?|(?P<w>全年度?|本年度?)",
+    _MONTH_DAY_CN,
+    rf"(?P<m>{_MM})[./](?P<d>{_DD})[日号]?",  # 5.20, 5/20
+    rf"(?P<m>{_MM})-(?P<d>1[3-9]|2\d|3[01])",  # 5-20
+    _MONTH_CN,
+)
+# What one end of a range may also be: "20日" of "5月18日-20日", "1" of "1-5月".
+_END_FORMS = (*_WHOLE_FORMS, rf"(?P<d>{_DD})[日号]", r"(?P<n>\d{1,2})")
+# Inside longer text only what carries its own marker (年, 月, 日, 季度, 半年) counts: "3.5吨" names no date.
+_FRAGMENT_FORMS = (_FULL_CN, _FULL_SEP, _YEAR_MONTH_CN, _YEAR_PART, _YEAR_CN, _MONTH_DAY_CN, _MONTH_CN)
+
+
+def _alternatives(forms: tuple[str, ...], before: str = "") -> re.Pattern[str]:
+    """One pattern trying `forms` in order; each form's group names get a prefix, as names must be unique."""
+    renamed = (re.sub(r"\(\?P([<=])", rf"(?P\g<1>f{i}_", form) for i, form in enumerate(forms))
+    return re.compile(before + "(?:" + "|".join(f"(?:{form})" for form in renamed) + ")")
+
+
+_WHOLE = _alternatives(_WHOLE_FORMS)
+_END = _alternatives(_END_FORMS)
+_FRAGMENT = _alternatives(_FRAGMENT_FORMS, before=r"(?<!\d)")  # "15月" is no May
+_RANGE_SEP = re.compile(r"至|到|~|〜|—+|–|―|─|-{1,2}")
+_NUMERALS = {"〇": 0, "零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CHINESE_NUMBER = re.compile(r"[〇零一二两三四五六七八九十]{1,3}(?=[月日号季至到~〜—–―─-])")
+_XUN_PARTS = {"上旬": "x1", "中旬": "x2", "下旬": "x3"}
+_PART_MONTHS = {"": (1, 12), "h1": (1, 6), "h2": (7, 12), "q1": (1, 3), "q2": (4, 6), "q3": (7, 9), "q4": (10, 12)}
+_XUN_DAYS = {"x1": (1, 10), "x2": (11, 20)}  # 下旬 runs from the 21st to the month's end
+
+
+def parse_period(value: CellValue, default_year: int | None) -> DateSpan | None:
+    """A date cell at any precision → the days it covers; None for "no value".
+
+    A real date cell or an Excel day number is one day; any other number is read as the cell shows it
+    (2021.04 is April 2021). `default_year` completes what leaves the year out ("5月", "上半年").
+    """
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value.date()
+        return DateSpan.day(value.date())
     if isinstance(value, date):
-        return value
+        return DateSpan.day(value)
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise BadValueError(f"“{_shown(value)}”不是有效日期")
     if isinstance(value, int | float):
-        return _numeric_date(value)
-    return _text_date(value, default_year)
+        return _numeric_period(value, default_year)
+    return parse_period_text(value, default_year)
 
 
-def _numeric_date(value: int | float) -> date:
+def parse_date(value: CellValue, default_year: int | None) -> date | None:
+    """A date cell's LAST day: a range or a month records when an activity or a purchase ended."""
+    span = parse_period(value, default_year)
+    return span.end if span else None
+
+
+def excel_serial_date(value: int | float) -> date | None:
+    """The day an Excel day number stands for, when it is one a report could carry; None for other numbers."""
     if isinstance(value, float) and not math.isfinite(value):
-        raise BadValueError(f"“{_shown(value)}”不是有效日期")
+        return None
     whole = math.floor(value)  # a fraction is the time of day
-    if whole in _SERIALS:
-        return _EXCEL_EPOCH + timedelta(days=whole)
-    if whole == value and 19000101 <= whole <= 21001231:
-        return _make_date(whole // 10000, whole // 100 % 100, whole % 100, _shown(value))
-    raise BadValueError(f"“{_shown(value)}”不是有效日期")
+    return _EXCEL_EPOCH + timedelta(days=whole) if whole in _SERIALS else None
 
 
-def _text_date(value: str, default_year: int | None) -> date | None:
-    text = _TRAILING_TIME.sub("", _clean(value))
+def _numeric_period(value: int | float, default_year: int | None) -> DateSpan:
+    serial = excel_serial_date(value)
+    if serial is not None:
+        return DateSpan.day(serial)
+    span = parse_period_text(cell_text(value), default_year)
+    if span is None:
+        raise BadValueError(f"“{_shown(value)}”不是有效日期")
+    return span
+
+
+def parse_period_text(value: str, default_year: int | None) -> DateSpan | None:
+    """Text naming a time → the days it covers; None for "no value"; BadValueError when it names no time,
+    an impossible day, a range ending before it starts, or a month and day with no year to assume."""
+    text = _compact_text(value)
     if _says_nothing(text):
         return None
-    one = _CELL_ONE.fullmatch(text)
-    if one is not None:
-        return _start(one, default_year, _shown(value))
-    span = _CELL_RANGE.fullmatch(text)
-    if span is not None:
-        return _end(span, default_year, _shown(value))
-    raise BadValueError(f"“{_shown(value)}”不是有效日期")
+    shown = _shown(value)
+    whole = _WHOLE.fullmatch(text)
+    if whole is not None:
+        return _point_span(_point(whole), default_year, shown)
+    span = _range_span(text, default_year, shown)
+    if span is None:
+        span = _fragments_span(text, default_year, shown)
+    if span is None:
+        raise BadValueError(f"“{shown}”不是有效日期")
+    return span
+
+
+def _compact_text(value: str) -> str:
+    """Full-width folded, a trailing time of day dropped, "五月" as "5月", without spaces."""
+    text = _TRAILING_TIME.sub("", _clean(value))
+    text = _CHINESE_NUMBER.sub(lambda m: _chinese_number(m[0]), text)
+    return "".join(text.split())
+
+
+def _chinese_number(text: str) -> str:
+    tens, ten, ones = text.partition("十")
+    if not ten:
+        return str(_NUMERALS[text]) if len(text) == 1 else text
+    if len(tens) > 1 or len(ones) > 1:
+        return text
+    return str(_NUMERALS.get(tens, 1) * 10 + _NUMERALS.get(ones, 0))
+
+
+def _point(match: re.Match[str]) -> _Point:
+    """The written parts of a match of any of the `_alternatives` patterns."""
+    groups = {key.partition("_")[2]: text for key, text in match.groupdict().items() if text is not None}
+
+    def number(*keys: str) -> int | None:
+        found = [int(groups[key]) for key in keys if key in groups]
+        return found[0] if found else None
+
+    quarter = number("q", "qq")
+    half = {"上": "h1", "下": "h2"}.get(groups.get("h", ""), "")
+    part = f"q{quarter}" if quarter else half or _XUN_PARTS.get(groups.get("x", ""), "")
+    return _Point(number("y"), number("m"), number("d"), part, number("n"))
+
+
+def _point_span(point: _Point, default_year: int | None, shown: str) -> DateSpan:
+    year = point.year if point.year is not None else default_year
+    if year is None:
+        raise BadValueError(f"“{shown}”没有写年份，无法确定日期")
+    if point.month is None:
+        first, last = _PART_MONTHS[point.part]
+        return DateSpan(_make_date(year, first, 1, shown), _month_end(_make_date(year, last, 1, shown)))
+    if point.day is None:
+        return _month_span(_make_date(year, point.month, 1, shown), point.part)
+    day = _make_date(year, point.month, point.day, shown)
+    return DateSpan.day(day)
+
+
+def _month_span(first: date, part: str) -> DateSpan:
+    """A month, or its 上旬, 中旬 or 下旬."""
+    if part == "x3":
+        return DateSpan(first.replace(day=21), _month_end(first))
+    if part in _XUN_DAYS:
+        low, high = _XUN_DAYS[part]
+        return DateSpan(first.replace(day=low), first.replace(day=high))
+    return DateSpan(first, _month_end(first))
+
+
+def _month_end(first: date) -> date:
+    following = first.replace(day=28) + timedelta(days=4)
+    return following - timedelta(days=following.day)
+
+
+def _range_span(text: str, default_year: int | None, shown: str) -> DateSpan | None:
+    """ "A-B" split at the first separator where both sides read as ends of one range."""
+    for sep in _RANGE_SEP.finditer(text):
+        start, end = _END.fullmatch(text[: sep.start()]), _END.fullmatch(text[sep.end() :])
+        ends = _completed(_point(start), _point(end)) if start and end else None
+        if ends is not None:
+            return _joined(*ends, default_year, shown)
+    return None
+
+
+def _completed(start: _Point, end: _Point) -> tuple[_Point, _Point] | None:
+    """Each end with what it leaves out taken from the other: "1-5月" is 1月-5月, "5月18日-20日" stays in May.
+
+    None when the two cannot be the ends of one range (a year against a day, two bare numbers over 12).
+    """
+    if start.bare is not None and end.bare is not None:
+        months = start.bare in range(1, 13) and end.bare in range(1, 13)
+        return (_Point(month=start.bare), _Point(month=end.bare)) if months else None
+    if start.bare is not None:
+        filled = _like(end, start.bare)
+        return None if filled is None else _completed(filled, end)
+    if end.bare is not None:
+        filled = _like(start, end.bare)
+        return None if filled is None else _completed(start, filled)
+    if _precision(start) == "year" and _precision(end) not in ("year", "part"):
+        return None
+    month = end.month if end.month is not None or end.day is None else start.month
+    if end.day is not None and month is None:
+        return None
+    year = start.year if start.year is not None else end.year
+    return dataclasses.replace(start, year=year), dataclasses.replace(end, month=month)
+
+
+def _like(other: _Point, number: int) -> _Point | None:
+    """A bare number as the same kind of thing as the other end of its range: a day, a month or a quarter."""
+    precision = _precision(other)
+    if precision == "day":
+        return _Point(month=other.month, day=number)
+    if precision == "month":
+        return _Point(month=number)
+    if other.part.startswith("q") and number in range(1, 5):
+        return _Point(part=f"q{number}")
+    return None
+
+
+def _precision(point: _Point) -> str:
+    if point.day is not None:
+        return "day"
+    if point.month is not None:
+        return "month"
+    return "part" if point.part else "year"
+
+
+def _joined(start: _Point, end: _Point, default_year: int | None, shown: str) -> DateSpan:
+    first = _point_span(start, default_year, shown)
+    year = end.year if end.year is not None else first.start.year + _into_next_year(start, end)
+    last = _point_span(dataclasses.replace(end, year=year), default_year, shown)
+    if last.end < first.start:
+        raise BadValueError(f"“{shown}”的结束日期早于开始日期")
+    return DateSpan(first.start, last.end)
+
+
+def _into_next_year(start: _Point, end: _Point) -> int:
+    """1 when a range without a second year crosses New Year ("12月28日至1月3日", "11-2月"), else 0."""
+    crosses = end.year is None and start.month and end.month and start.month >= 11 and end.month <= 2
+    return 1 if crosses else 0
+
+
+def _fragments_span(text: str, default_year: int | None, shown: str) -> DateSpan | None:
+    """Longer text ("4月份采购", "5月、6月") covers every time it names; a fragment without a year takes the
+    year written before it."""
+    spans: list[DateSpan] = []
+    year = default_year
+    for match in _FRAGMENT.finditer(text):
+        point = _point(match)
+        year = point.year if point.year is not None else year
+        spans.append(_point_span(dataclasses.replace(point, year=year), default_year, shown))
+    if not spans:
+        return None
+    return DateSpan(min(s.start for s in spans), max(s.end for s in spans))
 
 
 def find_end_date(text: str, default_year: int | None) -> date | None:
