@@ -6,6 +6,7 @@ import mailbox
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from mailbot.app import App
@@ -13,7 +14,7 @@ from mailbot.clock import TZ
 from mailbot.ingest import ingest_paths
 from mailbot.reprocess import reprocess
 from mailbot.store.db import transaction
-from mailbot.store.models import Message
+from mailbot.store.models import Message, Submission
 from mailbot.units import confirm_address, reject_address
 
 from mailgen import annex3_xlsx, gbk_raw_subject_message, make_message
@@ -169,3 +170,31 @@ def _html_message(html: str) -> bytes:
     message.set_content("见下表")
     message.add_alternative(html, subtype="html")
     return message.as_bytes()
+
+
+def _files_outside(root: Path, data: Path) -> set[Path]:
+    """Every file under `root` except the data folder and a SQLite database beside it."""
+    return {p for p in root.rglob("*") if p.is_file() and data not in p.parents and not p.name.startswith("mailbot.db")}
+
+
+def test_it_stores_a_table_under_a_path_traversal_name_and_writes_nothing_outside_the_data_dir(
+    app: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = tmp_path / "work" / "deep"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)  # a name followed as a path would land next to the working folder
+    raw = make_message(attachments=[("../../etc/passwd.xlsx", annex3_xlsx())], received=JUNE_10)
+    path = _write(tmp_path / "in", "a.eml", raw)
+    before = _files_outside(tmp_path, app.config.data_path)
+    ingest_paths(app.ready_pipeline(), [path])
+    assert _files_outside(tmp_path, app.config.data_path) == before
+    assert not list(tmp_path.rglob("passwd*"))
+    [row] = _messages(app)
+    assert row.kind == "report" and [a.filename for a in row.attachments] == ["../../etc/passwd.xlsx"]
+    [problem] = [p for p in row.problems if p.code == "path_traversal_name"]
+    assert "../../etc/passwd.xlsx" in problem.detail
+    with transaction(app.sessions) as session:
+        stored = session.scalars(select(Submission)).all()
+        assert [(s.annex, s.period, s.unit.name if s.unit else None) for s in stored] == [
+            ("3", "2021-annex3-06-15", "郏县总工会")
+        ]

@@ -282,6 +282,16 @@ def test_it_flags_path_traversal_names_and_still_reads_the_member(name: str) -> 
     assert result.sheets[0].rows[3][1] == "小米"
 
 
+@pytest.mark.parametrize(
+    "name,shown", [("附件3\u202eslx.exe.xlsx", "附件3slx.exe.xlsx"), ("附件\x1b3.xlsx", "附件3.xlsx")], ids=repr
+)
+def test_it_flags_hidden_characters_in_member_names_and_never_shows_them(name: str, shown: str) -> None:
+    result = read_part(part(zip_of([(name, xlsx_bytes())]), "报表.zip", position=1), None)
+    assert [(f.code, f.attachment_position) for f in result.findings] == [("path_traversal_name", 1)]
+    assert "[U+" in result.findings[0].detail and name not in result.findings[0].detail
+    assert result.sheets[0].source == f"报表.zip/{shown}"
+
+
 def test_it_decodes_gbk_member_names_written_without_the_utf8_flag() -> None:
     data = zip_of([("报表/附件3（郏县）.xlsx", xlsx_bytes())], gbk=True)
     info = zipfile.ZipFile(io.BytesIO(data)).infolist()[0]

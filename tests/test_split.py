@@ -6,11 +6,12 @@ import base64
 import hashlib
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailbot.message.split import parse_message
-from mailbot.problems import MALFORMED_MESSAGE, OVERSIZED, UNDECODABLE_HEADER
+from mailbot.problems import MALFORMED_MESSAGE, OVERSIZED, PATH_TRAVERSAL_NAME, UNDECODABLE_HEADER
 
 CST = timezone(timedelta(hours=8))
 XLSX = b"PK\x03\x04" + bytes(range(256)) * 4
@@ -147,6 +148,38 @@ def test_it_flags_an_undecodable_subject_in_chinese() -> None:
 def test_it_strips_control_characters_but_keeps_the_name_as_given() -> None:
     parsed = parse_message(message([attachment(b'attachment; filename="../x\x07\xe2\x80\xaeslx.exe"')]))
     assert parsed.attachments[0].filename == "../xslx.exe"
+    [finding] = parsed.findings
+    assert finding.code == PATH_TRAVERSAL_NAME and "[U+0007]" in finding.detail and "[U+202E]" in finding.detail
+
+
+@pytest.mark.parametrize(
+    "disposition,shown",
+    [
+        (b'attachment; filename="../../etc/passwd.xlsx"', "../../etc/passwd.xlsx"),
+        (b"attachment; filename*=utf-8''..%2F..%2Fetc%2Fpasswd.xlsx", "../../etc/passwd.xlsx"),
+        (b'attachment; filename="/etc/x.xlsx"', "/etc/x.xlsx"),
+        (b'attachment; filename="C:\\x.xlsx"', "C:\\x.xlsx"),
+        (b'attachment; filename="..\\..\\x.xls"', "..\\..\\x.xls"),
+        (b"attachment; filename*=utf-8''a%00b.xlsx", "ab.xlsx"),
+        (b"attachment; filename*=utf-8''a%C2%85b.xlsx", "ab.xlsx"),
+        (
+            b'attachment; filename="=?utf-8?B?' + base64.b64encode("附件3\u202eslx.exe".encode()) + b'?="',
+            "附件3slx.exe",
+        ),
+        (b'attachment; filename="=?utf-8?B?' + base64.b64encode("附\u2067件.xlsx".encode()) + b'?="', "附件.xlsx"),
+    ],
+)
+def test_it_flags_a_hostile_attachment_name_at_its_position_and_keeps_the_file(disposition: bytes, shown: str) -> None:
+    parsed = parse_message(message([text_part("见附件", "utf-8"), attachment(b"attachment; filename=a.xlsx"),
+                                    attachment(disposition)]))  # fmt: skip
+    assert [(f.code, f.attachment_position) for f in parsed.findings] == [(PATH_TRAVERSAL_NAME, 1)]
+    assert [(p.filename, p.data) for p in parsed.attachments] == [("a.xlsx", XLSX), (shown, XLSX)]
+
+
+def test_it_flags_a_hostile_name_given_only_in_the_content_type() -> None:
+    part = b'Content-Type: application/vnd.ms-excel; name="../../x.xls"\r\n\r\nabc'
+    parsed = parse_message(message([part]))
+    assert [(f.code, f.attachment_position) for f in parsed.findings] == [(PATH_TRAVERSAL_NAME, 0)]
 
 
 def test_it_hashes_attachment_bytes() -> None:

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import email.errors
 import hashlib
-import re
-import unicodedata
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser
 from email.policy import compat32
@@ -28,6 +26,7 @@ from mailbot.message.decode import (
     parse_received_time,
 )
 from mailbot.message.model import ParsedMessage, Part
+from mailbot.message.names import display_name, name_finding
 from mailbot.problems import MALFORMED_MESSAGE, OVERSIZED, UNDECODABLE_HEADER, Finding
 
 MAX_DEPTH = 30  # forwarded-in-forwarded mail never nests this deep; hostile input might
@@ -47,8 +46,6 @@ _DEFECTS: dict[type[email.errors.MessageDefect], str] = {
     email.errors.InvalidBase64LengthDefect: "base64 编码长度错误，内容可能不完整",
     email.errors.InvalidMultipartContentTransferEncodingDefect: "多段邮件使用了无效的传输编码",
 }
-# Control characters, and bidi overrides that make "gpj.exe" display as "exe.jpg".
-_UNSAFE_NAME_CHARS = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f]")
 
 
 @dataclass
@@ -221,7 +218,8 @@ def _children(part: Message) -> Iterator[Message]:
 
 
 def _leaf(part: Message, ctype: str, got: _Collected, limit: int | None) -> None:
-    filename, bad_name = _filename(part)
+    given, bad_name = _filename(part)
+    filename = display_name(given)
     disposition = first_token(_raw_header(part, "content-disposition"))
     body_type = ctype if ctype in ("text/plain", "text/html") else ""
     if ctype.startswith("multipart/"):
@@ -234,6 +232,9 @@ def _leaf(part: Message, ctype: str, got: _Collected, limit: int | None) -> None
     if bad_name:
         detail = f"附件文件名含无法识别的字节，已用 � 代替：{filename}"
         got.findings.append(Finding(UNDECODABLE_HEADER, detail, position))
+    hostile = name_finding(given)
+    if hostile is not None:
+        got.findings.append(replace(hostile, attachment_position=position))
 
 
 def _body(part: Message, body_type: str, got: _Collected) -> None:
@@ -244,17 +245,13 @@ def _body(part: Message, body_type: str, got: _Collected) -> None:
 
 
 def _filename(part: Message) -> tuple[str, bool]:
+    """The decoded name as given, hidden characters and all (checked, then cleaned for display by the caller),
+    and whether some of its bytes could not be decoded."""
     found = header_param(_raw_header(part, "content-disposition"), "filename")
     found = found or header_param(_raw_header(part, "content-type"), "name")
     if found is None:
         return "", False
-    return _display_name(found[0]), found[1]
-
-
-def _display_name(name: str) -> str:
-    # Kept as the sender wrote it (slashes included: it is never a path), minus what could fool a reader.
-    visible = "".join(ch for ch in name if unicodedata.category(ch) != "Cc")
-    return _UNSAFE_NAME_CHARS.sub("", visible).strip()
+    return found[0], found[1]
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Plain zip attachments: the files inside, with names fit for display and never used as paths.
+"""Plain zip attachments: the files inside, with names fit for display and never used as paths (see
+mailbot.message.names).
 
 Windows zips name members in GBK without the UTF-8 flag; zipfile decodes those names as cp437, so they are
 re-decoded here from the raw bytes as GB18030. Members are read one at a time, after `check_zip` has vouched for
@@ -8,16 +9,16 @@ the whole archive, so at most one inflated member is held at once.
 from __future__ import annotations
 
 import io
-import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from mailbot.problems import ARCHIVE_BOMB, PATH_TRAVERSAL_NAME, Finding
+from mailbot.message.names import display_name as clean_name
+from mailbot.message.names import name_finding
+from mailbot.problems import ARCHIVE_BOMB, Finding
 from mailbot.read.guard import DEFAULT_LIMITS, ReadLimits, check_zip
 
 _UTF8_FLAG = 0x800
-_DRIVE = re.compile(r"^[A-Za-z]:")
 # Left behind by macOS and Windows Explorer; never a table.
 _NOISE_PREFIXES = ("__MACOSX/",)
 _NOISE_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini"})
@@ -25,10 +26,12 @@ _NOISE_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini"})
 
 @dataclass(frozen=True)
 class Member:
-    """One file inside a zip. `name` is its full path inside the archive, decoded for display only."""
+    """One file inside a zip. `name` is its full path inside the archive, decoded and cleaned for display only;
+    `given_name` is the same before cleaning, to be checked (`traversal_finding`), never shown or used."""
 
     name: str
     data: bytes
+    given_name: str
 
 
 def check_container(data: bytes, limits: ReadLimits = DEFAULT_LIMITS, depth: int = 1) -> Finding | None:
@@ -42,9 +45,9 @@ def iter_members(data: bytes) -> Iterator[Member]:
     """The files of a zip that `check_container` passed, skipping folders and operating-system clutter."""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         for info in archive.infolist():
-            name = display_name(info)
-            if not info.is_dir() and not _is_noise(name):
-                yield Member(name, archive.read(info))
+            given = display_name(info)
+            if not info.is_dir() and not _is_noise(given):
+                yield Member(clean_name(given), archive.read(info), given)
 
 
 def display_name(info: zipfile.ZipInfo) -> str:
@@ -63,9 +66,6 @@ def _is_noise(name: str) -> bool:
 
 
 def traversal_finding(name: str) -> Finding | None:
-    """A `path_traversal_name` finding for a member name that would escape a folder if someone extracted it."""
-    parts = re.split(r"[/\\]", name)
-    if ".." in parts or name.startswith(("/", "\\")) or _DRIVE.match(name):
-        detail = f"压缩包中的文件名「{name}」含有路径跳转（..、绝对路径或盘符），疑似恶意构造；仅作显示，内容照常读取"
-        return Finding(PATH_TRAVERSAL_NAME, detail)
-    return None
+    """A `path_traversal_name` finding for a member name that would escape a folder if someone extracted it,
+    or that hides characters from a reader."""
+    return name_finding(name, "压缩包中的文件名")

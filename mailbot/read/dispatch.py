@@ -153,7 +153,7 @@ def _read_zip(data: bytes, source: str, convert: Converter | None, limits: ReadL
     findings: list[Finding] = []
     for member in iter_members(data):
         name = f"{source}/{member.name}"
-        findings += [f for f in [traversal_finding(member.name)] if f is not None]
+        findings += [f for f in [traversal_finding(member.given_name)] if f is not None]
         result = _read(member.data, name, convert, limits, depth + 1)
         sheets += result.sheets
         findings += result.findings
