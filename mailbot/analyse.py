@@ -21,7 +21,7 @@ from mailbot.message.model import ParsedMessage
 from mailbot.message.split import parse_message
 from mailbot.normalise.mapping import Mapping, load_mapping
 from mailbot.periods import open_period
-from mailbot.problems import NO_RECEIVED_TIME, OVERSIZED, UNKNOWN_SENDER, WRONG_DATE_HEADER, Finding
+from mailbot.problems import NO_OPEN_PERIOD, NO_RECEIVED_TIME, OVERSIZED, UNKNOWN_SENDER, WRONG_DATE_HEADER, Finding
 from mailbot.read.guard import ReadLimits
 from mailbot.read.office import Converter, LibreOffice
 from mailbot.read.sniff import sniff_type
@@ -152,7 +152,7 @@ def _with_nil(
     if drafts or attribution.unit is None or extraction.reading.files_sent or not says_nil_report(parsed):
         return drafts
     period = open_period(_nil_annex(parsed), received_at, rules.deadlines, rules.workdays)
-    return (nil_draft(attribution.unit, period, received_at),)
+    return drafts if period is None else (nil_draft(attribution.unit, period, received_at),)
 
 
 def _nil_annex(parsed: ParsedMessage) -> str:
@@ -161,8 +161,10 @@ def _nil_annex(parsed: ParsedMessage) -> str:
 
 
 def _outcome(drafts: tuple[Draft, ...], extraction: Extraction) -> TableOutcome:
+    # A table the deadlines have no period for was still a report: staff settle it (no_open_period).
+    unplaced = any(f.code == NO_OPEN_PERIOD for f in extraction.findings)
     return TableOutcome(
-        counted=any(not d.nil for d in drafts),
+        counted=unplaced or any(not d.nil for d in drafts),
         nil=bool(drafts) and all(d.nil for d in drafts),
         rejected=extraction.rejected,
     )

@@ -242,9 +242,19 @@ def config_from_dict(raw: dict[str, Any], base_dir: str = ".") -> Config:
     for section in sections:
         if section in raw and not isinstance(raw[section], dict):
             raise ConfigError(f"{section}: expected a table ([{section}])")
+    raw = _monthly_defaults(raw)
     config: Config = _build(Config, {**raw, "base_dir": base_dir}, "")
     _check_semantics(config)
     return config
+
+
+def _monthly_defaults(raw: dict[str, Any]) -> dict[str, Any]:
+    """Monthly reporting replaces the fixed annex-3 deadlines: a config that turns it on without naming annex-3
+    deadlines means no fixed ones (the 2020 regime), rather than the 2021 defaults beside the months."""
+    deadlines = raw.get("deadlines")
+    if not isinstance(deadlines, dict) or deadlines.get("monthly") is not True or "annex3" in deadlines:
+        return raw
+    return {**raw, "deadlines": {**deadlines, "annex3": []}}
 
 
 def _build(cls: type[Any], raw: Any, where: str) -> Any:
@@ -322,6 +332,11 @@ def _check_semantics(config: Config) -> None:
     _check_closes("deadlines.annex1_close", config.deadlines.annex1, config.deadlines.annex1_close)
     _check_closes("deadlines.annex3_close", config.deadlines.annex3, config.deadlines.annex3_close)
     _check_positive("deadlines.monthly_close_days", config.deadlines.monthly_close_days)
+    if config.deadlines.monthly and config.deadlines.annex3:
+        raise ConfigError(
+            "deadlines.monthly: with monthly reporting on, annex-3 tables count toward their month, so the fixed "
+            "annex-3 deadlines would never receive a table; remove deadlines.annex3 (or set annex3 = [])"
+        )
     _check_positive("tables.conversion_timeout_seconds", config.tables.conversion_timeout_seconds)
     _check_positive("tables.max_inflated_bytes", config.tables.max_inflated_bytes)
     if config.tables.workers < 0:

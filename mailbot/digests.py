@@ -66,9 +66,7 @@ class Digests:
 
     def _periods(self, now: datetime) -> list[Period]:
         year = as_local(now).year
-        deadlines = self.config.deadlines
-        found = [p for y in (year - 1, year, year + 1) for p in year_periods(y, deadlines, self.calendar)]
-        return [p for p in found if p.annex != "monthly" or deadlines.monthly]
+        return [p for y in (year - 1, year, year + 1) for p in year_periods(y, self.config.deadlines, self.calendar)]
 
     def _previous(self, session: Session, period: Period, now: datetime) -> PeriodReport | None:
         before = previous_period(period, self.config.deadlines, self.calendar)

@@ -1,9 +1,13 @@
 """Which period a table answers, and whether it came on time. Pure: (annex, received time, config) → period.
 
 A period is one deadline units owe a table for (GUIDE §2): `2021-annex1-04-15`, `2021-annex3-06-15`,
-`2021-monthly-05`, `annex2:<activity>`. A table counts toward the earliest period of its annex that is still
-taking tables when it arrives: until a period closes a late table is late for it, not early for the next
-(a June table received on 06-20 is late for 06-15). On time is decided by the received time alone.
+`2020-monthly-05`, `annex2:<activity>`. Only the configuration makes periods: the layout of a table says which
+statistic it holds (附件3 in its 2021 or its 2020 layout alike), never which period. Monthly periods exist only
+when `deadlines.monthly` is on; they are annex-3 periods, and then annex-3 tables count toward their month.
+Otherwise a table counts toward the earliest period of its annex that is still taking tables when it arrives:
+until a period closes a late table is late for it, not early for the next (a June table received on 06-20 is
+late for 06-15). On time is decided by the received time alone. A table that fits no configured period gets no
+period at all (the caller names the problem), never a guessed one.
 """
 
 from __future__ import annotations
@@ -27,6 +31,16 @@ class Period:
     deadline: datetime  # 23:59:59 Asia/Shanghai of the due day
     closes: datetime  # after this the period takes no more tables
 
+    @property
+    def monthly(self) -> bool:
+        """A month of the monthly regime (`2020-monthly-05`), an annex-3 period due on its last working day."""
+        return "-monthly-" in self.id
+
+    @property
+    def form(self) -> str:
+        """The blank staff send for it: the monthly regime asks for the 2020 layout with 采购时间 and 数量."""
+        return "monthly" if self.monthly else self.annex
+
 
 @dataclass(frozen=True)
 class Assignment:
@@ -41,14 +55,16 @@ def end_of(day: date) -> datetime:
 
 @functools.lru_cache(maxsize=64)
 def year_periods(year: int, deadlines: DeadlinesConfig, workdays: WorkCalendar) -> tuple[Period, ...]:
-    """Every fixed-date period of a year (annex 2 has none: its periods are its activities). Cached: every
-    table asks, and the answer depends only on the config and the calendar."""
+    """Every fixed-date period the config asks for in a year (annex 2 has none: its periods are its
+    activities); the months only when monthly reporting is on. Cached: every table asks, and the answer depends
+    only on the config and the calendar."""
     fixed = (
         *_dated(year, "annex1", deadlines.annex1, deadlines.annex1_close),
         *_dated(year, "annex3", deadlines.annex3, deadlines.annex3_close),
     )
-    monthly = tuple(monthly_period(year, month, deadlines, workdays) for month in range(1, 13))
-    return (*fixed, *monthly)
+    if not deadlines.monthly:
+        return fixed
+    return (*fixed, *(monthly_period(year, month, deadlines, workdays) for month in range(1, 13)))
 
 
 def _dated(year: int, name: str, due: Sequence[str], closes: Sequence[str]) -> tuple[Period, ...]:
@@ -85,7 +101,7 @@ def _is_leap(year: int) -> bool:
 def monthly_period(year: int, month: int, deadlines: DeadlinesConfig, workdays: WorkCalendar) -> Period:
     due = workdays.last_working_day(year, month)
     closes = due + timedelta(days=deadlines.monthly_close_days)
-    return Period(f"{year}-monthly-{month:02d}", "monthly", end_of(due), end_of(closes))
+    return Period(f"{year}-monthly-{month:02d}", "3", end_of(due), end_of(closes))
 
 
 def assign(
@@ -94,21 +110,25 @@ def assign(
     deadlines: DeadlinesConfig,
     workdays: WorkCalendar,
     dates: Sequence[date] = (),
-) -> Assignment:
-    """The period of an annex 1, annex 3 or monthly table. `dates` are the monthly table's 采购时间."""
-    if annex == "monthly" and dates:
-        period = _month_of_dates(dates, received_at, deadlines, workdays)
+) -> Assignment | None:
+    """The period of an annex 1 or annex 3 table; None when the config asks for no period it fits. `dates` are
+    the last days of the table's 采购时间 values: under monthly reporting they say which month it reports."""
+    if annex == "3" and deadlines.monthly and dates:
+        period: Period | None = _month_of_dates(dates, received_at, deadlines, workdays)
     else:
         period = open_period(annex, received_at, deadlines, workdays)
-    return Assignment(period.id, period.deadline, received_at <= period.deadline)
+    return None if period is None else Assignment(period.id, period.deadline, received_at <= period.deadline)
 
 
-def open_period(annex: str, received_at: datetime, deadlines: DeadlinesConfig, workdays: WorkCalendar) -> Period:
-    """The period a table of this annex counts toward when it arrives at `received_at`."""
+def open_period(
+    annex: str, received_at: datetime, deadlines: DeadlinesConfig, workdays: WorkCalendar
+) -> Period | None:
+    """The period a table of this annex counts toward when it arrives at `received_at`; None when the config
+    asks for no period of this annex."""
     year = as_local(received_at).year
     candidates = [p for y in (year - 1, year, year + 1) for p in year_periods(y, deadlines, workdays)]
     open_ones = sorted((p for p in candidates if p.annex == annex and p.closes >= received_at), key=_by_deadline)
-    return open_ones[0]
+    return open_ones[0] if open_ones else None
 
 
 def _by_deadline(period: Period) -> datetime:
@@ -117,12 +137,13 @@ def _by_deadline(period: Period) -> datetime:
 
 def _month_of_dates(
     dates: Sequence[date], received_at: datetime, deadlines: DeadlinesConfig, workdays: WorkCalendar
-) -> Period:
+) -> Period | None:
     # The latest purchase month the table covers is the month it reports; a date after the received time is a
-    # typo, so it falls back to the received-time rule rather than inventing a future period.
+    # typo (or a 上半年 sent in May), so it falls back to the received-time rule rather than inventing a future
+    # period.
     latest = max(dates)
     if latest > as_local(received_at).date():
-        return open_period("monthly", received_at, deadlines, workdays)
+        return open_period("3", received_at, deadlines, workdays)
     return monthly_period(latest.year, latest.month, deadlines, workdays)
 
 

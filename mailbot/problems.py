@@ -32,6 +32,7 @@ UNMAPPED_VALUE = "unmapped_value"  # a 产品来源 or 采购方式 the staff's 
 UNMERGED_ITEMS = "unmerged_items"  # the same 产品来源 and 采购方式 listed twice in one unit's block
 NO_END_DATE = "no_end_date"  # an annex 2 activity without an end date: on time cannot be decided
 UNIT_MISMATCH = "unit_mismatch"  # a unit's table names another unit (another unit's file used as a template)
+NO_OPEN_PERIOD = "no_open_period"  # a table the configured deadlines have no period for: counted nowhere, never guessed
 
 
 @dataclass(frozen=True)

@@ -88,11 +88,10 @@ class Reminders:
         return [p for p in planned if p.notice.key in queued]
 
     def periods(self, now: datetime) -> list[Period]:
-        """The fixed-date periods that can still take tables at `now` (the monthly ones only when enabled)."""
+        """The fixed-date periods the config asks for that can still take tables at `now`."""
         year = as_local(now).year
-        deadlines = self.config.deadlines
-        found = [p for y in (year - 1, year) for p in year_periods(y, deadlines, self.calendar)]
-        return [p for p in found if p.closes >= now and (p.annex != "monthly" or deadlines.monthly)]
+        found = [p for y in (year - 1, year) for p in year_periods(y, self.config.deadlines, self.calendar)]
+        return [p for p in found if p.closes >= now]
 
     def _receipt(self, notice: Notice, facts: ReceiptFacts) -> store.Outgoing:
         rendered = self.templates.render(RECEIPT, receipts.context(facts, self.config.smtp.from_name))
@@ -128,17 +127,17 @@ class Reminders:
         due = as_local(period.deadline).date()
         context = {
             "unit": notice.unit,
-            "table_name": blank.table_name(period.annex),
+            "table_name": blank.table_name(period.form),
             "period": period.id,
             "deadline_text": chinese_date(due),
             "closes_text": chinese_date(as_local(period.closes).date()),
             "as_of_text": chinese_date(today),
             "days_left": (due - today).days,
             "days_late": (today - due).days,
-            "attachment_name": blank.file_name(period.annex),
+            "attachment_name": blank.file_name(period.form),
             "sender_name": self.config.smtp.from_name,
         }
-        return self._outgoing(notice, self.templates.render(notice.kind, context), now, period.annex)
+        return self._outgoing(notice, self.templates.render(notice.kind, context), now, period.form)
 
     def _outgoing(self, notice: Notice, rendered: Rendered, now: datetime, annex: str) -> store.Outgoing:
         """A reminder-like mail to a unit, with the annex's blank table attached."""

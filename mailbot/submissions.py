@@ -23,8 +23,9 @@ from mailbot.normalise.mapping import Mapping
 from mailbot.normalise.rows import Context, Row, normalise_row
 from mailbot.normalise.values import find_end_date
 from mailbot.periods import Assignment, Period, assign, assign_activity
-from mailbot.problems import NO_END_DATE, NO_TABLE, UNIT_MISMATCH, Finding
+from mailbot.problems import NO_END_DATE, NO_OPEN_PERIOD, NO_TABLE, UNIT_MISMATCH, Finding
 from mailbot.recognise.model import Block, Table
+from mailbot.report import blank
 from mailbot.workdays import WorkCalendar
 
 # A 备注 or a note that says there is nothing to report this time.
@@ -75,12 +76,22 @@ def build(table: Table, attachment_position: int | None, setting: Setting) -> tu
     context = Context(setting.mapping, as_local(setting.received_at).year)
     if table.annex == "2":
         return _activities(table, attachment_position, setting, context), []
-    drafts = [_draft(table, part, attachment_position, setting, context) for part in _by_unit(table, setting)]
-    kept = [d for d in drafts if d.rows or d.nil]
+    made = [_draft(table, part, attachment_position, setting, context) for part in _by_unit(table, setting)]
+    kept = [d for d in made if d is not None and (d.rows or d.nil)]
     findings = _grand_total_findings(table, kept)
-    if not kept:
+    if None in made:
+        findings.insert(0, _no_period(table))
+    elif not kept:
         findings.insert(0, Finding(NO_TABLE, f"{table.sheet.origin}只有表头，没有填写数据，未计入"))
     return kept, findings
+
+
+def _no_period(table: Table) -> Finding:
+    detail = (
+        f"{table.sheet.origin}是{blank.table_name(table.annex)}，但配置的截止日期中没有它可计入的报送期次，"
+        "未计入任何一期；请核对配置（deadlines）后重新读取（mailbot reprocess）"
+    )
+    return Finding(NO_OPEN_PERIOD, detail)
 
 
 def _by_unit(table: Table, setting: Setting) -> list[_Part]:
@@ -105,13 +116,16 @@ def _by_unit(table: Table, setting: Setting) -> list[_Part]:
     return [_Part(unit, tuple(blocks), tuple(mismatches)) for unit, blocks in parts.items()]
 
 
-def _draft(table: Table, part: _Part, position: int | None, setting: Setting, context: Context) -> Draft:
+def _draft(table: Table, part: _Part, position: int | None, setting: Setting, context: Context) -> Draft | None:
+    """One unit's part of a table as a draft; None when the configured deadlines have no period for it."""
     rows = tuple(normalise_row(table, raw, context) for block in part.blocks for raw in block.rows)
     stated, findings = _block_checks(table, part.blocks, rows)
     money = table.annex != "1"
     nil = not rows and _says_nil(table, part.blocks, stated)
     dates = [day for row in rows for day in row.dates]
     assignment = assign(table.annex, setting.received_at, setting.deadlines, setting.workdays, dates)
+    if assignment is None:
+        return None
     return _finish(
         Draft(
             unit=part.unit,

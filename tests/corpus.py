@@ -21,7 +21,8 @@ ANNEX3_ROWS: tuple[tuple[Any, ...], ...] = (
     ("郏县总工会", "小米", "832平台", "线上", 1200.5, 2000.5),
     (None, "香菇", "农户", "线下", 800, None),
 )
-MONTHLY_HEADER = (
+# 附件3 in its 2020 layout (seed 003's attachment): 采购时间, 数量 in tonnes and amounts in 万元.
+ANNEX3_2020_HEADER = (
     "单位名称",
     "产品名称",
     "产品来源",
@@ -62,7 +63,7 @@ def annex3_workbook(title: str = "郏县总工会消费惠农统计表") -> byte
 def seed_2020_workbook() -> bytes:
     """Seed 003's consolidated table re-typed as units would: one block per unit in 万元, unit name and 合计
     merged over the block, a grand total row at the bottom."""
-    rows: list[list[Any]] = [list(MONTHLY_HEADER)]
+    rows: list[list[Any]] = [list(ANNEX3_2020_HEADER)]
     merged: list[str] = []
     for block in SEED_2020:
         first = len(rows) + 2  # 1-based sheet row of the block's first line, below the title

@@ -307,7 +307,7 @@ def test_it_keeps_text_from_units_as_text() -> None:
 
 
 def test_it_adds_the_monthly_tables_columns() -> None:
-    monthly = Period("2021-monthly-05", "monthly", end_of(date(2021, 5, 31)), end_of(date(2021, 6, 30)))
+    monthly = Period("2021-monthly-05", "3", end_of(date(2021, 5, 31)), end_of(date(2021, 6, 30)))
     lines = (
         Line("小米", "农户", "线下", Decimal(5000), purchased_on="2021-05-03", quantity="1.5"),
         Line("绿豆", "农户", "线下", Decimal(2500), purchased_on="2021-05-20", quantity="0.25"),

@@ -337,11 +337,18 @@ def test_it_rejects_a_bad_month_day(value: str, message: str) -> None:
         ({"annex3_close": ["06-10", "12-31"]}, r"deadlines\.annex3_close\[0\]: 06-10 is before its deadline 06-15"),
         ({"annex1_close": ["4-31"]}, r"deadlines\.annex1_close\[0\]: not a valid month-day"),
         ({"monthly_close_days": 0}, r"deadlines\.monthly_close_days: must be a positive integer"),
+        ({"monthly": True, "annex3": ["06-15"]}, r"deadlines\.monthly: .*remove deadlines\.annex3"),
     ],
 )
 def test_it_rejects_close_dates_that_do_not_fit_the_deadlines(deadlines: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         config_from_dict({"deadlines": deadlines})
+
+
+def test_it_lets_monthly_reporting_replace_the_fixed_annex3_deadlines() -> None:
+    deadlines = config_from_dict({"deadlines": {"monthly": True}}).deadlines
+    assert (deadlines.monthly, deadlines.annex3, deadlines.annex1) == (True, (), ("04-15",))
+    assert config_from_dict({"deadlines": {"monthly": True, "annex3": []}}).deadlines.annex3 == ()
 
 
 def test_it_rejects_a_bad_tables_section() -> None:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from mailbot.app import App
 from mailbot.cli import main
 from mailbot.clock import TZ
+from mailbot.config import DeadlinesConfig
 from mailbot.demo.run import AS_OF, DemoResult
 from mailbot.report.circular import circular_docx
 from mailbot.report.digest import is_due, key
@@ -381,8 +382,9 @@ def test_the_workbook_and_the_circular_render_for_a_year_the_calendar_does_not_c
     """2031: chinesecalendar stops at 2026, so Monday to Friday count as working days; nothing crashes."""
     later = datetime(2031, 6, 16, 17, 30, tzinfo=TZ)
     digests = mailer.digests()
-    for period_id in ("2031-annex3-06-15", "2031-monthly-05"):
-        period = find_period(period_id, mailer.config.deadlines, digests.calendar)
+    monthly = DeadlinesConfig(annex3=(), monthly=True)
+    for period_id, deadlines in (("2031-annex3-06-15", mailer.config.deadlines), ("2031-monthly-05", monthly)):
+        period = find_period(period_id, deadlines, digests.calendar)
         with mailer.sessions() as session:
             report = period_report(session, period, later)
         book = load_workbook(io.BytesIO(consolidated_workbook(report, mailer.templates)))

@@ -79,14 +79,15 @@ def seed_2020_rows(*, merge: bool) -> tuple[list[Row], list[CellRange]]:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Seed 003: the 2020 monthly table
+# Seed 003: 附件3 in its 2020 layout
 
 
 @pytest.mark.parametrize("merge", [True, False], ids=["merged", "forward-filled"])
 def test_it_reads_the_seed_2020_table_block_by_block(merge: bool) -> None:
     rows, merged = seed_2020_rows(merge=merge)
     table = only_table(grid(*rows, merged=merged if merge else ()))
-    assert table.annex == "monthly"
+    assert table.annex == "3"
+    assert table.column("purchased_on") is not None and table.column("quantity_tonnes") is not None
     assert [b.unit_text for b in table.blocks] == [b.unit for b in SEED_2020]
     assert len(table.blocks) == 29
     amount = table.column("amount_yuan")
@@ -204,8 +205,8 @@ def test_it_recognises_header_spellings(text: str, field: str | None, unit: str)
         ({"activity", "consumption_yuan"}, "2"),
         ({"unit", "source", "channel", "amount_yuan"}, "3"),
         ({"product", "source", "channel", "amount_yuan", "total_yuan"}, "3"),
-        ({"unit", "source", "channel", "amount_yuan", "purchased_on"}, "monthly"),
-        ({"unit", "source", "channel", "amount_yuan", "quantity_tonnes"}, "monthly"),
+        ({"unit", "source", "channel", "amount_yuan", "purchased_on"}, "3"),  # the 2020 layout
+        ({"unit", "source", "channel", "amount_yuan", "quantity_tonnes"}, "3"),
         ({"unit", "source", "amount_yuan"}, None),  # no 采购方式: not guessed
         ({"activity"}, None),
         (set(), None),
@@ -401,7 +402,8 @@ def test_it_reads_two_filled_tables_stacked() -> None:
     annex3 = [("郏县总工会消费惠农统计表",), ANNEX3_HEADER, ("郏县总工会", "小米", "农户", "线下", 100, 100)]
     monthly = [("5月份统计",), SEED_HEADER, ("郏县总工会", None, "农户", "线下", "2021-5-3", 1, 0.01, 0.01)]
     tables, _ = recognise(grid(*annex3, (), *monthly))
-    assert [t.annex for t in tables] == ["3", "monthly"]
+    assert [t.annex for t in tables] == ["3", "3"]
+    assert [t.column("purchased_on") is not None for t in tables] == [False, True]
     assert [[r.line for b in t.blocks for r in b.rows] for t in tables] == [[2], [6]]
     assert tables[1].title == "5月份统计"
 
@@ -410,11 +412,12 @@ def test_it_reads_two_filled_tables_stacked() -> None:
 # Blocks, totals, notes
 
 
-def test_it_tells_monthly_from_annex_3() -> None:
+def test_it_reads_both_layouts_as_annex_3_and_keeps_the_2020_columns() -> None:
     annex3 = only_table(grid(ANNEX3_HEADER, ("叶县", "小米", "农户", "线下", 1, 1)))
-    monthly = only_table(grid(SEED_HEADER, ("叶县", "小米", "农户", "线下", date(2021, 5, 3), 1, 1, 1)))
-    assert (annex3.annex, monthly.annex) == ("3", "monthly")
-    assert monthly.blocks[0].rows[0].cells["purchased_on"] == date(2021, 5, 3)
+    old = only_table(grid(SEED_HEADER, ("叶县", "小米", "农户", "线下", date(2021, 5, 3), 1, 1, 1)))
+    assert (annex3.annex, old.annex) == ("3", "3")
+    assert old.blocks[0].rows[0].cells["purchased_on"] == date(2021, 5, 3)
+    assert old.blocks[0].rows[0].cells["quantity_tonnes"] == 1
 
 
 def test_it_makes_one_block_without_a_unit_column() -> None:
@@ -561,7 +564,7 @@ ranges = st.builds(
 @given(rows_strategy, st.lists(ranges, max_size=4))
 def test_it_never_raises_on_any_grid(rows: list[tuple[CellValue, ...]], merged: list[CellRange]) -> None:
     tables, findings = recognise(grid(*rows, merged=merged))
-    assert all(t.annex in {"1", "2", "3", "monthly"} for t in tables)
+    assert all(t.annex in {"1", "2", "3"} for t in tables)
     assert not (tables and findings)
 
 

@@ -29,6 +29,7 @@ from mailbot.store.models import Message, Submission
 
 import tablegen
 from corpus import (
+    ANNEX3_2020_HEADER,
     ANNEX3_HEADER,
     ANNEX3_ROWS,
     annex3_workbook,
@@ -44,7 +45,9 @@ from dbfixtures import FixedClock, make_config
 from mailgen import make_message
 
 JUNE_10 = datetime(2021, 6, 10, 9, 30, tzinfo=TZ)
+JUNE_12 = datetime(2021, 6, 12, 10, 0, tzinfo=TZ)
 JUNE_20 = datetime(2021, 6, 20, 9, 30, tzinfo=TZ)
+JUNE_23 = datetime(2021, 6, 23, 11, 0, tzinfo=TZ)
 ANNEX3_TOTAL = Decimal("2000.50")
 DEFAULT_UNITS = Path(__file__).resolve().parent.parent / "mailbot" / "data" / "default_units.toml"
 
@@ -91,6 +94,63 @@ def codes(message: Message) -> set[str]:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Layout says which statistic; the config says which period
+
+# One unit's table in seed 003's layout, with 采购时间 written as units write it: 74.2万元 = 742,000 元.
+OLD_LAYOUT_ROWS = (
+    ANNEX3_2020_HEADER,
+    ("郏县总工会", "小米", "农户", "线下", "2021年1月", 2, 10, 74.2),
+    (None, "香菇", "合作社", "线下", "2021.04", 1, 20, None),
+    (None, "大米", "扶贫基地", "线上", "4-5月", 3, 30.2, None),
+    (None, "面粉", "832平台", "线上", "2021年5月", 0.5, 14, None),
+)
+
+
+def test_it_counts_a_2020_layout_table_for_the_annex3_period_open_when_it_arrives(app: App, inbox: Inbox) -> None:
+    old = workbook(OLD_LAYOUT_ROWS, merged=("A2:A5", "H2:H5"))
+    inbox.send(make_message(attachments=[("消费惠农统计表.xlsx", old)], received=JUNE_12))
+    # A WPS .et (BIFF8 inside) in the same layout after the deadline: late for 06-15, not a June "monthly" table.
+    et = converted(
+        workbook([ANNEX3_2020_HEADER, ("宝丰县总工会", "红薯", "农户", "线下", "1-5月", 1, 5, 5)]), "xlsx", "xls"
+    )
+    attachments = [("宝丰县统计表.et", et)]
+    inbox.send(
+        make_message(sender="baofeng@example.cn", subject="宝丰统计表", attachments=attachments, received=JUNE_23)
+    )
+    found = submissions(app)
+    assert [(s.unit.name if s.unit else "", s.annex, s.period, s.on_time, s.total_yuan) for s in found] == [
+        ("郏县总工会", "3", "2021-annex3-06-15", True, Decimal("742000.00")),
+        ("宝丰县总工会", "3", "2021-annex3-06-15", False, Decimal("50000.00")),
+    ]
+    assert [row.fields["quantity_tonnes"] for row in sorted(found[0].rows, key=lambda r: r.position)] == [
+        "2",
+        "1",
+        "3",
+        "0.5",
+    ]
+    with transaction(app.sessions) as session:
+        exported = export_data(session)
+    assert {item["period"] for item in exported["submissions"]} == {"2021-annex3-06-15"}
+
+
+def test_it_counts_a_table_nowhere_and_says_so_when_the_config_asks_for_no_period_of_its_annex(
+    tmp_path: Path, database_url: str, clock: FixedClock
+) -> None:
+    application = App(make_config(tmp_path / "data", database_url, deadlines={"annex1": []}), clock=clock)
+    application.upgrade()
+    try:
+        rows = [("序号", "推荐产品", "推荐人", "联系电话", "备注"), (1, "郏县红薯", "王五", "13800000000", "")]
+        raw = make_message(attachments=[("附件1.xlsx", workbook(rows))], received=JUNE_10)
+        Inbox(application, tmp_path / "in").send(raw)
+        (message,) = messages(application)
+        assert message.kind == "report" and submissions(application) == []
+        (problem,) = [p for p in message.problems if p.code == "no_open_period"]
+        assert "附件1.xlsx" in problem.detail and "未计入任何一期" in problem.detail
+    finally:
+        application.close()
+
+
+# ---------------------------------------------------------------------------------------------------------
 # The 2020 table of seed 003
 
 
@@ -120,7 +180,8 @@ def test_it_ingests_the_2020_table_to_exactly_3341_57_wan(city_app: App, tmp_pat
     counted = sum((s.total_yuan or Decimal(0) for s in found), Decimal(0))
     assert stated / 10000 == Decimal("3341.57")
     assert (counted / 10000).quantize(Decimal("0.01")) == Decimal("3341.57")  # 轻纺工会's 4.694 is inside
-    assert {s.period for s in found} == {"2020-monthly-10"}
+    # The 2020 layout is 附件3: with the default deadlines it answers the annex-3 period open on 10-27.
+    assert {(s.annex, s.period) for s in found} == {("3", "2020-annex3-11-25")}
     with transaction(city_app.sessions) as session:
         problems = {(s.unit.name if s.unit else "", p.code) for s in found for p in _problems_of(session, s)}
     # Each unit's 合计 was checked against its rows: none disagrees beyond its written precision.

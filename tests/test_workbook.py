@@ -426,12 +426,23 @@ def test_it_groups_a_units_rows_and_joins_their_products() -> None:
 
 
 def test_it_adds_date_and_tonnes_columns_for_a_monthly_period() -> None:
-    monthly = Period("2021-monthly-05", "monthly", end_of(date(2021, 5, 31)), end_of(date(2021, 6, 30)))
+    monthly = Period("2021-monthly-05", "3", end_of(date(2021, 5, 31)), end_of(date(2021, 6, 30)))
     line = Line("大米", "农户", "线下", Decimal("20000"), purchased_on="2021-05-06", quantity="1.5")
     sheet = _hand_made(_unit("甲县总工会", _version(line)), period=monthly)["汇总表"]
     assert sheet["A1"].value == "平顶山市工会系统消费惠农统计（2021年5月）"
     assert [c.value for c in sheet[3]][4:6] == ["采购时间", "数量（单位：吨）"]
     assert [c.value for c in sheet[4]] == ["甲县总工会", "大米", "农户", "线下", "2021-05-06", 1.5, 2, 2]
+
+
+def test_it_keeps_the_2020_layouts_columns_in_an_annex3_period_only_when_a_table_has_them() -> None:
+    old = Line("大米", "农户", "线下", Decimal("20000"), purchased_on="2021年1月", quantity="1.5")
+    new = Line("面粉", "合作社", "线下", Decimal("10000"))
+    sheet = _hand_made(_unit("甲县总工会", _version(old)), _unit("乙县总工会", _version(new)))["汇总表"]
+    assert [c.value for c in sheet[3]][4:6] == ["采购时间", "数量（单位：吨）"]
+    assert [c.value for c in sheet[4]] == ["甲县总工会", "大米", "农户", "线下", "2021年1月", 1.5, 2, 2]
+    assert [c.value for c in sheet[5]] == ["乙县总工会", "面粉", "合作社", "线下", None, None, 1, 1]
+    plain = _hand_made(_unit("乙县总工会", _version(new)))["汇总表"]
+    assert "采购时间" not in [c.value for c in plain[3]]
 
 
 @pytest.mark.parametrize("prefix", ["=", "+", "@", "-"])

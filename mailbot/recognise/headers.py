@@ -132,5 +132,5 @@ def annex_of(fields: Iterable[str]) -> str | None:
     if "activity" in present and present & {"mode", "participants", "consumption_yuan"}:
         return "2"
     if {"source", "channel", "amount_yuan"} <= present and present & {"unit", "product"}:
-        return "monthly" if present & {"purchased_on", "quantity_tonnes"} else "3"
+        return "3"  # the 2020 layout's 采购时间 and 数量 are extra columns of the same statistic
     return None

@@ -1,6 +1,6 @@
 """Recognise stage: a Sheet → the annex tables in it, with their columns, blocks and totals. Pure.
 
-Units retype the templates of 平工文〔2021〕8号 and the 2020 monthly table by hand, so the header is looked
+Units retype the templates of 平工文〔2021〕8号 and the 2020 layout of 附件3 by hand, so the header is looked
 for on any row (under title rows, over two rows with merged group headers, again further down for a second
 table) and read through the synonyms in ``headers``. Below it the habits seen in the wild are undone: the unit
 name and its 合计 written once per block (merged or not), the template's hint and placeholder rows, notes and

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from mailbot.read.model import CellValue, Sheet
 
-ANNEXES = ("1", "2", "3", "monthly")
+ANNEXES = ("1", "2", "3")
 
 # Canonical column fields per annex (GUIDE §3), plus the layout-only ones: seq (序号), unit (单位名称, which
 # units add to annexes 1 and 2 too), total_yuan (a block's 合计) and ended_on (an activity's end date).
@@ -26,8 +26,8 @@ FIELDS: Mapping[str, tuple[str, ...]] = {
         "consumption_yuan",
         "ended_on",
     ),
-    "3": ("unit", "product", "source", "channel", "amount_yuan", "total_yuan"),
-    "monthly": (
+    # Annex 3 in both its layouts: the 2021 template, and the 2020 one (seed 003) that adds 采购时间 and 数量.
+    "3": (
         "unit",
         "product",
         "source",

@@ -44,7 +44,7 @@ def circular_context(report: PeriodReport, templates: Templates) -> dict[str, An
     return {
         "year": as_local(report.as_of).year,
         "period_text": period_text(period.id, period.deadline),
-        "table_name": blank.table_name(period.annex),
+        "table_name": blank.table_name(period.form),
         "deadline_text": chinese_date(as_local(period.deadline).date()),
         "as_of_text": chinese_date(as_local(report.as_of).date()),
         "total_text": wan_text(report.total),
@@ -166,33 +166,32 @@ class UnitRows:
     rows: tuple[tuple[str, ...], ...]  # the cells between the unit's name and its 合计
 
 
-def table_header(period: Period) -> list[str]:
-    when = ["采购时间", "数量（单位：吨）"] if period.annex == "monthly" else []
+def table_header(report: PeriodReport) -> list[str]:
+    when = ["采购时间", "数量（单位：吨）"] if report.dated else []
     return ["单位名称", "产品名称", "产品来源", "采购方式", *when, "金额（单位：万元）", "合计（单位：万元）"]
 
 
 def table_rows(report: PeriodReport) -> list[UnitRows]:
     """A block per unit in the registry's order; a row per 产品来源 and 采购方式, amounts in exact 万元."""
-    monthly = report.period.annex == "monthly"
-    return [_unit_rows(unit, monthly) for unit in report.units]
+    return [_unit_rows(unit, report.dated) for unit in report.units]
 
 
-def _unit_rows(unit: UnitReport, monthly: bool) -> UnitRows:
+def _unit_rows(unit: UnitReport, dated: bool) -> UnitRows:
     if unit.current is None:
-        return UnitRows(unit.name, "", (_note(NOT_SENT, monthly),))
+        return UnitRows(unit.name, "", (_note(NOT_SENT, dated),))
     groups = grouped(unit.current.lines)
     if not groups:
-        return UnitRows(unit.name, wan_text(unit.total), (_note(NO_DATA if unit.nil else "", monthly),))
-    return UnitRows(unit.name, wan_text(unit.total), tuple(_group_cells(group, monthly) for group in groups))
+        return UnitRows(unit.name, wan_text(unit.total), (_note(NO_DATA if unit.nil else "", dated),))
+    return UnitRows(unit.name, wan_text(unit.total), tuple(_group_cells(group, dated) for group in groups))
 
 
-def _note(text: str, monthly: bool) -> tuple[str, ...]:
-    return (text, *[""] * (5 if monthly else 3))
+def _note(text: str, dated: bool) -> tuple[str, ...]:
+    return (text, *[""] * (5 if dated else 3))
 
 
-def _group_cells(group: Group, monthly: bool) -> tuple[str, ...]:
+def _group_cells(group: Group, dated: bool) -> tuple[str, ...]:
     quantity = f"{group.quantity:f}" if group.quantity is not None else ""
-    when = ("、".join(group.purchased_on), quantity) if monthly else ()
+    when = ("、".join(group.purchased_on), quantity) if dated else ()
     return ("、".join(group.products), group.source, group.channel, *when, wan_text(group.amount))
 
 
@@ -292,7 +291,7 @@ def _set_font(style_element: Any, font: str) -> None:
 
 
 def _table(document: DocxDocument, report: PeriodReport) -> None:
-    header, units = table_header(report.period), table_rows(report)
+    header, units = table_header(report), table_rows(report)
     table = document.add_table(rows=2 + sum(len(unit.rows) for unit in units), cols=len(header))
     table.style = document.styles["Table Grid"]
     # By id, looked up once: python-docx resolves a style given by name by scanning every style, per cell.

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from mailbot.clock import as_local
+from mailbot.periods import Period
 from mailbot.receipts import STAFF_ONLY, chinese_date, period_text
 from mailbot.report import blank
 from mailbot.report.facts import LATE, MISSING, Arrival, PeriodReport, UnitReport, days_between, wan_text
@@ -97,8 +98,8 @@ def _period(report: PeriodReport, previous: PeriodReport | None, problem_name: P
         previous = None  # nothing to compare with: no 上期 column full of dashes
     return {
         "id": period.id,
-        "title": f"{blank.table_name(period.annex)}（{period_text(period.id, period.deadline)}）",
-        "short": _short(period.annex),
+        "title": f"{blank.table_name(period.form)}（{period_text(period.id, period.deadline)}）",
+        "short": _short(period),
         "deadline_text": _moment(period.deadline),
         "days_left": -days,
         "days_late": days,
@@ -123,8 +124,8 @@ def _period(report: PeriodReport, previous: PeriodReport | None, problem_name: P
     }
 
 
-def _short(annex: str) -> str:
-    return "月报" if annex == "monthly" else f"附件{annex}"
+def _short(period: Period) -> str:
+    return "月报" if period.monthly else f"附件{period.annex}"
 
 
 def _unit(unit: UnitReport, report: PeriodReport) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from mailbot.report import blank
 from mailbot.workdays import WorkCalendar
 
 WAN = Decimal(10000)  # yuan per 万元
-MONEY_ANNEXES = ("3", "monthly")  # the tables that carry amounts: the consolidated table is made of these
+MONEY_ANNEXES = ("3",)  # the tables that carry amounts (monthly periods are annex 3): the consolidated table
 ON_TIME, LATE, MISSING = "on_time", "late", "missing"
 NO_SOURCE = "（未填写）"  # a row whose 产品来源 or 采购方式 is blank still counts, under this name
 
@@ -108,6 +108,13 @@ class PeriodReport:
     def has_money(self) -> bool:
         return self.period.annex in MONEY_ANNEXES
 
+    @property
+    def dated(self) -> bool:
+        """Whether the consolidated table shows 采购时间 and 数量: under monthly reporting, or when a counted
+        table came in the 2020 layout that has them, so that what a unit wrote is never dropped."""
+        lines = (line for unit in self.units if unit.current for line in unit.current.lines)
+        return self.period.monthly or any(line.purchased_on or line.quantity for line in lines)
+
     def with_verdict(self, verdict: str) -> list[UnitReport]:
         return [unit for unit in self.units if unit.verdict == verdict]
 
@@ -190,14 +197,15 @@ def _decimal(text: str) -> Decimal | None:
 
 
 def find_period(period_id: str, deadlines: DeadlinesConfig, calendar: WorkCalendar) -> Period:
-    """The fixed-date period with this id (`2021-annex3-06-15`, `2021-monthly-05`), or a clear error."""
+    """The fixed-date period with this id (`2021-annex3-06-15`; `2020-monthly-05` where monthly reporting is
+    configured), or a clear error: an id the config does not ask for is no period."""
     year_text = period_id.split("-", 1)[0]
     if year_text.isdigit():
         for period in year_periods(int(year_text), deadlines, calendar):
             if period.id == period_id:
                 return period
     raise InputError(
-        f"unknown period {period_id!r}: use an id such as 2021-annex3-06-15 or 2021-monthly-05 "
+        f"unknown period {period_id!r}: use an id such as 2021-annex3-06-15 "
         "(`mailbot export --format json` lists the periods tables were counted for)"
     )
 
@@ -209,7 +217,7 @@ def money_period(period_id: str, config: Config) -> Period:
     if period.annex not in MONEY_ANNEXES:
         raise InputError(
             f"{period_id} is a {blank.table_name(period.annex)} period, which has no amounts: the consolidated "
-            "table is made for 附件3 and monthly periods (e.g. 2021-annex3-06-15, 2021-monthly-05)"
+            "table is made for 附件3 periods (e.g. 2021-annex3-06-15, or 2020-monthly-05 under monthly reporting)"
         )
     return period
 

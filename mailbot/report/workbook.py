@@ -173,25 +173,25 @@ def _heading(report: PeriodReport) -> str:
 HEADER_ROW = 3  # title, as-of line, header
 
 
-def _table_headers(monthly: bool, amounts: Amounts) -> list[str]:
-    dated = ["采购时间", "数量（单位：吨）"] if monthly else []
+def _table_headers(dated: bool, amounts: Amounts) -> list[str]:
+    when = ["采购时间", "数量（单位：吨）"] if dated else []
     money = [f"金额（单位：{amounts.label}）", f"合计（单位：{amounts.label}）"]
-    return ["单位名称", "产品名称", "产品来源", "采购方式", *dated, *money]
+    return ["单位名称", "产品名称", "产品来源", "采购方式", *when, *money]
 
 
 def _table_sheet(sheet: Worksheet, report: PeriodReport, amounts: Amounts) -> None:
-    monthly = report.period.annex == "monthly"
-    headers = _table_headers(monthly, amounts)
+    dated = report.dated
+    headers = _table_headers(dated, amounts)
     sheet.title = "汇总表"
     _title(sheet, 1, f"{TITLE}（{_heading(report)}）", len(headers))
     _as_of_line(sheet, report, amounts, len(headers))
     _header(sheet, HEADER_ROW, headers)
     row = HEADER_ROW + 1
     for unit in report.units:
-        row = _unit_block(sheet, row, unit, monthly, amounts)
+        row = _unit_block(sheet, row, unit, dated, amounts)
     _grand_total(sheet, row, amounts.of(report.total), amounts, len(headers))
     _grid(sheet, HEADER_ROW, row, len(headers))
-    _widths(sheet, [20, 28, 26, 14, *([14, 14] if monthly else []), 16, 16])
+    _widths(sheet, [20, 28, 26, 14, *([14, 14] if dated else []), 16, 16])
     sheet.freeze_panes = f"A{HEADER_ROW + 1}"
     _print_setup(sheet, f"{HEADER_ROW}:{HEADER_ROW}")
 
@@ -203,9 +203,9 @@ def _as_of_line(sheet: Worksheet, report: PeriodReport, amounts: Amounts, column
     sheet.merge_cells(start_row=2, start_column=1, end_row=2, end_column=columns)
 
 
-def _unit_block(sheet: Worksheet, row: int, unit: UnitReport, monthly: bool, amounts: Amounts) -> int:
+def _unit_block(sheet: Worksheet, row: int, unit: UnitReport, dated: bool, amounts: Amounts) -> int:
     """Write one unit's rows; the name and the 合计 once, merged down the block. Returns the next free row."""
-    rows = _block_rows(unit, monthly, amounts)
+    rows = _block_rows(unit, dated, amounts)
     last_column = len(rows[0]) + 2
     for offset, values in enumerate(rows):
         for column, value in enumerate(values, start=2):
@@ -220,21 +220,21 @@ def _unit_block(sheet: Worksheet, row: int, unit: UnitReport, monthly: bool, amo
     return end + 1
 
 
-def _block_rows(unit: UnitReport, monthly: bool, amounts: Amounts) -> list[list[Value]]:
+def _block_rows(unit: UnitReport, dated: bool, amounts: Amounts) -> list[list[Value]]:
     """The cells between the unit name and its 合计: one row per (产品来源, 采购方式)."""
-    blank: list[Value] = [None] * (5 if monthly else 3)  # every column but the product name
+    blank: list[Value] = [None] * (5 if dated else 3)  # every column but the product name
     current = unit.current
     if current is None:
         return [["未报送", *blank]]
     if current.nil:
         return [["本期无数据", *blank]]
-    rows = [_group_row(group, monthly, amounts) for group in grouped(current.lines)]
+    rows = [_group_row(group, dated, amounts) for group in grouped(current.lines)]
     return rows or [[None, *blank]]  # a table with a total but no rows left after reading: still one line
 
 
-def _group_row(group: Group, monthly: bool, amounts: Amounts) -> list[Value]:
-    dated: list[Value] = ["、".join(group.purchased_on), group.quantity] if monthly else []
-    return ["、".join(group.products), group.source, group.channel, *dated, amounts.of(group.amount)]
+def _group_row(group: Group, dated: bool, amounts: Amounts) -> list[Value]:
+    when: list[Value] = ["、".join(group.purchased_on), group.quantity] if dated else []
+    return ["、".join(group.products), group.source, group.channel, *when, amounts.of(group.amount)]
 
 
 def _unit_total(unit: UnitReport, amounts: Amounts) -> Decimal | None:
