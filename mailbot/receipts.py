@@ -1,12 +1,15 @@
 """What a receipt (回执) tells a unit about the mail it sent: pure, from the stored facts to the template's context.
 
 The store gathers `ReceiptFacts` for one message (its tables, as settled, and its problems); `context` turns them
-into plain values the receipt templates show. All wording lives in the templates (`receipt.*`,
-`_problems.txt` for what to do about each problem), so staff can change it without touching code.
+into plain values the receipt templates show, one line per kind of problem in one column (`gather_rows`). All
+wording lives in the templates (`receipt.*`, `_problems.txt` for what to do about each problem), so staff can change
+it without touching code.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -15,6 +18,12 @@ from typing import Any
 from mailbot import problems
 from mailbot.clock import as_local
 from mailbot.report import blank
+
+# A finding about one cell, as normalise/rows.py words it: "{origin}第{N}行{column}：{message}".
+_ROW_DETAIL = re.compile(r"(?P<origin>.*?)第(?P<line>\d+)行(?P<column>(?:“[^“”]*”列)?)：(?P<message>.+)", re.DOTALL)
+# A message that starts with the cell it quotes: "“若干”不是有效金额".
+_QUOTED = re.compile(r"“(?P<value>[^“”]*)”(?P<sentence>.+)", re.DOTALL)
+_Key = tuple[str, str, str, str, str]  # code, where, origin, column, the sentence after the quoted cell
 
 # Problems that are staff's to sort out, not the unit's: a receipt that mentioned them would only confuse.
 STAFF_ONLY = frozenset(
@@ -77,9 +86,58 @@ def context(facts: ReceiptFacts, sender_name: str) -> dict[str, Any]:
         "original_subject": facts.subject.strip(),
         "received_text": _moment(facts.received_at),
         "tables": [_table(table, facts.received_at) for table in facts.tables],
-        "problems": [_problem(p) for p in facts.problems if p.code not in STAFF_ONLY],
+        "problems": [_problem(p) for p in gather_rows(p for p in facts.problems if p.code not in STAFF_ONLY)],
         "sender_name": sender_name,
     }
+
+
+@dataclass(frozen=True)
+class _RowDetail:
+    """A row finding taken apart: what stays the same from row to row, and the row and cell that vary."""
+
+    key: _Key
+    line: int
+    value: str | None  # the cell quoted at the head of the message, None when it quotes none
+
+
+def gather_rows(found: Iterable[ProblemFact]) -> list[ProblemFact]:
+    """One line per kind of problem in one column of one table, listing its rows ("第3、4、6行…"), in the order
+    the first of each came; a unit fixes a column at once, and seven lines saying the same thing hide the eighth.
+
+    Only details of the shape rows.py writes are gathered; any other detail passes unchanged.
+    """
+    order: list[ProblemFact | _Key] = []
+    groups: dict[_Key, list[tuple[ProblemFact, _RowDetail]]] = {}
+    for problem in found:
+        row = _row_detail(problem)
+        if row is None:
+            order.append(problem)
+            continue
+        if row.key not in groups:
+            order.append(row.key)
+        groups.setdefault(row.key, []).append((problem, row))
+    return [item if isinstance(item, ProblemFact) else _merged(groups[item]) for item in order]
+
+
+def _row_detail(problem: ProblemFact) -> _RowDetail | None:
+    match = _ROW_DETAIL.fullmatch(problem.detail)
+    if match is None:
+        return None
+    quoted = _QUOTED.fullmatch(match["message"])
+    sentence = quoted["sentence"] if quoted else match["message"]
+    key = (problem.code, problem.where, match["origin"], match["column"], sentence)
+    return _RowDetail(key, int(match["line"]), quoted["value"] if quoted else None)
+
+
+def _merged(group: list[tuple[ProblemFact, _RowDetail]]) -> ProblemFact:
+    first = group[0][0]
+    if len(group) == 1:
+        return first
+    code, where, origin, column, sentence = group[0][1].key
+    lines = "、".join(str(line) for line in sorted({row.line for _, row in group}))
+    values = dict.fromkeys(row.value for _, row in group if row.value is not None)
+    quoted = "、".join(f"“{value}”" for value in values)
+    return ProblemFact(code, f"{origin}第{lines}行{column}：{quoted}{sentence}", where)
 
 
 def _problem(problem: ProblemFact) -> dict[str, str]:

@@ -17,14 +17,14 @@ from mailbot.classify import no_reply_reason, reply_references
 from mailbot.clock import TZ
 from mailbot.message.split import parse_message
 from mailbot.notices import RECEIPT
-from mailbot.receipts import ProblemFact, ReceiptFacts, TableFact, context, days_late, period_text
+from mailbot.receipts import ProblemFact, ReceiptFacts, TableFact, context, days_late, gather_rows, period_text
 from mailbot.store.db import transaction
 from mailbot.store.models import Message, OutboxMail
 
 from dbfixtures import ingest_raws
 from mailgen import annex3_xlsx, make_message
 from smtpservers import ScriptedSmtp
-from tablegen import encrypted_xlsx
+from tablegen import encrypted_xlsx, xlsx_bytes
 
 ARRIVED = datetime(2021, 6, 10, 15, 32, tzinfo=TZ)  # five days before the 06-15 deadline
 SOON = ARRIVED + timedelta(minutes=5)  # the next poll
@@ -81,6 +81,44 @@ def test_it_names_a_late_table_and_the_version_it_replaces(mailer: App, smtp: Sc
     assert all("逾期 3 天" in text for text in texts)
     assert "此后已收到更新的版本，以新版本为准" in texts[0]
     assert "已替换2021年6月18日 08:00报送的版本" in texts[1]
+
+
+def test_it_lists_the_rows_of_one_problem_in_one_line(mailer: App, smtp: ScriptedSmtp, tmp_path: Path) -> None:
+    rows = (
+        ("郏县总工会消费惠农统计表",),
+        ("单位名称", "产品名称", "产品来源", "采购方式", "金额(单位：元)"),
+        ("郏县总工会", "小米", "832平台", "线上", "若干"),
+        (None, "香菇", "农户", "线下", 500),
+        (None, "木耳", "农户", "线下", "若干"),
+        (None, "红薯", "农户", "线下", "一些"),
+    )
+    raw = make_message(attachments=[("附件3.xlsx", xlsx_bytes(rows))], received=ARRIVED)
+    ingest_raws(mailer, tmp_path / "in", raw)
+    _send_receipts(mailer, SOON)
+    [delivered] = smtp.delivered
+    text, html = _text(delivered.message), _html(delivered.message)
+    line = "第3、5、6行“金额(单位：元)”列：“若干”、“一些”不是有效金额"
+    assert line in text and line in html
+    assert text.count("不是有效金额") == 1
+
+
+def test_it_calls_no_month_a_bad_date(mailer: App, smtp: ScriptedSmtp, tmp_path: Path) -> None:
+    """Seed 003's layout, 采购时间 at the precision units write it: every cell names a time."""
+    header = ("单位名称", "产品名称", "产品来源", "采购方式", "采购时间", "数量(单位：吨)", "金额(单位：万元)")
+    rows = (
+        header,
+        ("郏县总工会", "小米", "832平台", "线上", "2021年1月", 1, 10),
+        (None, "香菇", "农户", "线下", "2021.04", 2, 20),
+        (None, "木耳", "农户", "线下", "4-5月", 3, 30),
+        (None, "红薯", "农户", "线下", "2021年5月", 4, 14.2),
+    )
+    raw = make_message(attachments=[("附件3.xlsx", xlsx_bytes(rows))], received=ARRIVED)
+    ingest_raws(mailer, tmp_path / "in", raw)
+    _send_receipts(mailer, SOON)
+    [delivered] = smtp.delivered
+    text = _text(delivered.message)
+    assert "读取 4 行，合计 742,000.00元" in text
+    assert "日期" not in text and "需要您注意的问题" not in text
 
 
 def test_it_tells_a_unit_to_resend_a_file_it_could_not_read(mailer: App, smtp: ScriptedSmtp, tmp_path: Path) -> None:
@@ -224,6 +262,49 @@ def test_it_names_the_file_a_problem_concerns_once() -> None:
     )
     shown = context(_facts(problems=found), "市总工会")["problems"]
     assert [p["where"] for p in shown] == ["", "附件3.xlsx"]
+
+
+def _cell(line: int, column: str, message: str, origin: str = "附件3.xlsx（Sheet1）") -> ProblemFact:
+    """A finding about one cell, worded as normalise/rows.py words it."""
+    return ProblemFact("bad_value", f"{origin}第{line}行“{column}”列：{message}", origin)
+
+
+def test_it_gathers_one_kind_of_problem_in_one_column_into_one_line() -> None:
+    found = (
+        _cell(3, "采购时间", "“大米”不是有效日期"),
+        ProblemFact("sum_mismatch", "附件3.xlsx（Sheet1）合计不符", "附件3.xlsx（Sheet1）"),
+        _cell(6, "采购时间", "“若干”不是有效日期"),
+        _cell(4, "采购时间", "“大米”不是有效日期"),
+        _cell(5, "金额", "“若干”不是有效金额"),
+    )
+    assert [p.detail for p in gather_rows(found)] == [
+        "附件3.xlsx（Sheet1）第3、4、6行“采购时间”列：“大米”、“若干”不是有效日期",
+        "附件3.xlsx（Sheet1）合计不符",
+        "附件3.xlsx（Sheet1）第5行“金额”列：“若干”不是有效金额",
+    ]
+
+
+def test_it_keeps_problems_of_other_tables_and_kinds_apart() -> None:
+    other = _cell(4, "采购时间", "“大米”不是有效日期", origin="附件3.xlsx（Sheet2）")
+    typo = replace(_cell(5, "采购时间", "“大米”不是有效日期"), code="channel_typo")
+    found = (_cell(3, "采购时间", "“大米”不是有效日期"), other, typo)
+    assert gather_rows(found) == list(found)
+
+
+def test_it_lists_rows_of_a_message_that_quotes_no_cell() -> None:
+    detail = "附件3.xlsx（Sheet1）第{}行：含“慰问金”，现金、购物卡等不属于消费惠农，请核实"
+    found = [ProblemFact("not_consumption", detail.format(line), "附件3.xlsx（Sheet1）") for line in (9, 7)]
+    assert [p.detail for p in gather_rows(found)] == [detail.format("7、9")]
+
+
+def test_it_shows_gathered_rows_in_the_receipt_once() -> None:
+    found = (_cell(3, "采购时间", "“大米”不是有效日期"), _cell(4, "采购时间", "“大米”不是有效日期"))
+    [shown] = context(_facts(problems=found), "市总工会")["problems"]
+    assert shown == {
+        "code": "bad_value",
+        "detail": "附件3.xlsx（Sheet1）第3、4行“采购时间”列：“大米”不是有效日期",
+        "where": "",
+    }
 
 
 def test_it_words_periods_the_way_units_know_them() -> None:

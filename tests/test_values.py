@@ -1,5 +1,5 @@
 """Parsing single cells: amounts, counts, tonnes, dates at any precision, written decimals, display text, end dates
-in mail bodies."""
+in mail bodies; and what a row keeps of its date cells."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mailbot.normalise.mapping import load_mapping
+from mailbot.normalise.rows import Context, Row, normalise_row
 from mailbot.normalise.values import (
     BadValueError,
     DateSpan,
@@ -25,7 +27,9 @@ from mailbot.normalise.values import (
     parse_period_text,
     parse_quantity,
 )
-from mailbot.read.model import CellValue
+from mailbot.problems import BAD_VALUE
+from mailbot.read.model import CellValue, Sheet
+from mailbot.recognise.layout import recognise
 
 YUAN, WAN = Decimal(1), Decimal(10000)
 
@@ -362,6 +366,74 @@ def test_it_finds_no_end_date_when_nothing_is_clear(text: str) -> None:
 def test_it_finds_no_end_date_without_a_year_to_assume() -> None:
     assert find_end_date("活动于5月20日结束", None) is None
     assert find_end_date("活动于2021年5月20日结束", None) == date(2021, 5, 20)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Date columns in a row
+
+PURCHASES = ("产品名称", "产品来源", "采购方式", "采购时间", "数量(单位：吨)", "金额(单位：万元)")
+ACTIVITIES = ("活动名称", "活动开展方式", "参与人次", "拉动消费金额(元)", "活动时间")
+
+
+def _row(header: tuple[str, ...], cells: tuple[CellValue, ...], year: int = 2021) -> Row:
+    """The only row of a one-row table, normalised as in a mail received in `year`."""
+    [table], _ = recognise(Sheet("报表.xlsx", "Sheet1", (header, cells)))
+    [raw] = [raw for block in table.blocks for raw in block.rows]
+    return normalise_row(table, raw, Context(load_mapping(), year))
+
+
+@pytest.mark.parametrize(
+    ("written", "start", "end"),
+    [
+        ("2021年1月", date(2021, 1, 1), date(2021, 1, 31)),
+        ("4-5月", date(2021, 4, 1), date(2021, 5, 31)),
+        ("上半年", date(2021, 1, 1), date(2021, 6, 30)),
+        ("5月18日-5月20日", date(2021, 5, 18), date(2021, 5, 20)),
+    ],
+)
+def test_it_keeps_a_purchase_date_as_written_beside_the_days_it_covers(written: str, start: date, end: date) -> None:
+    row = _row(PURCHASES, ("小米", "农户", "线下", written, 1.5, 2))
+    assert row.findings == ()
+    assert row.fields["purchased_on"] == written
+    assert (row.fields["purchased_from"], row.fields["purchased_to"]) == (start.isoformat(), end.isoformat())
+    assert row.dates == (end,)  # the period code picks a month by the last day
+
+
+@pytest.mark.parametrize("cell", [datetime(2021, 5, 20, 9, 30), date(2021, 5, 20), 44336])
+def test_it_writes_a_real_date_cell_as_its_iso_day(cell: CellValue) -> None:
+    row = _row(PURCHASES, ("小米", "农户", "线下", cell, 1.5, 2))
+    assert row.fields["purchased_on"] == row.fields["purchased_from"] == row.fields["purchased_to"] == "2021-05-20"
+
+
+def test_it_leaves_a_blank_purchase_date_without_a_finding() -> None:
+    row = _row(PURCHASES, ("小米", "农户", "线下", None, 1.5, 2))
+    assert (row.fields["purchased_on"], row.fields["purchased_to"], row.dates, row.findings) == ("", "", (), ())
+
+
+def test_it_names_a_purchase_date_that_names_no_time() -> None:
+    row = _row(PURCHASES, ("小米", "农户", "线下", "若干", 1.5, 2))
+    [finding] = row.findings
+    assert finding.code == BAD_VALUE
+    assert finding.detail == "报表.xlsx（Sheet1）第2行“采购时间”列：“若干”不是有效日期"
+    assert row.fields["purchased_on"] == "若干" and row.fields["purchased_to"] == "" and row.dates == ()
+
+
+@pytest.mark.parametrize(("written", "end"), [("6月12日-6月14日", "2021-06-14"), ("2021年6月", "2021-06-30")])
+def test_it_records_an_activity_by_its_last_day_and_keeps_what_was_written(written: str, end: str) -> None:
+    row = _row(ACTIVITIES, ("端午助农", "线下", 300, 5000, written))
+    assert row.findings == ()
+    assert (row.fields["ended_on"], row.fields["ended_on_raw"]) == (end, written)
+    assert row.dates == (date.fromisoformat(end),)
+
+
+def test_it_keeps_no_second_copy_of_an_activity_date_written_as_iso() -> None:
+    row = _row(ACTIVITIES, ("端午助农", "线下", 300, 5000, "2021-06-14"))
+    assert row.fields["ended_on"] == "2021-06-14" and "ended_on_raw" not in row.fields
+
+
+def test_it_takes_the_year_of_the_mail_for_a_date_without_one() -> None:
+    row = _row(PURCHASES, ("小米", "农户", "线下", "11月", 1.5, 2), year=2020)
+    assert (row.fields["purchased_from"], row.fields["purchased_to"]) == ("2020-11-01", "2020-11-30")
 
 
 # ---------------------------------------------------------------------------------------------------------
