@@ -10,17 +10,21 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from mailbot.errors import InputError  # a small module of exception classes: cheap enough for `--help`
+
 if TYPE_CHECKING:
     from mailbot.app import App
     from mailbot.errors import MailbotError
     from mailbot.outbox import DrainResult
+    from mailbot.periods import Period
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -72,11 +76,62 @@ def _parse_time(value: str | None) -> datetime | None:
     return as_local(moment)
 
 
+def _as_of(help_text: str) -> Callable[[F], F]:
+    """The --as-of option (ISO 8601, Asia/Shanghai unless an offset is given), as every command takes it."""
+    return click.option("--as-of", "as_of", metavar="TIME", callback=_check_time, help=help_text)
+
+
+def _check_time(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """--as-of is checked while the command line is parsed: a typo is a usage error before any config is read."""
+    _parse_time(value)
+    return value
+
+
 def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The top-level group. click exits 2 on a usage error (an unknown option, a bad --as-of), which the
+    README's table says is "config": here every usage error is bad input, the one exit code for it."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        with _usage_is_bad_input():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        # Subcommands parse their arguments inside this call, and --as-of is parsed in the command itself.
+        with _usage_is_bad_input():
+            return super().invoke(ctx)
+
+
+class BadUsage(click.UsageError):
+    """A usage error as mailbot reports it: click's message and usage line, the bad-input exit code."""
+
+    exit_code = InputError.exit_code
+
+
+class _NoCommand(click.exceptions.NoArgsIsHelpError):
+    """A group called without its command: click prints the group's help; a usage error all the same."""
+
+    exit_code = InputError.exit_code
+
+
+@contextmanager
+def _usage_is_bad_input() -> Iterator[None]:
+    try:
+        yield
+    except (BadUsage, _NoCommand):
+        raise  # a nested group already turned it
+    except click.exceptions.NoArgsIsHelpError as error:
+        raise _NoCommand(error.ctx) from error
+    except click.UsageError as error:
+        raise BadUsage(error.format_message(), error.ctx) from error
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config", "config_path", metavar="PATH", help="Config file (default ./mailbot.toml or $MAILBOT_CONFIG)."
 )
@@ -194,21 +249,33 @@ def ingest(ctx: Context, paths: tuple[Path, ...]) -> None:
     The received time is taken from each message's topmost Received header. Receipts are queued only for
     mail received in the last `reminders.receipt_max_age_days` days.
 
+    A file that is not an email (no header block: a picture, an empty file), a folder without .eml or .mbox
+    files, or a missing path is named on stderr and nothing of it is kept; the messages among the other paths
+    are ingested, and the exit code is 6 (bad input) whenever something was refused.
+
     \b
     Example:
       mailbot ingest backfill/2021-06/ old-mail.mbox one.eml
     """
     from mailbot.console import progress_bar
-    from mailbot.ingest import ingest_paths
+    from mailbot.fetch.files import plan_paths
+    from mailbot.ingest import ingest_plan
 
+    plan = plan_paths(list(paths))  # before the database is opened: refusing everything must record nothing
+    for refused in plan.refused:
+        click.echo(f"refused {refused.ref}: {refused.reason}", err=True)
+    if not plan.files:
+        raise InputError(f"nothing to ingest: {len(plan.refused)} path(s) refused, nothing recorded")
     with progress_bar("reading") as progress:
-        result = ingest_paths(ctx.app.ready_pipeline(), list(paths), progress=lambda done: progress(done, 0))
+        result = ingest_plan(ctx.app.ready_pipeline(), plan, progress=lambda done: progress(done, 0))
     queued = ctx.app.queue_receipts()
     click.echo(f"read {result.read}, new {result.new}, processed {len(result.outcomes)}, receipts queued {queued}")
+    if plan.refused:
+        raise InputError(f"{len(plan.refused)} path(s) refused (named above); the rest was ingested")
 
 
 @cli.command()
-@click.option("--as-of", "as_of", metavar="TIME", help="Show the state as of this day or time (ISO 8601).")
+@_as_of("Show the state as of this day or time (ISO 8601).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 @pass_context
 def status(ctx: Context, as_of: str | None, as_json: bool) -> None:
@@ -234,7 +301,7 @@ def status(ctx: Context, as_of: str | None, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--as-of", "as_of", metavar="TIME", help="Decide as of this day or time (ISO 8601) instead of now.")
+@_as_of("Decide as of this day or time (ISO 8601) instead of now.")
 @click.option("--dry-run", is_flag=True, help="Only list the mails that are due; queue and send nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the mails as JSON.")
 @pass_context
@@ -268,7 +335,7 @@ def remind(ctx: Context, as_of: str | None, dry_run: bool, as_json: bool) -> Non
 
 
 @cli.command()
-@click.option("--as-of", "as_of", metavar="TIME", help="The digest as of this day or time (ISO 8601) instead of now.")
+@_as_of("The digest as of this day or time (ISO 8601) instead of now.")
 @click.option("--dry-run", is_flag=True, help="Print the digest's text; queue and send nothing.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Also write the digest to FILE (.html or .txt).")
 @pass_context
@@ -471,7 +538,9 @@ def export(ctx: Context, fmt: str, output: Path | None, period: str | None, what
 
     With --format xlsx and --period, the xlsx is the consolidated workbook of that period as of now (the table
     of the circular, the status of every unit, data problems, totals by kind, a chart); without --period, it
-    holds the raw messages, submissions and rows.
+    holds the raw messages, submissions and rows. The JSON also lists `periods`: every period the config
+    defines for the years that have mail (id, annex, deadline, closes). An unknown --period is refused with the
+    list of known ones (exit code 6).
 
     \b
     Example:
@@ -480,28 +549,21 @@ def export(ctx: Context, fmt: str, output: Path | None, period: str | None, what
       mailbot export --format xlsx -o 汇总-元.xlsx --period 2021-annex3-06-15 --amounts yuan
       mailbot export --format xlsx -o 全部数据.xlsx
     """
-    from mailbot.errors import InputError
-    from mailbot.report.export import export_data, write_csv, write_xlsx
+    from mailbot.report.export import config_periods, data_years, export_data, write_csv, write_xlsx
     from mailbot.store.db import transaction
 
     if fmt == "xlsx" and output is None:
         raise InputError("--format xlsx needs -o FILE")
-    if fmt == "xlsx" and output is not None and period is not None:
-        from mailbot.report.facts import money_period
-        from mailbot.report.workbook import consolidated_workbook
-        from mailbot.store.reports import period_report
-
-        app = ctx.app
-        found = money_period(period, app.config)  # before touching the database: a typo fails fast
-        with transaction(app.ready_pipeline().sessions) as session:
-            report = period_report(session, found, app.clock())
-        output.write_bytes(consolidated_workbook(report, app.templates, amounts))
-        click.echo(f"wrote {output}", err=True)
-        return
-    pipeline = ctx.app.ready_pipeline()
-    with transaction(pipeline.sessions) as session:
-        data = export_data(session, period)
-    if fmt == "xlsx" and output is not None:
+    app = ctx.app
+    with transaction(app.ready_pipeline().sessions) as session:
+        periods = config_periods(data_years(session), app.config.deadlines, app.calendar)
+        if period is not None:
+            _require_period(app, session, period, periods)
+        workbook = _period_workbook(app, session, period, amounts) if fmt == "xlsx" and period else None
+        data = export_data(session, period, periods) if workbook is None else {}
+    if workbook is not None and output is not None:
+        output.write_bytes(workbook)
+    elif fmt == "xlsx" and output is not None:
         write_xlsx(data, output)
     elif fmt == "csv":
         _write_text(write_csv(data, what), output)
@@ -509,6 +571,27 @@ def export(ctx: Context, fmt: str, output: Path | None, period: str | None, what
         _write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", output)
     if output is not None:
         click.echo(f"wrote {output}", err=True)
+
+
+def _require_period(app: App, session: Any, period_id: str, periods: list[Period]) -> None:
+    """An unknown --period is bad input that names the known ones: the config's periods of the years with data
+    and any other a submission counts for. A period the config defines for another year is not unknown."""
+    from mailbot.report.export import check_period, known_period_ids
+    from mailbot.report.facts import find_period
+
+    try:
+        find_period(period_id, app.config.deadlines, app.calendar)
+    except InputError:
+        check_period(period_id, known_period_ids(session, periods))
+
+
+def _period_workbook(app: App, session: Any, period_id: str, amounts: str) -> bytes:
+    from mailbot.report.facts import money_period
+    from mailbot.report.workbook import consolidated_workbook
+    from mailbot.store.reports import period_report
+
+    report = period_report(session, money_period(period_id, app.config), app.clock())
+    return consolidated_workbook(report, app.templates, amounts)
 
 
 def _write_text(text: str, output: Path | None) -> None:
@@ -676,7 +759,7 @@ def report_group() -> None:
 @report_group.command("circular")
 @click.option("--period", "period_id", required=True, metavar="ID", help="The period, e.g. 2021-annex3-06-15.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Write the .docx to FILE.")
-@click.option("--as-of", "as_of", metavar="TIME", help="Count what had arrived by this day or time (ISO 8601).")
+@_as_of("Count what had arrived by this day or time (ISO 8601).")
 @pass_context
 def report_circular(ctx: Context, period_id: str, output: Path, as_of: str | None) -> None:
     """Write the draft circular of a period as a Word document, for staff to edit before issuing.

@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from mailbot.app import App
-from mailbot.config import read_secret
-from mailbot.errors import CalendarError, MailbotError
+from mailbot.config import Config, read_secret
+from mailbot.errors import CalendarError, ConfigError, MailbotError
 from mailbot.read.office import LibreOffice
 
 
@@ -39,7 +39,23 @@ def _run(name: str, probe: Callable[[], str]) -> Check:
 
 def _config(app: App) -> str:
     config = app.config
+    gaps = config_gaps(config)
+    if gaps:
+        raise ConfigError("; ".join(gaps))
     return f"{len(config.units)} units, data in {config.data_path}"
+
+
+def config_gaps(config: Config) -> list[str]:
+    """What a config that loads can still lack for the job: a mailbox to read, a server to send with, units.
+    Every key has a default, so a missing [imap] or [smtp] shows as an empty user."""
+    gaps = []
+    if not config.imap.user:
+        gaps.append("no [imap] section (imap.user is empty): mailbot cannot read the mailbox")
+    if not config.smtp.user:
+        gaps.append("no [smtp] section (smtp.user is empty): mailbot cannot send receipts, reminders or the digest")
+    if not config.units:
+        gaps.append("no [[units]]: no mail can be attributed and nobody is reminded")
+    return gaps
 
 
 def _tables(app: App) -> str:
@@ -60,6 +76,8 @@ def _database(app: App) -> str:
 
 
 def _imap(app: App) -> str:
+    if not app.config.imap.user:
+        raise ConfigError("not configured: add an [imap] section with host, user and password_env")
     with app.open_mailbox() as mailbox:
         count = len(mailbox.uids_after(0))
         return f"login, ID and SELECT {app.config.imap.folder} ok on {app.config.imap.host}; {count} messages"
@@ -69,6 +87,8 @@ def _smtp(app: App) -> str:
     from mailbot.send.smtp import check_login
 
     smtp = app.config.smtp
+    if not smtp.user:  # never try to log in to the default host with no user
+        raise ConfigError("not configured: add an [smtp] section with host, user, from and password_env")
     return check_login(smtp, read_secret(smtp.password_env, smtp.password_file, "smtp", app.config.base_dir))
 
 

@@ -1,4 +1,8 @@
-"""`mailbot ingest`: the same pipeline as `poll`, fed from files instead of IMAP (backfill and testing)."""
+"""`mailbot ingest`: the same pipeline as `poll`, fed from files instead of IMAP (backfill and testing).
+
+Paths that hold no message (a picture, an empty folder) are refused before anything is archived, and the
+result names them; the messages among the rest are ingested. Whether a refusal is an error is the CLI's call.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mailbot.fetch.files import FileMessage, read_paths
+from mailbot.fetch.files import FileMessage, Plan, Refused, plan_paths, read_files
 from mailbot.message.headers import message_id_of, received_time_of
 from mailbot.process import Outcome, Pipeline
 from mailbot.store import ledger
@@ -22,12 +26,18 @@ class IngestResult:
     read: int = 0
     new: int = 0
     outcomes: list[Outcome] = field(default_factory=list)
+    refused: list[Refused] = field(default_factory=list)  # paths that held no message: nothing of them is kept
 
 
 def ingest_paths(pipeline: Pipeline, paths: list[Path], progress: Callable[[int], None] | None = None) -> IngestResult:
-    result = IngestResult()
+    return ingest_plan(pipeline, plan_paths(paths), progress)
+
+
+def ingest_plan(pipeline: Pipeline, plan: Plan, progress: Callable[[int], None] | None = None) -> IngestResult:
+    """Archive, record and process the messages of a plan made by `plan_paths`."""
+    result = IngestResult(refused=list(plan.refused))
     try:
-        _archive_and_record(pipeline, paths, result, progress)
+        _archive_and_record(pipeline, plan, result, progress)
         result.outcomes = pipeline.process_pending()
     finally:
         pipeline.close()
@@ -35,11 +45,11 @@ def ingest_paths(pipeline: Pipeline, paths: list[Path], progress: Callable[[int]
 
 
 def _archive_and_record(
-    pipeline: Pipeline, paths: list[Path], result: IngestResult, progress: Callable[[int], None] | None
+    pipeline: Pipeline, plan: Plan, result: IngestResult, progress: Callable[[int], None] | None
 ) -> None:
     # A function of its own so that the last batch's raw bytes are freed before processing starts.
-    pipeline.begin_streaming(len(paths))  # many files named; a folder or an mbox is processed after reading
-    for batch in _batches(read_paths(paths)):
+    pipeline.begin_streaming(plan.named)  # many files named; a folder or an mbox is processed after reading
+    for batch in _batches(read_files(plan.files)):
         _record(pipeline, batch, result)
         pipeline.feed_pending()
         if progress is not None:

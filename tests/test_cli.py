@@ -119,7 +119,7 @@ def test_it_reports_status_as_json(tmp_path: Path) -> None:
 def test_it_exports_json_in_the_contract_schema(tmp_path: Path) -> None:
     config = _ingested(tmp_path)
     data = json.loads(_run(config, "export", "--format", "json")[1])
-    assert set(data) == {"messages", "submissions"}
+    assert set(data) == {"messages", "submissions", "periods"}
     first = data["messages"][0]
     assert set(first) == {
         "message_id",
@@ -313,3 +313,228 @@ def test_digest_sends_once_a_day_and_refuses_without_staff_addresses(
     [delivered] = smtp.delivered
     assert delivered.rcpt_tos == ["staff@example.cn"]
     assert delivered.message["Subject"].startswith("【每日汇总】2021年6月16日：附件3已报0/2")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Periods in the export, and commands that say no
+
+
+def test_it_exports_the_periods_the_config_defines_for_the_years_with_data(tmp_path: Path) -> None:
+    config = _ingested(tmp_path)  # mail of 2021 only; monthly reporting off (the default)
+    periods = json.loads(_run(config, "export", "--format", "json")[1])["periods"]
+    assert periods == [
+        {
+            "id": "2021-annex1-04-15",
+            "annex": "1",
+            "deadline": "2021-04-15T23:59:59+08:00",
+            "closes": "2021-12-31T23:59:59+08:00",  # the year's only annex-1 deadline takes tables all year
+        },
+        {
+            "id": "2021-annex3-06-15",
+            "annex": "3",
+            "deadline": "2021-06-15T23:59:59+08:00",
+            "closes": "2021-06-30T23:59:59+08:00",
+        },
+        {
+            "id": "2021-annex3-11-25",
+            "annex": "3",
+            "deadline": "2021-11-25T23:59:59+08:00",
+            "closes": "2021-12-31T23:59:59+08:00",
+        },
+    ]
+    for period in periods:  # ISO 8601 with an offset: a consumer needs no knowledge of Asia/Shanghai
+        assert datetime.fromisoformat(period["deadline"]).utcoffset() is not None
+
+
+def test_it_exports_no_periods_before_any_mail_came(tmp_path: Path) -> None:
+    config = _config_file(tmp_path)
+    assert _run(config, "db", "upgrade")[0] == 0
+    assert json.loads(_run(config, "export", "--format", "json")[1]) == {
+        "messages": [],
+        "submissions": [],
+        "periods": [],
+    }
+
+
+@pytest.mark.parametrize("fmt", [["--format", "json"], ["--format", "csv"], ["--format", "xlsx", "-o", "x.xlsx"]])
+def test_it_refuses_an_unknown_period_and_lists_the_known_ones(tmp_path: Path, capsys, fmt: list[str]) -> None:
+    config = _ingested(tmp_path)
+    output = tmp_path / "x.xlsx"
+    args = [a if a != "x.xlsx" else str(output) for a in fmt]
+    with pytest.raises(SystemExit) as exited:
+        main(["--config", str(config), "export", *args, "--period", "2021-monthly-03"])
+    assert exited.value.code == 6
+    err = capsys.readouterr().err
+    assert "unknown period '2021-monthly-03'" in err
+    assert "2021-annex1-04-15" in err and "2021-annex3-06-15" in err and "2021-annex3-11-25" in err
+    assert not output.exists()
+
+
+def test_it_accepts_a_period_the_config_defines_for_a_year_without_mail(tmp_path: Path) -> None:
+    config = _ingested(tmp_path)
+    code, out, _ = _run(config, "export", "--format", "json", "--period", "2022-annex3-06-15")
+    assert code == 0 and json.loads(out)["submissions"] == []
+    code, out, _ = _run(config, "export", "--format", "json", "--period", "2021-annex3-06-15")
+    assert code == 0 and [s["unit"] for s in json.loads(out)["submissions"]] == ["郏县总工会"]
+
+
+def test_it_still_explains_a_known_period_without_amounts_for_the_workbook(tmp_path: Path, capsys) -> None:
+    config = _ingested(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        main(["--config", str(config), "export", "--format", "xlsx", "-o", str(tmp_path / "x.xlsx"),
+              "--period", "2021-annex1-04-15"])  # fmt: skip
+    assert exited.value.code == 6 and "no amounts" in capsys.readouterr().err
+
+
+def _ledger(config: Path) -> tuple[int, list[Path]]:
+    """How many messages the ledger holds and which files the archive has, after `db upgrade` at most."""
+    out = _run(config, "status", "--json", "--as-of", "2030-01-01")[1]
+    return json.loads(out)["total_messages"], sorted((config.parent / "data" / "archive").rglob("*.eml"))
+
+
+@pytest.mark.parametrize(
+    "name,content,reason",
+    [
+        ("photo.png", b"\x89PNG\r\n\x1a\n" + bytes(64), "not an email"),
+        ("passwd", b"root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n", "not an email"),
+        ("empty.eml", b"", "empty file"),
+        ("blank.eml", b"\r\n\r\n", "empty file"),
+        ("table.eml", "产品名称,金额\n小米,100\n".encode(), "not an email"),
+    ],
+)
+def test_ingest_refuses_a_file_that_is_not_an_email_and_records_nothing(
+    tmp_path: Path, capsys, name: str, content: bytes, reason: str
+) -> None:
+    config = _config_file(tmp_path)
+    assert _run(config, "db", "upgrade")[0] == 0
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(SystemExit) as exited:
+        main(["--config", str(config), "ingest", str(path)])
+    assert exited.value.code == 6
+    err = capsys.readouterr().err
+    assert f"refused {path}: {reason}" in err and "nothing recorded" in err
+    assert _ledger(config) == (0, [])
+
+
+def test_ingest_refuses_an_empty_folder_and_a_missing_path(tmp_path: Path, capsys) -> None:
+    config = _config_file(tmp_path)
+    assert _run(config, "db", "upgrade")[0] == 0
+    empty = tmp_path / "empty"
+    (empty / "sub").mkdir(parents=True)
+    (empty / "notes.txt").write_text("not mail", encoding="utf-8")  # a folder is read for .eml and .mbox only
+    with pytest.raises(SystemExit) as exited:
+        main(["--config", str(config), "ingest", str(empty), str(tmp_path / "nope.eml")])
+    assert exited.value.code == 6
+    err = capsys.readouterr().err
+    assert f"refused {empty}: the folder holds no .eml or .mbox files" in err
+    assert f"refused {tmp_path / 'nope.eml'}: no such file or folder" in err
+    assert _ledger(config) == (0, [])
+
+
+def test_ingest_refuses_before_reading_the_config(tmp_path: Path, capsys) -> None:
+    png = tmp_path / "a.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n")
+    with pytest.raises(SystemExit) as exited:  # no config file: the refusal is what the user needs to hear
+        main(["--config", str(tmp_path / "missing.toml"), "ingest", str(png)])
+    assert exited.value.code == 6 and "not an email" in capsys.readouterr().err
+
+
+def test_ingest_takes_the_good_files_of_a_mix_names_the_bad_ones_and_exits_6(tmp_path: Path, capsys) -> None:
+    config = _config_file(tmp_path)
+    assert _run(config, "db", "upgrade")[0] == 0
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    received = datetime(2021, 6, 10, 9, 0, tzinfo=TZ)
+    (inbox / "1.eml").write_bytes(make_message(received=received, attachments=[("附件3.xlsx", annex3_xlsx())]))
+    (inbox / "2.eml").write_bytes(b"\x89PNG\r\n\x1a\n")  # saved under the wrong name
+    (inbox / "3.eml").write_bytes(b"\xef\xbb\xbf" + make_message(sender="x@qq.com", received=received))  # a BOM
+    loose = tmp_path / "passwd"
+    loose.write_text("root:x:0:0:root:/root:/bin/bash\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as exited:
+        main(["--config", str(config), "ingest", str(inbox), str(loose)])
+    assert exited.value.code == 6
+    captured = capsys.readouterr()
+    assert "read 2, new 2" in captured.out
+    assert (
+        f"refused {inbox / '2.eml'}: not an email" in captured.err and f"refused {loose}: not an email" in captured.err
+    )
+    assert "2 path(s) refused" in captured.err
+    count, archived = _ledger(config)
+    assert count == 2 and len(archived) == 2
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["status", "--as-of", "next tuesday"],
+        ["remind", "--as-of", "2021-13-01", "--dry-run"],
+        ["digest", "--as-of", "x", "--dry-run"],
+        ["report", "circular", "--period", "2021-annex3-06-15", "-o", "x.docx", "--as-of", "soon"],
+        ["export", "--format", "pdf"],
+        ["export", "--what", "everything"],
+        ["status", "--no-such-option"],
+        ["no-such-command"],
+        ["ingest"],
+        ["outbox", "retry", "twelve"],
+        ["outbox"],
+    ],
+    ids=" ".join,
+)
+def test_usage_errors_exit_with_the_bad_input_code(tmp_path: Path, capsys, args: list[str]) -> None:
+    with pytest.raises(SystemExit) as exited:  # no config file: a usage error is found before one is read
+        main(["--config", str(tmp_path / "missing.toml"), *args])
+    assert exited.value.code == 6
+    err = capsys.readouterr().err
+    assert "Usage: mailbot" in err and "config file not found" not in err
+
+
+def test_usage_errors_exit_6_through_click_too(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["--config", str(tmp_path / "x.toml"), "status", "--as-of", "nonsense"])
+    assert result.exit_code == 6 and "not an ISO date or time" in result.output
+
+
+def _exit_code(*argv: str) -> int:
+    """The code the console script exits with (main returns when a command ends normally)."""
+    try:
+        main(list(argv))
+    except SystemExit as exited:
+        return int(exited.code or 0)
+    return 0
+
+
+def test_every_exit_code_in_the_readme_is_the_one_a_command_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's table, row by row, as each situation really arises (5 is in test_poll: it needs a real
+    IMAP server that refuses the login)."""
+    import socket
+
+    from mailbot.app import App
+    from mailbot.sync import Poller
+
+    table = Path(__file__).parents[1].joinpath("README.md").read_text(encoding="utf-8")
+    for code in ("| 0 | ok", "| 1 | other error", "| 2 | config", "| 3 | database", "| 4 | mail server",
+                 "| 5 | authentication refused", "| 6 | bad input", "| 130 | interrupted"):  # fmt: skip
+        assert code in table
+    missing = str(tmp_path / "missing.toml")
+    assert _exit_code("--help") == 0
+    assert _exit_code("--config", missing, "status") == 2
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    imap = {"host": "127.0.0.1", "port": port, "ssl": False, "user": "u@example.cn", "password_env": "CLI_IMAP_PW"}
+    config = str(write_config(tmp_path, units=UNITS[:1], imap=imap))
+    assert _exit_code("--config", config, "status") == 3  # the database is not upgraded yet
+    assert _exit_code("--config", config, "db", "upgrade") == 0
+    assert _exit_code("--config", config, "doctor") == 1  # no [smtp], and the IMAP server is down
+    monkeypatch.setenv("CLI_IMAP_PW", "secret")
+    monkeypatch.setattr(App, "poller", lambda app, progress=None: Poller(app.ready_pipeline(), app.open_mailbox, 0))
+    assert _exit_code("--config", config, "poll") == 4
+    assert _exit_code("--config", config, "export", "--format", "yaml") == 6
+
+    def interrupted(_paths: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("mailbot.fetch.files.plan_paths", interrupted)
+    assert _exit_code("--config", config, "ingest", str(tmp_path)) == 130

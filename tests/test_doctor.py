@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import time_machine
@@ -13,9 +15,10 @@ from click.testing import CliRunner
 from mailbot.cli import cli
 from mailbot.clock import TZ
 from mailbot.demo.servers import DemoSmtpServer
+from mailbot.errors import MailServerError
 from mailbot.workdays import WorkCalendar
 
-from dbfixtures import server_section, write_config
+from dbfixtures import UNITS, server_section, write_config
 from mailservers import IdRequiredProxy, MailServer
 
 
@@ -59,7 +62,7 @@ def test_it_checks_every_dependency_and_passes_when_all_are_well(
     assert code == 0, output
     assert "ok   calendar: holidays of 2021 and 2022 known (chinesecalendar" in output
     assert "ok   imap: login, ID and SELECT INBOX ok" in output and "1 messages" in output
-    assert "ok   smtp: logged in" in output and "ok   database: 0004 (newest)" in output
+    assert "ok   smtp: logged in" in output and re.search(r"ok   database: \d{4} \(newest\)", output)
     assert "ok   tables: mapping (shipped) with" in output and "LibreOffice" in output
     assert id_proxy.id_seen
 
@@ -104,3 +107,33 @@ def test_it_warns_when_next_years_holidays_are_unknown_until_staff_enter_them(tm
     assert CliRunner().invoke(cli, ["--config", str(entered), "db", "upgrade"]).exit_code == 0
     with time_machine.travel(datetime(uncovered - 1, 12, 1, 9, 0, tzinfo=TZ), tick=False):
         assert f"ok   calendar: holidays of {uncovered - 1} and {uncovered} known" in _doctor(entered)[1]
+
+
+@pytest.mark.parametrize(
+    "sections,failing",
+    [
+        ({}, ["[imap]", "[smtp]", "[[units]]"]),
+        ({"smtp": {"user": "u@example.cn", "from": "u@example.cn"}, "units": UNITS[:1]}, ["[imap]"]),
+        ({"imap": {"user": "u@example.cn"}, "units": UNITS[:1]}, ["[smtp]"]),
+        ({"imap": {"user": "u@example.cn"}, "smtp": {"user": "u@example.cn"}}, ["[[units]]"]),
+    ],
+    ids=["nothing", "no-imap", "no-smtp", "no-units"],
+)
+def test_it_fails_a_config_without_a_mailbox_a_sender_or_units(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sections: dict[str, Any], failing: list[str]
+) -> None:
+    monkeypatch.setattr("mailbot.app.App.open_mailbox", _no_network)  # servers are not the point here
+    monkeypatch.setattr("mailbot.send.smtp.check_login", _no_network)
+    config = write_config(tmp_path, **{"units": [], **sections})
+    code, output = _doctor(config)
+    assert code == 1
+    [config_line] = [line for line in output.splitlines() if "config:" in line]
+    assert config_line.startswith("FAIL config")
+    assert [part for part in ("[imap]", "[smtp]", "[[units]]") if part in config_line] == failing
+    for section in ("imap", "smtp"):
+        if f"[{section}]" in failing:  # never a login to the default 163 host with an empty user
+            assert f"FAIL {section}: not configured" in output
+
+
+def _no_network(*_args: object) -> Any:
+    raise MailServerError("no server in this test")  # a configured section's check fails with this, not a crash

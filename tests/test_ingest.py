@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from mailbot.app import App
 from mailbot.clock import TZ
+from mailbot.fetch.files import refusal
 from mailbot.ingest import ingest_paths
 from mailbot.reprocess import reprocess
 from mailbot.store.db import transaction
@@ -198,3 +199,50 @@ def test_it_stores_a_table_under_a_path_traversal_name_and_writes_nothing_outsid
         assert [(s.annex, s.period, s.unit.name if s.unit else None) for s in stored] == [
             ("3", "2021-annex3-06-15", "郏县总工会")
         ]
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"Received: from a by b; Thu, 10 Jun 2021 09:00:00 +0800\r\nFrom: a@b.cn\r\n\r\nbody",
+        b"Return-Path: <a@b.cn>\nX-Spam: 0\n\n",
+        b"\xef\xbb\xbfFrom: a@b.cn\r\nSubject: x\r\n\r\n",  # saved by a Windows editor
+        b"X-Mailer: Foxmail\r\n\tcontinued\r\nSubject: =?gbk?B?1tA=?=\r\n",  # no blank line: still a message
+        b"Subject: x\r\nbroken header line\r\nFrom: a@b.cn\r\n\r\n",  # malformed, for split to report
+        b"From someone@example.cn Thu Jun 10 09:00:00 2021\nFrom: a@b.cn\n\nbody\n",  # an mbox
+    ],
+)
+def test_it_takes_anything_that_starts_with_a_header_block(head: bytes) -> None:
+    assert refusal(head) == ""
+
+
+@pytest.mark.parametrize(
+    "head,reason",
+    [
+        (b"", "empty file"),
+        (b" \r\n\r\n", "empty file"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "not an email"),
+        (b"root:x:0:0:root:/root:/bin/bash\nbin:x:2:2::/bin:/usr/sbin/nologin\n", "not an email"),
+        (b"PK\x03\x04\x14\x00", "not an email"),
+        ("产品名称,产品来源\n小米,农户\n".encode(), "not an email"),
+        (b"\r\nFrom: a@b.cn\r\n", "not an email"),  # a blank first line: the header block is empty
+        (b"X-Note: 1\r\n\r\nFrom: a@b.cn\r\n", "not an email"),  # "From:" in the body does not count
+    ],
+)
+def test_it_refuses_a_file_without_a_header_block(head: bytes, reason: str) -> None:
+    assert refusal(head).startswith(reason)
+
+
+def test_it_ingests_the_messages_of_a_mix_and_returns_the_refused_paths(app: App, tmp_path: Path) -> None:
+    good = _write(tmp_path / "in", "a.eml", make_message(received=JUNE_10))
+    bad = _write(tmp_path / "in", "b.eml", b"\x89PNG\r\n\x1a\n")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = ingest_paths(app.ready_pipeline(), [tmp_path / "in", empty])
+    assert (result.read, result.new) == (1, 1)
+    assert [(r.ref, r.reason.split(":")[0]) for r in result.refused] == [
+        (str(bad), "not an email"),
+        (str(empty), "the folder holds no .eml or .mbox files"),
+    ]
+    assert [m.source_ref for m in _messages(app)] == [str(good)]
+    assert len(list(app.archive.root.rglob("*.eml"))) == 1

@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from mailbot.clock import as_local
+from mailbot.config import DeadlinesConfig
+from mailbot.errors import InputError
+from mailbot.periods import Period, year_periods
 from mailbot.store.models import Message, Submission, SubmissionRow
+from mailbot.workdays import WorkCalendar
 
 MESSAGE_COLUMNS = ("message_id", "from", "subject", "received_at", "kind", "unit", "sender_known", "problems")
 SUBMISSION_COLUMNS = (
@@ -43,8 +49,9 @@ ROW_COLUMNS = (
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\0")
 
 
-def export_data(session: Session, period: str | None = None) -> dict[str, Any]:
-    """The JSON export: every message, and every submission (optionally of one period)."""
+def export_data(session: Session, period: str | None = None, periods: Sequence[Period] = ()) -> dict[str, Any]:
+    """The JSON export: every message, every submission (optionally of one period), and `periods`: the periods
+    the config defines for the years that have data (`data_years`, `config_periods`)."""
     messages = session.scalars(
         select(Message)
         .where(Message.status != "archived")
@@ -62,7 +69,51 @@ def export_data(session: Session, period: str | None = None) -> dict[str, Any]:
     return {
         "messages": [_message_json(m) for m in messages],
         "submissions": [_submission_json(session, s) for s in submissions],
+        "periods": [period_json(p) for p in periods],
     }
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Periods
+
+
+def data_years(session: Session) -> list[int]:
+    """Every year (Asia/Shanghai) from the first message received to the last; none without data."""
+    first, last = session.execute(select(func.min(Message.received_at), func.max(Message.received_at))).one()
+    if first is None or last is None:
+        return []
+    return list(range(as_local(first).year, as_local(last).year + 1))
+
+
+def config_periods(years: Iterable[int], deadlines: DeadlinesConfig, calendar: WorkCalendar) -> list[Period]:
+    """The periods the config asks for in these years, by deadline (annex 2's periods are its activities)."""
+    found = [period for year in years for period in year_periods(year, deadlines, calendar)]
+    return sorted(found, key=lambda p: (p.deadline, p.id))
+
+
+def period_json(period: Period) -> dict[str, str]:
+    return {
+        "id": period.id,
+        "annex": period.annex,
+        "deadline": period.deadline.isoformat(),
+        "closes": period.closes.isoformat(),
+    }
+
+
+def known_period_ids(session: Session, periods: Sequence[Period]) -> list[str]:
+    """Every id `--period` can filter on: the config's periods, and any other a stored submission counts for
+    (annex 2's `annex2:<activity>`, or a period of a deadline the config no longer has)."""
+    stored = session.scalars(select(Submission.period).distinct()).all()
+    configured = [p.id for p in periods]
+    return configured + sorted({p for p in stored if p} - set(configured))
+
+
+def check_period(period_id: str, known: Sequence[str]) -> None:
+    """An InputError naming the known periods when `period_id` is not one of them."""
+    if period_id in known:
+        return
+    listed = "\n".join(f"  {known_id}" for known_id in known) or "  (none: no mail ingested yet)"
+    raise InputError(f"unknown period {period_id!r}; the periods known are:\n{listed}")
 
 
 def _message_json(message: Message) -> dict[str, Any]:
