@@ -1,6 +1,6 @@
-"""Normalise stage, values: one cell as a unit wrote it → Decimal yuan, a head count, tonnes or a date. Pure.
+"""Normalise stage, values: one cell as a unit wrote it → Decimal yuan, a head count, tonnes or the days a date covers.
 
-Money never passes through float arithmetic: a float from a spreadsheet reader becomes ``Decimal(repr(value))``,
+Pure. Money never passes through float arithmetic: a float from a spreadsheet reader becomes ``Decimal(repr(value))``,
 the shortest text that reads back as the same float, i.e. what the cell shows. "No value" (blank, —, /, 无) is
 None, never zero: a missing figure must stay visibly missing. Whatever cannot be read without guessing raises
 BadValueError, whose message is a sentence for the clerk who has to fix the cell.
@@ -340,7 +340,7 @@ class _Point:
 
 _MM = r"(?:1[0-2]|0?[1-9])"
 _DD = r"(?:3[01]|[12]\d|0?[1-9])"
-_XUN = r"(?:(?P<x>上旬|中旬|下旬)|初|中|底|末)?"  # 初/中/底 narrow nothing a month's span can say more truly
+_XUN = r"(?:(?P<x>上旬|中旬|下旬)|初|中|底|末)?"  # 旬 narrows the month; 初/中/底/末 are too vague to, and keep it
 _PART = r"(?:(?P<h>[上下])半年|第?(?P<q>[1-4])季度?|[Qq](?P<qq>[1-4]))"
 _FULL_CN = rf"(?P<y>\d{{4}})年(?P<m>{_MM})月(?P<d>{_DD})[日号]?"
 _FULL_SEP = rf"(?P<y>\d{{4}})(?P<s>[./-])(?P<m>{_MM})(?P=s)(?P<d>{_DD})[日号]?"  # one separator throughout
