@@ -217,7 +217,7 @@ def _poll_and_export(config: Config, clock: Clock) -> tuple[dict[str, Any], int,
     from sqlalchemy import func, select
 
     from mailbot.app import App
-    from mailbot.report.export import export_data, write_xlsx
+    from mailbot.report.export import config_periods, data_years, export_data, write_xlsx
     from mailbot.store.db import transaction
     from mailbot.store.models import Message
 
@@ -231,7 +231,7 @@ def _poll_and_export(config: Config, clock: Clock) -> tuple[dict[str, Any], int,
         app.outbox().drain()
         _staff_files(app, config.data_path)
         with transaction(app.sessions) as session:
-            data = export_data(session)
+            data = export_data(session, periods=config_periods(data_years(session), config.deadlines, app.calendar))
             recorded = session.scalar(select(func.count()).select_from(Message)) or 0
             sent = _sent(session)
     finally:
