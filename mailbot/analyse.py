@@ -6,12 +6,14 @@ LibreOffice converter, so it is tested without servers and re-run by `reprocess`
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from mailbot.attribute import Attribution, alias_index, attribute
+from mailbot.bounces import Bounce, is_bounce, parse_bounce
 from mailbot.classify import TableOutcome, automatic_reason, decide_kind, says_nil_report
 from mailbot.clock import as_local
 from mailbot.config import Config, DeadlinesConfig, LimitsConfig
@@ -68,6 +70,7 @@ class Analysis:
     findings: tuple[Finding, ...]
     drafts: tuple[Draft, ...] = ()
     file_types: tuple[str, ...] = ()  # the type sniffed from each attachment's content, in order
+    bounce: Bounce | None = None  # what a bounce of mailbot's own mail says it returns
 
 
 def analyse(
@@ -86,14 +89,14 @@ def analyse(
     if automatic is not None:  # never read, never counted, never answered
         attribution = _automatic_attribution(parsed, registry)
         file_types = tuple(sniff_type(part.data, part.filename) for part in parsed.attachments)
-        return Analysis(
-            parsed, "auto_or_bounce", attribution.unit, attribution.sender_known, "", automatic, (), (), file_types
-        )
+        bounce = parse_bounce(raw, registry.own_addresses) if is_bounce(parsed) else None
+        unit, known = attribution.unit, attribution.sender_known
+        return Analysis(parsed, "auto_or_bounce", unit, known, "", automatic, (), (), file_types, bounce)
     reading = read_message(parsed, rules.convert, rules.limits)
     attribution = _with_tables(attribute(parsed, registry), parsed, reading, registry)
     extraction = extract(parsed, reading, _setting(parsed, attribution, received_at, rules, registry))
     drafts = _with_nil(extraction, parsed, attribution, received_at, rules)
-    kind = decide_kind(parsed, attribution, None, _outcome(drafts, extraction))
+    kind = decide_kind(parsed, attribution, None, _with_data(_outcome(drafts, extraction), reading))
     findings = (
         *_size_findings(len(raw), limits),
         *parsed.findings,
@@ -209,6 +212,11 @@ def _time_findings(
                 Finding(WRONG_DATE_HEADER, f"邮件自称发送于 {claimed}，服务器收到于 {actual}，以收到时间为准")
             )
     return tuple(findings)
+
+
+def _with_data(outcome: TableOutcome, reading: Reading) -> TableOutcome:
+    """Whether the mail carried a table or a file that could hold one: spam with neither concerns nobody."""
+    return dataclasses.replace(outcome, carries_data=bool(reading.tables or reading.files_sent))
 
 
 def _unique(findings: tuple[Finding, ...]) -> tuple[Finding, ...]:

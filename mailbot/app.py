@@ -96,7 +96,7 @@ class App:
 
     def digests(self) -> Digests:
         self.ready_pipeline()  # the schema is current and the units mirrored
-        return Digests(self.sessions, self.config, self.templates, self.calendar)
+        return Digests(self.sessions, self.config, self.templates, self.calendar, self.archive)
 
     def outbox(self) -> Outbox:
         db.require_current(self.engine)

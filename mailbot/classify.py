@@ -126,6 +126,7 @@ class TableOutcome:
     counted: bool = False  # at least one submission with data
     nil: bool = False  # only nil reports (a table saying 无, a 合计 of 0)
     rejected: bool = False  # files were sent but none could be read: the unit must resend
+    carries_data: bool = False  # a table anywhere, or a file that could hold one (a document, a PDF, a photo)
 
 
 def decide_kind(msg: ParsedMessage, attribution: Attribution, automatic: str | None, tables: TableOutcome) -> str:
@@ -133,7 +134,7 @@ def decide_kind(msg: ParsedMessage, attribution: Attribution, automatic: str | N
     if automatic:
         return AUTO_OR_BOUNCE
     if attribution.unit is None:
-        return UNKNOWN_SENDER
+        return UNKNOWN_SENDER if concerns_a_unit(attribution, tables) else NOT_A_REPORT
     if tables.counted:
         return REPORT
     if tables.nil:
@@ -141,6 +142,12 @@ def decide_kind(msg: ParsedMessage, attribution: Attribution, automatic: str | N
     if tables.rejected:
         return REJECTED_INPUT
     return NIL_REPORT if says_nil_report(msg) else NOT_A_REPORT
+
+
+def concerns_a_unit(attribution: Attribution, tables: TableOutcome) -> bool:
+    """Mail from an unregistered address is for staff to settle when it names a unit (several, or one staff
+    rejected for it) or carries data; spam and newsletters that do neither concern nobody and are only counted."""
+    return bool(attribution.findings) or tables.carries_data or tables.counted or tables.nil or tables.rejected
 
 
 def says_nil_report(msg: ParsedMessage) -> bool:

@@ -279,7 +279,8 @@ def ingest(ctx: Context, paths: tuple[Path, ...]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 @pass_context
 def status(ctx: Context, as_of: str | None, as_json: bool) -> None:
-    """Show what has arrived, per unit, and what needs a person.
+    """Show what has arrived, per unit, and what needs a person — the same items as the daily digest: senders to
+    confirm, unreadable mail, what units wrote (单位来信), undeliverable addresses, mails that failed.
 
     \b
     Example:
@@ -293,7 +294,7 @@ def status(ctx: Context, as_of: str | None, as_json: bool) -> None:
     moment = _parse_time(as_of) or app.clock()
     pipeline = app.ready_pipeline()
     with transaction(pipeline.sessions) as session:
-        result = build_status(session, moment)
+        result = build_status(session, moment, app.config.staff.digest_attention_days, app.archive)
     if as_json:
         _echo_json(result.to_json())
     else:
@@ -328,7 +329,8 @@ def remind(ctx: Context, as_of: str | None, dry_run: bool, as_json: bool) -> Non
         _echo_json([p.to_json() for p in planned])
     else:
         for item in planned:
-            click.echo(f"{item.notice.kind:<12} {item.notice.unit:<16} {item.mail.period:<20} {item.notice.to}")
+            to = item.notice.to or "HELD: no deliverable address (see `mailbot status`)"
+            click.echo(f"{item.notice.kind:<12} {item.notice.unit:<16} {item.mail.period:<20} {to}")
         click.echo(f"{len(planned)} mail(s) {'due' if dry_run else 'queued'} as of {moment:%Y-%m-%d %H:%M}")
     if not dry_run:
         _report_drain(app.outbox().drain(), as_json)
@@ -711,6 +713,43 @@ def units_reject(ctx: Context, address: str, note: str) -> None:
     click.echo(f"{address} rejected")
 
 
+@units.command("retire-address")
+@click.argument("address")
+@pass_context
+def units_retire(ctx: Context, address: str) -> None:
+    """Never write to ADDRESS again (it bounced, or the unit gave it up); its unit's mail goes to its other
+    addresses. Mail from ADDRESS still counts for the unit.
+
+    \b
+    Example:
+      mailbot units retire-address old_jiaxian@163.com
+    """
+    from mailbot.store.db import transaction
+    from mailbot.units import retire_address
+
+    app = ctx.app
+    with transaction(app.ready_pipeline().sessions) as session:
+        unit = retire_address(session, address, app.clock())
+    click.echo(f"{address} retired for {unit}")
+
+
+@units.command("replace-address")
+@click.argument("old")
+@click.argument("new")
+@pass_context
+def units_replace(ctx: Context, old: str, new: str) -> None:
+    """Retire OLD and give its unit NEW instead: mail that was held for the unit goes to NEW from the next round.
+
+    \b
+    Example:
+      mailbot units replace-address old_jiaxian@163.com jiaxian_gh@163.com
+    """
+    from mailbot.units import replace_address
+
+    _settle(ctx, lambda session, now: replace_address(session, old, new, now))
+    click.echo(f"{old} retired, {new} now receives the unit's mail")
+
+
 def _settle(ctx: Context, action: Callable[[Any, datetime], list[int]]) -> None:
     from mailbot.reprocess import reprocess as run
     from mailbot.store.db import transaction
@@ -721,6 +760,31 @@ def _settle(ctx: Context, action: Callable[[Any, datetime], list[int]]) -> None:
     if message_ids:
         _, changes = run(pipeline, message_ids)
         click.echo(f"re-processed {len(message_ids)} messages, {len(changes)} changed")
+
+
+@cli.command()
+@click.argument("messages", nargs=-1, required=True)
+@pass_context
+def handled(ctx: Context, messages: tuple[str, ...]) -> None:
+    """Mark messages as dealt with: they leave "needs a person" in `status` and the digest. MESSAGES are the
+    ledger ids `mailbot status` shows (or Message-IDs) — typically a unit's letter (单位来信): a question answered,
+    a new phone number noted.
+
+    \b
+    Example:
+      mailbot handled 42
+      mailbot handled '<abc@qq.com>'
+    """
+    from mailbot.errors import InputError
+    from mailbot.store.db import transaction
+    from mailbot.store.ledger import mark_handled
+
+    app = ctx.app
+    with transaction(app.ready_pipeline().sessions) as session:
+        marked = mark_handled(session, messages, app.clock())
+    if not marked:
+        raise InputError(f"no such message: {' '.join(messages)} (see `mailbot status`)")
+    click.echo(f"handled: {', '.join(map(str, marked))}")
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -68,22 +68,24 @@ def print_status(status: Status) -> None:
             f"synced {state['updated_at']}"
         )
     if status.attention:
-        todo = Table("message", "from", "subject", "problem", title="needs a person")
+        todo = Table("message", "unit / from", "subject", "problem", title="needs a person (also in the digest)")
         for item in status.attention:
-            todo.add_row(str(item["message"]), item["from"], item["subject"], f"{item['code']}: {item['detail']}")
+            todo.add_row(*_attention_row(item))
         console.print(todo)
-    _print_outbox(status.outbox)
+    if status.other_mail:
+        console.print(f"other mail (spam, newsletters; never answered): {status.other_mail}")
 
 
-def _print_outbox(outbox: dict[str, Any]) -> None:
-    if outbox["paused"]:
-        console.print(f"[bold red]sending is paused[/]: {outbox['paused']} (fix the password, then "
-                      "`mailbot outbox resume`)", markup=True)  # fmt: skip
-    if outbox["mails"]:
-        mails = Table("mail", "status", "kind", "to", "error", title="mails that need a person (mailbot outbox list)")
-        for mail in outbox["mails"]:
-            mails.add_row(str(mail["id"]), mail["status"], mail["kind"], mail["to"], mail["error"])
-        console.print(mails)
+def _attention_row(item: dict[str, Any]) -> tuple[str, str, str, str]:
+    """One needs-a-person item: a message (`mailbot handled ID`), an address or a mail."""
+    ref = str(item["message"] or (f"mail {item['mail']}" if item["mail"] else ""))
+    who = " ".join(part for part in (item["unit"] or "", item["address"] or item["from"]) if part)
+    problem = f"{item['code']}: {item['detail']}" + ("  [held: no other address]" if item["held"] else "")
+    if item["group"] == "paused":
+        problem += " (fix the password, then `mailbot outbox resume`)"
+    if item["excerpt"]:
+        problem += "\n" + item["excerpt"]
+    return ref, who, item["subject"], ("(info) " if item["info"] else "") + problem
 
 
 def print_units(registry: Registry) -> None:

@@ -18,10 +18,12 @@ from mailbot.config import Config
 from mailbot.mails import Rendered, Templates, new_message_id
 from mailbot.periods import Period, year_periods
 from mailbot.report import digest
+from mailbot.report.attention import needs_a_person
 from mailbot.report.facts import PeriodReport, focus_periods, previous_period
-from mailbot.report.status import attention_items, outbox_attention
+from mailbot.report.status import other_mail
 from mailbot.report.workbook import consolidated_workbook, file_name
 from mailbot.store import outbox as store
+from mailbot.store.archive import Archive
 from mailbot.store.db import transaction
 from mailbot.store.reports import arrivals, last_digest_at, period_report
 from mailbot.workdays import WorkCalendar
@@ -41,6 +43,7 @@ class Digests:
     config: Config
     templates: Templates
     calendar: WorkCalendar
+    archive: Archive | None = None  # where the first lines of a unit's letter are read from
 
     def facts(self, now: datetime) -> digest.DigestFacts:
         staff = self.config.staff
@@ -59,8 +62,8 @@ class Digests:
                 periods=tuple(period_report(session, p, now) for p in shown),
                 previous=tuple(self._previous(session, p, now) for p in shown),
                 arrivals=tuple(arrivals(session, since or now - timedelta(days=1), now)),
-                attention=digest.within(attention_items(session, now), now, staff.digest_attention_days),
-                outbox=outbox_attention(session),
+                attention=tuple(needs_a_person(session, now, staff.digest_attention_days, self.archive)),
+                other_mail=other_mail(session, since or now - timedelta(days=1), now),
                 uncovered_years=tuple(self.calendar.uncovered([year, year + 1])),
             )
 

@@ -13,7 +13,7 @@ down sends the latest step it missed, once, not every step in between.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -33,10 +33,16 @@ LAST_STEP_WINDOW = timedelta(days=7)
 
 @dataclass(frozen=True)
 class Recipient:
-    """An active registered unit and the address its reminders go to (its first registered one)."""
+    """An active registered unit and its registered addresses: mail goes to the first one that is not known to
+    be undeliverable (see `route`)."""
 
     unit: str
-    address: str
+    address: str  # its first registered address; "" when it has none
+    more: tuple[str, ...] = ()  # its other addresses, in order: used when an earlier one is undeliverable
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        return tuple(address for address in (self.address, *self.more) if address)
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,7 @@ class State:
     queued: frozenset[str]  # every outbox key, whatever its status: a key is never planned twice
     receipts: tuple[ReceiptDue, ...] = ()
     annex2_months: frozenset[tuple[str, str]] = frozenset()  # (unit, "2021-06") with an annex-2 table that month
+    undeliverable: frozenset[str] = frozenset()  # addresses a bounce showed dead, or staff retired
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,14 @@ class Notice:
     step: str  # the step name, or "receipt"
     deadline: datetime | None
     message: int | None = None  # the ledger id a receipt answers
+    held: bool = False  # every address of the unit is undeliverable: not sent, shown to staff (`to` is "")
+
+
+def route(addresses: Sequence[str], undeliverable: Collection[str]) -> tuple[str, bool]:
+    """Where mail for a unit goes: its first address not known to be undeliverable. ("", True) when every one
+    is — the mail is held until staff give the unit a working address; ("", False) when it has none at all."""
+    live = next((address for address in addresses if address not in undeliverable), "")
+    return live, not live and bool(addresses)
 
 
 def plan(
@@ -87,7 +102,8 @@ def plan(
     receipt_max_age: timedelta,
 ) -> list[Notice]:
     """The mails due at `now`, receipts first (they answer mail that just came in), then per period and unit."""
-    receipts = [notice for due in state.receipts if (notice := _receipt(due, now, receipt_max_age, state.queued))]
+    units = {recipient.unit: recipient for recipient in state.recipients}
+    receipts = [notice for due in state.receipts if (notice := _receipt(due, now, receipt_max_age, state, units))]
     today = as_local(now).date()
     if not calendar.is_working_day(today):
         return receipts
@@ -97,12 +113,13 @@ def plan(
         if step is None:
             continue
         for recipient in state.recipients:
-            if (recipient.unit, period.id) in state.submitted or not recipient.address:
+            to, held = route(recipient.addresses, state.undeliverable)
+            if (recipient.unit, period.id) in state.submitted or not (to or held):
                 continue
             key = f"{step.kind}:{period.id}:{step.name}:{recipient.unit}"
             if key not in state.queued:
                 notices.append(
-                    Notice(key, step.kind, recipient.unit, recipient.address, period.id, step.name, period.deadline)
+                    Notice(key, step.kind, recipient.unit, to, period.id, step.name, period.deadline, held=held)
                 )
     return notices + _nudges(state, today, reminders, calendar)
 
@@ -116,13 +133,13 @@ def _nudges(state: State, today: date, reminders: RemindersConfig, calendar: Wor
     if today < day or day.month != today.month:
         return []
     period = f"{ANNEX2_NUDGE}-{today:%Y-%m}"
-    return [
-        Notice(key, REMINDER, recipient.unit, recipient.address, period, NUDGE_STEP, None)
-        for recipient in state.recipients
-        if recipient.address
-        and (recipient.unit, f"{today:%Y-%m}") not in state.annex2_months
-        and (key := f"{REMINDER}:{period}:{NUDGE_STEP}:{recipient.unit}") not in state.queued
-    ]
+    nudges = []
+    for recipient in state.recipients:
+        to, held = route(recipient.addresses, state.undeliverable)
+        key = f"{REMINDER}:{period}:{NUDGE_STEP}:{recipient.unit}"
+        if (to or held) and (recipient.unit, f"{today:%Y-%m}") not in state.annex2_months and key not in state.queued:
+            nudges.append(Notice(key, REMINDER, recipient.unit, to, period, NUDGE_STEP, None, held=held))
+    return nudges
 
 
 def current_step(period: Period, now: datetime, reminders: RemindersConfig, calendar: WorkCalendar) -> Step | None:
@@ -186,10 +203,16 @@ def _working_on_or_after(day: date, calendar: WorkCalendar) -> date:
     return day
 
 
-def _receipt(due: ReceiptDue, now: datetime, max_age: timedelta, queued: frozenset[str]) -> Notice | None:
+def _receipt(
+    due: ReceiptDue, now: datetime, max_age: timedelta, state: State, units: Mapping[str, Recipient]
+) -> Notice | None:
     """A receipt is due once per message, and only for recent mail: a first sync of last year's mailbox must
-    not answer every old message."""
+    not answer every old message. It answers the sender's address, unless that one is undeliverable: then the
+    unit's other addresses, or it is held."""
     key = f"receipt:{due.sha256}"
-    if key in queued or not due.address or now - due.received_at > max_age or due.received_at > now:
+    if key in state.queued or not due.address or now - due.received_at > max_age or due.received_at > now:
         return None
-    return Notice(key, RECEIPT, due.unit, due.address, "", RECEIPT, None, due.message)
+    to, held = due.address, False
+    if to in state.undeliverable:
+        to, held = route(units[due.unit].addresses if due.unit in units else (to,), state.undeliverable)
+    return Notice(key, RECEIPT, due.unit, to, "", RECEIPT, None, due.message, held)

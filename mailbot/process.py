@@ -23,10 +23,12 @@ from mailbot.classify import no_reply_reason, reply_references
 from mailbot.clock import Clock
 from mailbot.config import Config
 from mailbot.message.model import Part
+from mailbot.problems import Finding
 from mailbot.registry import Registry
 from mailbot.store import ledger
 from mailbot.store import submissions as stored
 from mailbot.store.archive import Archive
+from mailbot.store.bounces import apply_bounce
 from mailbot.store.db import transaction
 from mailbot.store.models import Attachment, Message, Problem, Submission, Unit, core
 from mailbot.workers import Analyser, Context, Failure, Job, Result, worker_count
@@ -263,8 +265,15 @@ def _store(
         keys |= _forget(session, row.id) if row.processed_at is not None else set()
     stored.run(session, _UPDATE_MESSAGE, [_message_values(row, analysis, unit_ids, now) for row, analysis in ready])
     attachment_ids = _insert_attachments(session, [(row.id, a.parsed.attachments, a.file_types) for row, a in ready])
-    derived = [stored.Derived(row.id, row.received_at, a.findings, a.drafts) for row, a in ready]
+    derived = [stored.Derived(row.id, row.received_at, _with_bounce(session, row, a), a.drafts) for row, a in ready]
     stored.settle(session, keys, stored.add_all(session, derived, attachment_ids, unit_ids))
+
+
+def _with_bounce(session: Session, row: Message, analysis: Analysis) -> tuple[Finding, ...]:
+    """A bounce of mailbot's own mail marks what it returns; its findings tell staff what that was."""
+    if analysis.bounce is None:
+        return analysis.findings
+    return (*analysis.findings, *apply_bounce(session, row.id, row.received_at, analysis.bounce))
 
 
 _UPDATE_MESSAGE = update(MESSAGES).where(MESSAGES.c.id == bindparam("row_id"))

@@ -45,6 +45,7 @@ class Planned:
             "step": notice.step,
             "subject": self.mail.subject,
             "key": notice.key,
+            "held": notice.held,
         }
 
 
@@ -81,8 +82,9 @@ class Reminders:
         return self._render(notice, periods[notice.period], now)
 
     def queue(self, now: datetime, kinds: Collection[str] = ALL_KINDS) -> list[Planned]:
-        """Queue what is due; returns what was queued now (nothing already queued under the same key)."""
-        planned = self.planned(now, kinds)
+        """Queue what is due; returns what was queued now (nothing already queued under the same key). A mail
+        held for want of a deliverable address is not queued: it is planned again once the unit has one."""
+        planned = [p for p in self.planned(now, kinds) if not p.notice.held]
         with transaction(self.sessions) as session:
             queued = set(store.enqueue(session, [p.mail for p in planned], now))
         return [p for p in planned if p.notice.key in queued]

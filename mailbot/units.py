@@ -1,4 +1,5 @@
-"""Staff settle unknown senders: `units confirm-address` learns an address, `units reject` refuses it."""
+"""Staff settle unknown senders (`units confirm-address` learns an address, `units reject` refuses it) and dead
+addresses (`units retire-address`, `units replace-address`) after a bounce."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ def confirm_address(session: Session, address: str, unit_name: str, now: datetim
         raise InputError(f"{address} already belongs to {owner}; change the config to move it")
     if existing is None:
         session.add(UnitAddress(address=address, unit_id=unit.id, source="confirmed", created_at=now))
+    else:  # staff vouch for it again: a bounce or a retirement is over
+        existing.undeliverable_at, existing.retired_at = None, None
     session.execute(delete(SenderDecision).where(SenderDecision.address == address))
     return _messages_from(session, address)
 
@@ -40,6 +43,29 @@ def reject_address(session: Session, address: str, now: datetime, note: str = ""
     if decision is None:
         session.add(SenderDecision(address=address, decision="rejected", decided_at=now, note=note))
     return _messages_from(session, address)
+
+
+def retire_address(session: Session, address: str, now: datetime) -> str:
+    """Never write to `address` again (a bounce showed it dead, or the unit said so); mail from it still counts
+    for its unit. Returns the unit's name."""
+    row = _unit_address(session, _normalise(address))
+    if row.retired_at is None:
+        row.retired_at = now
+    return row.unit.name
+
+
+def replace_address(session: Session, old: str, new: str, now: datetime) -> list[int]:
+    """Retire `old` and give its unit `new` instead. Returns the ids of mail from `new`, to be re-processed."""
+    unit_name = retire_address(session, old, now)
+    session.flush()
+    return confirm_address(session, new, unit_name, now)
+
+
+def _unit_address(session: Session, address: str) -> UnitAddress:
+    row = session.scalar(select(UnitAddress).where(UnitAddress.address == address))
+    if row is None:
+        raise InputError(f"{address} is no unit's address (see `mailbot units list`)")
+    return row
 
 
 def _messages_from(session: Session, address: str) -> list[int]:

@@ -104,11 +104,20 @@ def test_it_counts_content_named_units_from_unknown_addresses_but_flags_them(app
     assert "unknown_sender" in [p.code for p in row.problems]
 
 
-def test_it_marks_strangers_without_a_unit_as_unknown_sender(app: App, tmp_path: Path) -> None:
+def test_it_counts_spam_from_a_stranger_as_other_mail_for_nobody(app: App, tmp_path: Path) -> None:
     raw = make_message(sender="ads@spam.example", subject="优惠促销", body="点击领取")
     ingest_paths(app.ready_pipeline(), [_write(tmp_path / "in", "a.eml", raw)])
     [row] = _messages(app)
+    assert (row.kind, row.unit) == ("not_a_report", None)
+    assert "unknown_sender" not in [p.code for p in row.problems]
+
+
+def test_it_marks_a_stranger_with_a_table_naming_no_unit_as_unknown_sender(app: App, tmp_path: Path) -> None:
+    raw = make_message(sender="x@spam.example", subject="表", attachments=[("表.xlsx", annex3_xlsx(unit="某某公司"))])
+    ingest_paths(app.ready_pipeline(), [_write(tmp_path / "in", "a.eml", raw)])
+    [row] = _messages(app)
     assert (row.kind, row.unit) == ("unknown_sender", None)
+    assert "unknown_sender" in [p.code for p in row.problems]
 
 
 def test_it_never_counts_auto_replies_or_its_own_mail(app: App, tmp_path: Path) -> None:

@@ -509,7 +509,7 @@ def _newsletter() -> SampleMessage:
         html="<html><body><h1>618年中大促</h1><p>全场满199减30</p></body></html>",
         extra=[("List-Unsubscribe", b"<mailto:unsubscribe@mall-news.example.com>")],
     )
-    return SampleMessage(mail.key, serialise(mail), mail.received, None, "unknown_sender", "newsletter")
+    return SampleMessage(mail.key, serialise(mail), mail.received, None, "not_a_report", "newsletter")
 
 
 def _unit(units: Sequence[UnitConfig], name: str) -> UnitConfig:

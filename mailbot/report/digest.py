@@ -10,24 +10,19 @@ Amounts are exact 万元 (wan_text), so they agree with the workbook and the cir
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import datetime, time
 from decimal import Decimal
 from typing import Any
 
 from mailbot.clock import as_local
 from mailbot.periods import Period
 from mailbot.receipts import STAFF_ONLY, chinese_date, period_text
-from mailbot.report import blank
+from mailbot.report import attention, blank
 from mailbot.report.facts import LATE, MISSING, Arrival, PeriodReport, UnitReport, days_between, wan_text
 from mailbot.workdays import WorkCalendar
 
 DIGEST = "digest"  # the outbox kind and the templates' name
-SENDER_CODES = ("unknown_sender", "ambiguous_unit")  # mail a person must attribute (`mailbot units confirm-address`)
-UNREADABLE_CODES = (
-    *("failed", "encrypted", "corrupt", "empty_file", "unsafe_xml", "archive_bomb", "unsupported_format"),
-    *("oversized", "malformed_message", "unrecognised_table", "no_table"),
-)
 
 ProblemName = Callable[[str], str]
 
@@ -39,8 +34,8 @@ class DigestFacts:
     periods: tuple[PeriodReport, ...]
     previous: tuple[PeriodReport | None, ...]  # the same annex's period before each of `periods`
     arrivals: tuple[Arrival, ...] = ()
-    attention: tuple[Mapping[str, Any], ...] = ()  # report.status.attention_items, within the attention window
-    outbox: Mapping[str, Any] = field(default_factory=lambda: {"paused": None, "mails": []})
+    attention: tuple[attention.Item, ...] = ()  # report.attention.needs_a_person: the same list as `status`
+    other_mail: int = 0  # mail since the last digest that concerns nobody (spam, newsletters)
     uncovered_years: tuple[int, ...] = ()  # years whose holidays the calendar does not know
 
 
@@ -57,21 +52,24 @@ def key(now: datetime, address: str) -> str:
 
 def context(facts: DigestFacts, problem_name: ProblemName, sender_name: str) -> dict[str, Any]:
     periods = [_period(p, prev, problem_name) for p, prev in zip(facts.periods, facts.previous, strict=True)]
-    senders = _attention(facts, SENDER_CODES, problem_name)
-    unreadable = _attention(facts, UNREADABLE_CODES, problem_name)
-    mails = list(facts.outbox.get("mails", []))
-    todo = sum(len(p["issues"]) for p in periods) + len(senders) + len(unreadable) + len(mails)
-    todo += len(facts.uncovered_years) + bool(facts.outbox.get("paused"))
+    groups = {group: _items(facts, group, problem_name) for group in attention.GROUPS}
+    todo = sum(len(p["issues"]) for p in periods) + attention.to_do(list(facts.attention))
+    todo += len(facts.uncovered_years)
+    paused = groups[attention.PAUSED_GROUP]
     return {
         "as_of_text": _moment(facts.as_of),
         "day_text": chinese_date(as_local(facts.as_of).date()),
         "since_text": _moment(facts.since) if facts.since else "",
         "periods": periods,
         "arrivals": [_arrival(a) for a in facts.arrivals],
-        "senders": senders,
-        "unreadable": unreadable,
-        "paused": facts.outbox.get("paused") or "",
-        "mails": mails,
+        "senders": groups[attention.SENDERS],
+        "unreadable": groups[attention.UNREADABLE],
+        "undeliverable": groups[attention.UNDELIVERABLE],
+        "unit_wrote": groups[attention.UNIT_WROTE],
+        "info": groups[attention.INFO],
+        "other_mail": facts.other_mail,
+        "paused": paused[0]["detail"] if paused else "",
+        "mails": groups[attention.MAILS],
         "uncovered_years": list(facts.uncovered_years),
         "todo": todo,
         "headline": _headline(periods, todo),
@@ -182,26 +180,31 @@ def _signed(change: Decimal) -> str:
     return ("+" if change >= 0 else "-") + wan_text(abs(change))
 
 
-def _attention(facts: DigestFacts, codes: Sequence[str], problem_name: ProblemName) -> list[dict[str, Any]]:
+def _items(facts: DigestFacts, group: str, problem_name: ProblemName) -> list[dict[str, Any]]:
+    """The template's view of one group of what needs a person."""
     return [
         {
-            "received_text": _moment(datetime.fromisoformat(item["received_at"])),
-            "sender": item["from"],
-            "subject": item["subject"],
-            "kind": problem_name(item["code"]),
-            "detail": item["detail"],
-            "new": facts.since is None or datetime.fromisoformat(item["received_at"]) > facts.since,
-            "message": item["message"],
+            "received_text": _moment(item.received_at) if item.received_at else "",
+            "sender": item.sender,
+            "subject": item.subject,
+            "kind": problem_name(item.code),
+            "detail": item.detail,
+            "new": facts.since is None or (item.received_at is not None and item.received_at > facts.since),
+            "message": item.message,
+            "unit": item.unit or "",
+            "address": item.address,
+            "excerpt_lines": item.excerpt.splitlines(),
+            "held": item.held,
+            # a mail that failed or may have gone out
+            "id": item.mail,
+            "status": item.code,
+            "mail_kind": item.kind,
+            "to": item.address,
+            "error": item.detail,
         }
         for item in facts.attention
-        if item["code"] in codes
+        if item.group == group
     ]
-
-
-def within(items: Sequence[Mapping[str, Any]], as_of: datetime, days: int) -> tuple[Mapping[str, Any], ...]:
-    """The attention items received in the last `days` days: an old unknown sender is not news every day."""
-    start = as_of - timedelta(days=days)
-    return tuple(item for item in items if datetime.fromisoformat(item["received_at"]) >= start)
 
 
 def _moment(moment: datetime) -> str:

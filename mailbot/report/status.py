@@ -1,4 +1,7 @@
-"""`mailbot status`: what has arrived, from whom, and what needs a person — as plain data for text or JSON."""
+"""`mailbot status`: what has arrived, from whom, and what needs a person — as plain data for text or JSON.
+
+What needs a person is `report.attention.needs_a_person`, the same list the digest shows.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailbot.store.models import Flag, MailboxState, Message, OutboxMail, Problem, Unit
+from mailbot.report.attention import needs_a_person
+from mailbot.store.archive import Archive
+from mailbot.store.models import Flag, MailboxState, Message, OutboxMail, Unit
 from mailbot.store.outbox import PAUSED
 
 
@@ -30,7 +35,8 @@ class Status:
     by_kind: dict[str, int]
     by_status: dict[str, int]
     units: list[UnitStatus]
-    attention: list[dict[str, Any]] = field(default_factory=list)
+    attention: list[dict[str, Any]] = field(default_factory=list)  # needs a person (report.attention)
+    other_mail: int = 0  # mail that concerns nobody (spam, newsletters): counted, never an item
     mailbox: list[dict[str, Any]] = field(default_factory=list)
     # Sending that needs a person: paused after a refused login, and mails that failed or may have gone out.
     outbox: dict[str, Any] = field(default_factory=lambda: {"paused": None, "mails": []})
@@ -43,6 +49,8 @@ class Status:
             "by_status": self.by_status,
             "units": [_unit_json(u) for u in self.units],
             "attention": self.attention,
+            "to_do": to_do_count(self.attention),
+            "other_mail": self.other_mail,
             "mailbox": self.mailbox,
             "outbox": self.outbox,
         }
@@ -59,8 +67,14 @@ def _unit_json(unit: UnitStatus) -> dict[str, Any]:
     }
 
 
-def build_status(session: Session, as_of: datetime) -> Status:
+def to_do_count(attention: list[dict[str, Any]]) -> int:
+    return sum(not item["info"] for item in attention)
+
+
+def build_status(session: Session, as_of: datetime, info_days: int = 14, archive: Archive | None = None) -> Status:
+    """`info_days`: how long information (a bounce about a former address) is shown, as in the digest."""
     seen = Message.received_at <= as_of
+    items = needs_a_person(session, as_of, info_days, archive)
     by_kind = _counts(session, Message.kind, seen)
     return Status(
         as_of=as_of,
@@ -68,7 +82,8 @@ def build_status(session: Session, as_of: datetime) -> Status:
         by_kind=by_kind,
         by_status=_counts(session, Message.status, seen),
         units=_unit_statuses(session, as_of),
-        attention=attention_items(session, as_of),
+        attention=[item.to_json() for item in items],
+        other_mail=other_mail(session, None, as_of),
         mailbox=[
             {
                 "folder": s.folder,
@@ -118,34 +133,11 @@ def _unit_statuses(session: Session, as_of: datetime) -> list[UnitStatus]:
     return list(units.values())
 
 
-ATTENTION_CODES = (
-    *("unknown_sender", "ambiguous_unit", "rejected_sender", "malformed_message", "oversized"),
-    # Files that could not be read: the unit has to send them again.
-    *("encrypted", "corrupt", "empty_file", "unsafe_xml", "archive_bomb", "unsupported_format"),
-    *("unrecognised_table", "no_table", "sum_mismatch", "not_consumption"),
-)
-
-
-def attention_items(session: Session, as_of: datetime) -> list[dict[str, Any]]:
-    """Messages a person must look at: failed processing, or a problem only staff can settle."""
-    failed = session.scalars(select(Message).where(Message.status == "failed", Message.received_at <= as_of))
-    items = [_attention_item(m, "failed", m.error) for m in failed]
-    problems = session.execute(
-        select(Message, Problem)
-        .join(Problem, Problem.message_id == Message.id)
-        .where(Problem.code.in_(ATTENTION_CODES), Message.received_at <= as_of)
-        .order_by(Message.received_at)
-    ).all()
-    items += [_attention_item(m, p.code, p.detail) for m, p in problems]
-    return items
-
-
-def _attention_item(message: Message, code: str, detail: str) -> dict[str, Any]:
-    return {
-        "message": message.id,
-        "received_at": message.received_at.isoformat(),
-        "from": message.from_address,
-        "subject": message.subject,
-        "code": code,
-        "detail": detail,
-    }
+def other_mail(session: Session, since: datetime | None, as_of: datetime) -> int:
+    """Mail that concerns nobody: no unit, no table, nothing to settle (spam, newsletters, strangers' notes)."""
+    query = select(func.count()).where(
+        Message.kind == "not_a_report", Message.unit_id.is_(None), Message.received_at <= as_of
+    )
+    if since is not None:
+        query = query.where(Message.received_at > since)
+    return session.scalar(query) or 0

@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from mailbot.config import StaffConfig, UnitConfig
+from mailbot.message.decode import normalise_message_id
 from mailbot.registry import Registry, RegistryUnit
 from mailbot.store.models import MailboxState, Message, SenderDecision, Unit, UnitAddress, UnitAlias, core
 
@@ -215,3 +216,16 @@ def awaiting_mailbox_action(session: Session, folder: str, uidvalidity: int) -> 
             )
         )
     )
+
+
+def mark_handled(session: Session, references: Sequence[str], now: datetime) -> list[int]:
+    """Staff dealt with these messages (a unit's question, a note): they leave the needs-a-person list. A
+    reference is a ledger id (as `mailbot status` shows it) or a Message-ID. Returns the ledger ids marked."""
+    ids = {int(ref) for ref in references if ref.strip().isdigit()}
+    message_ids = [normalise_message_id(ref) for ref in references if not ref.strip().isdigit()]
+    found = session.scalars(select(Message).where(or_(Message.id.in_(ids), Message.message_id.in_(message_ids))))
+    marked = []
+    for message in found:
+        message.handled_at = message.handled_at or now
+        marked.append(message.id)
+    return sorted(marked)

@@ -14,7 +14,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailbot.clock import as_local
-from mailbot.notices import ReceiptDue, Recipient, State
+from mailbot.notices import ReceiptDue, Recipient, State, route
 from mailbot.store.models import Flag, Message, OutboxMail, Submission, Unit, UnitAddress
 
 ACCEPTED = ("current", "superseded", "duplicate")  # a unit that sent any accepted table has reported
@@ -59,6 +59,7 @@ def planning_state(session: Session, now: datetime, receipt_max_age: timedelta, 
         queued=frozenset(session.scalars(select(OutboxMail.key))),
         receipts=_receipts_due(session, now, receipt_max_age) if receipts else (),
         annex2_months=_annex2_months(session, now),
+        undeliverable=undeliverable(session),
     )
 
 
@@ -73,15 +74,52 @@ def _annex2_months(session: Session, now: datetime) -> frozenset[tuple[str, str]
 
 
 def _recipients(session: Session) -> tuple[Recipient, ...]:
-    # The first address from the config (the unit's own list order), else the first one staff confirmed.
-    first: dict[int, str] = {}
-    addresses = session.execute(
+    addresses = unit_addresses(session)
+    units = session.execute(select(Unit.id, Unit.name).where(Unit.active).order_by(Unit.position, Unit.id))
+    return tuple(_recipient(name, addresses.get(unit_id, [])) for unit_id, name in units)
+
+
+def _recipient(name: str, addresses: Sequence[str]) -> Recipient:
+    return Recipient(name, addresses[0], tuple(addresses[1:])) if addresses else Recipient(name, "")
+
+
+def unit_addresses(session: Session) -> dict[int, list[str]]:
+    """Each unit's addresses in the order mail tries them: the config's (its own list order), then those staff
+    confirmed (oldest first)."""
+    found: dict[int, list[str]] = {}
+    rows = session.execute(
         select(UnitAddress.unit_id, UnitAddress.address).order_by((UnitAddress.source != "config"), UnitAddress.id)
     )
-    for unit_id, address in addresses:
-        first.setdefault(unit_id, address)
-    units = session.execute(select(Unit.id, Unit.name).where(Unit.active).order_by(Unit.position, Unit.id))
-    return tuple(Recipient(name, first.get(unit_id, "")) for unit_id, name in units)
+    for unit_id, address in rows:
+        found.setdefault(unit_id, []).append(address)
+    return found
+
+
+def undeliverable(session: Session) -> frozenset[str]:
+    """Unit addresses mail must not go to: a bounce showed them dead, or staff retired them."""
+    dead = or_(UnitAddress.undeliverable_at.is_not(None), UnitAddress.retired_at.is_not(None))
+    return frozenset(session.scalars(select(UnitAddress.address).where(dead)))
+
+
+def redirect_pending(session: Session, address: str) -> tuple[int, int]:
+    """Mails queued but not yet sent to an address that just became undeliverable go to the unit's next address;
+    when it has none they are dropped (never attempted), and planning holds them until staff give the unit a
+    working address. Returns (redirected, dropped)."""
+    rows = session.scalars(
+        select(OutboxMail).where(OutboxMail.status == "pending", OutboxMail.to_address == address)
+    ).all()
+    addresses, dead = unit_addresses(session), undeliverable(session)
+    redirected = dropped = 0
+    for row in rows:
+        if row.unit_id is None:
+            continue  # a digest to staff: not a unit's address
+        to, _ = route(addresses.get(row.unit_id, []), dead)
+        if to:
+            row.to_address, redirected = to, redirected + 1
+        else:
+            session.delete(row)
+            dropped += 1
+    return redirected, dropped
 
 
 def _receipts_due(session: Session, now: datetime, max_age: timedelta) -> tuple[ReceiptDue, ...]:
