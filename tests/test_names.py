@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from mailbot.message.names import MAX_NAME_BYTES, display_name, name_finding, name_hazards, safe_name, shown_name
+from mailbot.read.office import ConversionError, LibreOffice
 
 HOSTILE = {
     "../../etc/passwd.xlsx": "上级目录",
@@ -98,3 +99,11 @@ def test_a_safe_name_never_leaves_its_folder(name: str, tmp_path: Path) -> None:
     assert target.parent == tmp_path and target.name not in ("", ".", "..")
     target.write_bytes(b"x")  # the file system accepts it
     assert [p.name for p in tmp_path.iterdir()] == [target.name]
+
+
+@pytest.mark.parametrize("extension", ["../../etc/x", "xlsx/../..", "x\x00", "C:\\x"])
+def test_libreoffice_takes_no_file_name_from_a_sender(extension: str) -> None:
+    # It converts a fixed input.<ext> in a private folder; an extension is one of a known few or nothing is written.
+    office = LibreOffice(program="/nonexistent/soffice")
+    with pytest.raises(ConversionError, match="unexpected file extension"):
+        office.convert(b"data", extension, "xlsx")
