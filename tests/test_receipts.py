@@ -21,9 +21,9 @@ from mailbot.receipts import ProblemFact, ReceiptFacts, TableFact, context, days
 from mailbot.store.db import transaction
 from mailbot.store.models import Message, OutboxMail
 
-from dbfixtures import ingest_raws
+from dbfixtures import FixedClock, ingest_raws, make_config, server_section
 from mailgen import annex3_xlsx, make_message
-from smtpservers import ScriptedSmtp
+from smtpservers import PASSWORD, USER, ScriptedSmtp
 from tablegen import encrypted_xlsx, xlsx_bytes
 
 ARRIVED = datetime(2021, 6, 10, 15, 32, tzinfo=TZ)  # five days before the 06-15 deadline
@@ -119,6 +119,28 @@ def test_it_calls_no_month_a_bad_date(mailer: App, smtp: ScriptedSmtp, tmp_path:
     text = _text(delivered.message)
     assert "读取 4 行，合计 742,000.00元" in text
     assert "日期" not in text and "需要您注意的问题" not in text
+
+
+def test_it_says_a_table_no_configured_period_asks_for_was_counted_nowhere(
+    tmp_path: Path, database_url: str, smtp: ScriptedSmtp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", PASSWORD)
+    section = server_section(smtp, "TEST_SMTP_PASSWORD", user=USER, **{"from": USER})
+    config = make_config(tmp_path / "data", database_url, smtp=section, deadlines={"annex1": []})
+    app = App(config, clock=FixedClock(ARRIVED))
+    app.upgrade()
+    try:
+        rows = (("序号", "推荐产品", "推荐人", "联系电话", "备注"), (1, "郏县红薯", "王五", "13800000000", ""))
+        ingest_raws(
+            app, tmp_path / "in", make_message(attachments=[("附件1.xlsx", xlsx_bytes(rows))], received=ARRIVED)
+        )
+        _send_receipts(app, SOON)
+    finally:
+        app.close()
+    [delivered] = smtp.delivered
+    text = _text(delivered.message)
+    assert "其中的表格本次未计入任何一期" in text and "已登记如下" not in text
+    assert "附件1.xlsx" in text and "目前没有需要报送这张表的期次" in text
 
 
 def test_it_tells_a_unit_to_resend_a_file_it_could_not_read(mailer: App, smtp: ScriptedSmtp, tmp_path: Path) -> None:
