@@ -12,6 +12,7 @@ from mailbot.attribute import Attribution
 from mailbot.classify import TableOutcome, automatic_reason, decide_kind
 from mailbot.message.model import ParsedMessage
 from mailbot.message.split import parse_message
+from mailbot.problems import AMBIGUOUS_UNIT, Finding
 
 OWN = frozenset({"pingqf163@163.com"})
 UNIT = Attribution("郏县总工会", sender_known=True, by="address")
@@ -167,6 +168,14 @@ def test_it_puts_automatic_mail_first() -> None:
 def test_it_says_unknown_sender_without_a_unit() -> None:
     counted = TableOutcome(counted=True)
     assert decide_kind(mail(files=(("a.xlsx", real_xlsx()),)), NOBODY, None, counted) == "unknown_sender"
+
+
+def test_mail_from_a_stranger_that_names_no_unit_and_carries_no_data_concerns_nobody() -> None:
+    spam = mail(body="全场五折，点击领取")
+    assert decide_kind(spam, NOBODY, None, TableOutcome()) == "not_a_report"
+    assert decide_kind(spam, NOBODY, None, TableOutcome(carries_data=True)) == "unknown_sender"  # a PDF, a photo
+    ambiguous = Attribution(None, False, "", (Finding(AMBIGUOUS_UNIT, "郏县、宝丰"),))
+    assert decide_kind(spam, ambiguous, None, TableOutcome()) == "unknown_sender"  # it names units
 
 
 def test_it_decides_from_what_the_tables_gave() -> None:

@@ -160,3 +160,19 @@ def test_the_annex2_nudge_goes_once_a_month_to_units_without_an_annex2_table_tha
     assert plan(queued, at("2021-06-28"), [], reminders, CALENDAR, timedelta(0)) == []  # once a month
     july = plan(queued, at("2021-07-27"), [], reminders, CALENDAR, timedelta(0))  # June's table was June's
     assert {(n.unit, n.period) for n in july} == {(u.unit, "annex2-nudge-2021-07") for u in UNITS}
+
+
+def test_it_routes_past_undeliverable_addresses_and_holds_when_none_is_left() -> None:
+    two = Recipient("郏县总工会", "jiaxian@example.cn", ("jiaxian2@example.cn",))
+    one = Recipient("宝丰县总工会", "baofeng@example.cn")
+    dead = frozenset({"jiaxian@example.cn", "baofeng@example.cn"})
+    receipt = ReceiptDue(7, "ab" * 32, "宝丰县总工会", "baofeng@example.cn", at("2021-06-16", 8))
+    state = State((two, one), frozenset(), frozenset(), (receipt,), undeliverable=dead)
+    found = {
+        (n.kind, n.unit): n
+        for n in plan(state, at("2021-06-16"), [JUNE], RemindersConfig(), CALENDAR, timedelta(days=3))
+    }
+    assert found[(LATE_NOTICE, "郏县总工会")].to == "jiaxian2@example.cn"
+    held = found[(LATE_NOTICE, "宝丰县总工会")]
+    assert held.held and held.to == ""
+    assert found[(RECEIPT, "宝丰县总工会")].held  # the receipt would answer a dead address
