@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from mailbot.app import App
 from mailbot.clock import TZ
@@ -19,7 +19,8 @@ from mailbot.store.db import transaction
 from mailbot.store.ledger import Arrival
 from mailbot.store.models import Base, Message, Submission, SubmissionRow, Unit, UnitAddress
 
-from dbfixtures import make_config
+from dbfixtures import ingest_raws, make_config
+from mailgen import annex3_xlsx, make_message
 
 NOW = datetime(2021, 6, 20, 10, 0, tzinfo=TZ)
 
@@ -52,6 +53,25 @@ def test_it_refuses_a_database_that_is_not_migrated(tmp_path, database_url) -> N
     with pytest.raises(DatabaseError, match="mailbot db upgrade"):
         fresh.ready_pipeline()
     fresh.close()
+
+
+def test_the_upgrade_re_reads_what_the_old_rules_misread(app: App, tmp_path) -> None:
+    """Migration 0006: a table filed under an invented monthly period is read again by the next poll."""
+    raw = make_message(attachments=[("附件3.xlsx", annex3_xlsx())], received=datetime(2021, 6, 12, 9, 0, tzinfo=TZ))
+    ingest_raws(app, tmp_path / "in", raw)
+    with transaction(app.sessions) as session:  # what the old rules stored
+        session.execute(update(Submission).values(annex="monthly", period="2021-monthly-03", on_time=False))
+    from alembic import command
+
+    command.stamp(db._alembic_config(app.engine), "0005")
+    app.upgrade()
+    with transaction(app.sessions) as session:
+        assert session.execute(select(Message.status, Message.attempts)).all() == [("archived", 0)]
+    app.ready_pipeline().process_pending()
+    with transaction(app.sessions) as session:
+        found = session.execute(select(Submission.annex, Submission.period, Submission.on_time)).all()
+        assert found == [("3", "2021-annex3-06-15", True)]
+        assert session.scalar(select(Message.status)) == "processed"
 
 
 def test_it_runs_sqlite_in_wal_mode_with_foreign_keys(tmp_path) -> None:
