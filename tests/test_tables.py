@@ -5,6 +5,7 @@ These run on real SQLite files and PostgreSQL (the `app` fixture) and read workb
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import tomllib
@@ -22,7 +23,7 @@ import mailbot.process as process_module
 from mailbot.app import App
 from mailbot.clock import TZ
 from mailbot.ingest import ingest_paths
-from mailbot.report.export import export_data
+from mailbot.report.export import export_data, write_csv
 from mailbot.reprocess import reprocess
 from mailbot.store.db import transaction
 from mailbot.store.models import Message, Submission
@@ -131,6 +132,15 @@ def test_it_counts_a_2020_layout_table_for_the_annex3_period_open_when_it_arrive
     with transaction(app.sessions) as session:
         exported = export_data(session)
     assert {item["period"] for item in exported["submissions"]} == {"2021-annex3-06-15"}
+    # 采购时间 as written, beside the interval it names, in the rows export staff open in Excel.
+    table = list(csv.DictReader(io.StringIO(write_csv(exported, "rows").lstrip("\ufeff"))))
+    assert [(r["purchased_on"], r["purchased_from"], r["purchased_to"]) for r in table[:4]] == [
+        ("2021年1月", "2021-01-01", "2021-01-31"),
+        ("2021.04", "2021-04-01", "2021-04-30"),
+        ("4-5月", "2021-04-01", "2021-05-31"),
+        ("2021年5月", "2021-05-01", "2021-05-31"),
+    ]
+    assert not [p for m in messages(app) for p in m.problems if p.code == "bad_value"]
 
 
 def test_it_counts_a_table_nowhere_and_says_so_when_the_config_asks_for_no_period_of_its_annex(

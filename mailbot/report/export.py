@@ -42,8 +42,11 @@ SUBMISSION_COLUMNS = (
 # One line per table row: its submission's key, then every canonical field of GUIDE §3 with the raw spellings.
 ROW_COLUMNS = (
     *("message_id", "unit", "annex", "period", "status", "on_time", "origin"),
-    *("product", "source", "source_raw", "channel", "channel_raw", "amount_yuan", "purchased_on", "quantity_tonnes"),
-    *("activity", "mode", "platform", "partners", "participants", "invested_yuan", "consumption_yuan", "ended_on"),
+    *("product", "source", "source_raw", "channel", "channel_raw", "amount_yuan"),
+    # 采购时间 as written, with the interval it was read as; 数量 in tonnes (the 2020 layout of 附件3)
+    *("purchased_on", "purchased_from", "purchased_to", "quantity_tonnes"),
+    *("activity", "mode", "platform", "partners", "participants", "invested_yuan", "consumption_yuan"),
+    *("ended_on", "ended_on_raw"),
     *("recommender", "phone", "remark"),
 )
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\0")
