@@ -120,9 +120,7 @@ def assign(
     return None if period is None else Assignment(period.id, period.deadline, received_at <= period.deadline)
 
 
-def open_period(
-    annex: str, received_at: datetime, deadlines: DeadlinesConfig, workdays: WorkCalendar
-) -> Period | None:
+def open_period(annex: str, received_at: datetime, deadlines: DeadlinesConfig, workdays: WorkCalendar) -> Period | None:
     """The period a table of this annex counts toward when it arrives at `received_at`; None when the config
     asks for no period of this annex."""
     year = as_local(received_at).year
