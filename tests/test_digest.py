@@ -291,7 +291,7 @@ def test_the_command_previews_without_queueing_and_writes_the_html(
     assert page.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in page and "石龙区总工会" in page
     with pytest.raises(SystemExit) as stopped:
         main(["--config", config, "digest", "--as-of", "not-a-time", "--dry-run"])
-    assert stopped.value.code == 2
+    assert stopped.value.code == 6  # bad input, as the README's exit-code table says
 
 
 # ---------------------------------------------------------------------------------------------------------

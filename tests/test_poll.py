@@ -83,7 +83,7 @@ def test_it_attributes_registered_senders_and_every_header_encoding(app: App, im
     assert found[3][:3] == ("wugang@example.cn", "report", "舞钢公司工会")
     assert found[4][2] == "平顶山发电分公司工会" and found[4][3] == "平顶山 发电分公司 报表4"
     assert found[5][1] == "auto_or_bounce"
-    assert found[6][1:3] == ("unknown_sender", None)
+    assert found[6][1:3] == ("not_a_report", None)  # a stranger's advertisement concerns nobody
 
 
 def test_it_fetches_only_what_is_new_on_the_next_poll(app: App, imap_server: MailServer) -> None:
