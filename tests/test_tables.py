@@ -23,6 +23,7 @@ import mailbot.process as process_module
 from mailbot.app import App
 from mailbot.clock import TZ
 from mailbot.ingest import ingest_paths
+from mailbot.report.attention import needs_a_person
 from mailbot.report.export import export_data, write_csv
 from mailbot.reprocess import reprocess
 from mailbot.store.db import transaction
@@ -156,6 +157,14 @@ def test_it_counts_a_table_nowhere_and_says_so_when_the_config_asks_for_no_perio
         assert message.kind == "report" and submissions(application) == []
         (problem,) = [p for p in message.problems if p.code == "no_open_period"]
         assert "附件1.xlsx" in problem.detail and "未计入任何一期" in problem.detail
+        with transaction(application.sessions) as session:  # status and the digest list it for staff
+            items = needs_a_person(session, JUNE_20, 14)
+        assert [(i.group, i.code, i.message, i.unit) for i in items] == [
+            ("uncounted", "no_open_period", message.id, "郏县总工会")
+        ]
+        made = application.digests().render(JUNE_20).rendered
+        assert "未计入任何一期的报表" in made.text and problem.detail in made.text
+        assert "未计入任何一期的报表" in made.html
     finally:
         application.close()
 

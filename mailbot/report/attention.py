@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, aliased
 from mailbot.bounces import FORMER_ADDRESS, UNMATCHED
 from mailbot.message.decode import html_to_text
 from mailbot.message.split import parse_message
+from mailbot.problems import NO_OPEN_PERIOD
 from mailbot.store.archive import Archive
 from mailbot.store.models import Flag, Message, OutboxMail, Problem, Unit, UnitAddress
 from mailbot.store.outbox import PAUSED, undeliverable, unit_addresses
@@ -30,14 +31,16 @@ UNDELIVERABLE = "undeliverable"  # a unit address a bounce showed dead
 UNIT_WROTE = "unit_wrote"  # 单位来信: a unit wrote something that is not a report
 SENDERS = "senders"  # mail a person must attribute
 UNREADABLE = "unreadable"  # mail or files that could not be read
+UNCOUNTED = "uncounted"  # tables the configured deadlines have no period for: counted nowhere, never guessed
 INFO = "info"  # information only: a bounce about a former address
-GROUPS = (PAUSED_GROUP, MAILS, UNDELIVERABLE, UNIT_WROTE, SENDERS, UNREADABLE, INFO)
+GROUPS = (PAUSED_GROUP, MAILS, UNDELIVERABLE, UNIT_WROTE, SENDERS, UNREADABLE, UNCOUNTED, INFO)
 
 SENDER_CODES = ("unknown_sender", "ambiguous_unit", "rejected_sender")
 UNREADABLE_CODES = (
     *("encrypted", "corrupt", "empty_file", "unsafe_xml", "archive_bomb", "unsupported_format"),
     *("oversized", "malformed_message", "unrecognised_table", "no_table"),
 )
+UNCOUNTED_CODES = (NO_OPEN_PERIOD,)
 INFO_CODES = (FORMER_ADDRESS, UNMATCHED)
 EXCERPT_LINES = 3
 EXCERPT_CHARS = 200
@@ -90,7 +93,7 @@ def needs_a_person(session: Session, as_of: datetime, info_days: int, archive: A
         *_undeliverable(session, as_of),
         *_unit_wrote(session, as_of, archive),
         *_failed(session, as_of),
-        *_problems(session, as_of, (*SENDER_CODES, *UNREADABLE_CODES)),
+        *_problems(session, as_of, (*SENDER_CODES, *UNREADABLE_CODES, *UNCOUNTED_CODES)),
         *_problems(session, as_of, INFO_CODES, as_of - timedelta(days=info_days)),
     ]
     return sorted(items, key=lambda item: GROUPS.index(item.group))  # stable: each query's order is kept
@@ -207,7 +210,8 @@ def _problems(session: Session, as_of: datetime, codes: tuple[str, ...], since: 
 
 
 def _group(code: str) -> str:
-    return SENDERS if code in SENDER_CODES else INFO if code in INFO_CODES else UNREADABLE
+    groups = {**dict.fromkeys(SENDER_CODES, SENDERS), **dict.fromkeys(UNCOUNTED_CODES, UNCOUNTED)}
+    return INFO if code in INFO_CODES else groups.get(code, UNREADABLE)
 
 
 def _message_item(group: str, message: Message, code: str, detail: str) -> Item:

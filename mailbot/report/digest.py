@@ -64,6 +64,7 @@ def context(facts: DigestFacts, problem_name: ProblemName, sender_name: str) -> 
         "arrivals": [_arrival(a) for a in facts.arrivals],
         "senders": groups[attention.SENDERS],
         "unreadable": groups[attention.UNREADABLE],
+        "uncounted": groups[attention.UNCOUNTED],
         "undeliverable": groups[attention.UNDELIVERABLE],
         "unit_wrote": groups[attention.UNIT_WROTE],
         "info": groups[attention.INFO],
