@@ -293,8 +293,9 @@ def status(ctx: Context, as_of: str | None, as_json: bool) -> None:
     app = ctx.app
     moment = _parse_time(as_of) or app.clock()
     pipeline = app.ready_pipeline()
+    digests = app.digests()
     with transaction(pipeline.sessions) as session:
-        result = build_status(session, moment, app.config.staff.digest_attention_days, app.archive)
+        result = build_status(session, moment, digests.needs_a_person(session, moment))
     if as_json:
         _echo_json(result.to_json())
     else:

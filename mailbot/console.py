@@ -85,7 +85,8 @@ def _attention_row(item: dict[str, Any]) -> tuple[str, str, str, str]:
         problem += " (fix the password, then `mailbot outbox resume`)"
     if item["excerpt"]:
         problem += "\n" + item["excerpt"]
-    return ref, who, item["subject"], ("(info) " if item["info"] else "") + problem
+    subject = f"{item['period']} {item['subject']}" if item["period"] else item["subject"]  # a data problem
+    return ref, who, subject, ("(info) " if item["info"] else "") + problem
 
 
 def print_units(registry: Registry) -> None:

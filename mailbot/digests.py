@@ -8,6 +8,7 @@ is attached.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,7 +19,7 @@ from mailbot.config import Config
 from mailbot.mails import Rendered, Templates, new_message_id
 from mailbot.periods import Period, year_periods
 from mailbot.report import digest
-from mailbot.report.attention import needs_a_person
+from mailbot.report.attention import Item, needs_a_person
 from mailbot.report.facts import PeriodReport, focus_periods, previous_period
 from mailbot.report.status import other_mail
 from mailbot.report.workbook import consolidated_workbook, file_name
@@ -45,24 +46,32 @@ class Digests:
     calendar: WorkCalendar
     archive: Archive | None = None  # where the first lines of a unit's letter are read from
 
-    def facts(self, now: datetime) -> digest.DigestFacts:
+    def focus(self, session: Session, now: datetime) -> list[PeriodReport]:
+        """The periods the digest is about, as of `now`: their data problems are needs-a-person items in
+        `status` as in the digest."""
         staff = self.config.staff
-        shown = focus_periods(
-            self._periods(now),
-            now,
-            timedelta(days=staff.digest_lookahead_days),
-            timedelta(days=staff.digest_overdue_days),
-        )
+        lookahead, overdue = timedelta(days=staff.digest_lookahead_days), timedelta(days=staff.digest_overdue_days)
+        return [period_report(session, p, now) for p in focus_periods(self._periods(now), now, lookahead, overdue)]
+
+    def needs_a_person(
+        self, session: Session, now: datetime, reports: Sequence[PeriodReport] | None = None
+    ) -> list[Item]:
+        """The one list of what needs a person (`report.attention`), for `status` and the digest alike."""
+        reports = self.focus(session, now) if reports is None else reports
+        return needs_a_person(session, now, self.config.staff.digest_attention_days, self.archive, reports)
+
+    def facts(self, now: datetime) -> digest.DigestFacts:
         year = as_local(now).year
         with transaction(self.sessions) as session:
             since = last_digest_at(session, now)
+            reports = self.focus(session, now)
             return digest.DigestFacts(
                 as_of=now,
                 since=since,
-                periods=tuple(period_report(session, p, now) for p in shown),
-                previous=tuple(self._previous(session, p, now) for p in shown),
+                periods=tuple(reports),
+                previous=tuple(self._previous(session, r.period, now) for r in reports),
                 arrivals=tuple(arrivals(session, since or now - timedelta(days=1), now)),
-                attention=tuple(needs_a_person(session, now, staff.digest_attention_days, self.archive)),
+                attention=tuple(self.needs_a_person(session, now, reports)),
                 other_mail=other_mail(session, since or now - timedelta(days=1), now),
                 uncovered_years=tuple(self.calendar.uncovered([year, year + 1])),
             )

@@ -5,6 +5,7 @@ working day by the worker through the outbox, and rendered once by Chromium as a
 from __future__ import annotations
 
 import io
+import json
 import re
 import shutil
 import struct
@@ -128,6 +129,21 @@ def test_it_lists_what_needs_a_person(demo_app: App) -> None:
     assert "轻纺工会　合计与明细不符" in needs and "工交工会　相同类项未汇总归类" in needs
     assert "宝丰县总工会　分类名称书写不规范" in needs
     assert "热力集团工会" not in needs  # its wrong Date header is not a data problem for staff to chase
+
+
+def test_status_lists_the_same_items_as_the_digest(
+    demo_app: App, demo_run: DemoResult, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["--config", str(demo_run.config_path), "status", "--as-of", DAY_AFTER.isoformat(), "--json"])
+    shown = json.loads(capsys.readouterr().out)
+    facts = demo_app.digests().facts(DAY_AFTER)
+    assert [(i["group"], i["code"], i["detail"]) for i in shown["attention"]] == [
+        (i.group, i.code, i.detail) for i in facts.attention
+    ]
+    data = [(i["unit"], i["code"], i["period"]) for i in shown["attention"] if i["group"] == "data"]
+    assert ("轻纺工会", "sum_mismatch", DEMO_PERIOD) in data and ("工交工会", "unmerged_items", DEMO_PERIOD) in data
+    subject, _, _ = _digest(demo_app, DAY_AFTER)
+    assert subject.endswith(f"待处理{shown['to_do']}项")
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -4,11 +4,13 @@ Each item stays until it is settled — an unknown sender confirmed or rejected 
 `reject`), a dead address retired or replaced (`units retire-address` / `replace-address`), a unit's letter or
 any other message marked handled (`mailbot handled`), a failed mail retried or cancelled, sending resumed —
 except information (a bounce about an address mailbot never wrote to), which is shown for `info_days` days.
-The problems of a period's tables (合计与明细不符 …) belong to that period and are listed with it.
+The data problems of the tables that count (合计与明细不符 …) are items of the periods in focus, as long as the
+table with them is the one that counts: a corrected table settles them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +22,8 @@ from mailbot.bounces import FORMER_ADDRESS, UNMATCHED
 from mailbot.message.decode import html_to_text
 from mailbot.message.split import parse_message
 from mailbot.problems import NO_OPEN_PERIOD
+from mailbot.receipts import STAFF_ONLY
+from mailbot.report.facts import PeriodReport
 from mailbot.store.archive import Archive
 from mailbot.store.models import Flag, Message, OutboxMail, Problem, Unit, UnitAddress
 from mailbot.store.outbox import PAUSED, undeliverable, unit_addresses
@@ -32,8 +36,9 @@ UNIT_WROTE = "unit_wrote"  # 单位来信: a unit wrote something that is not a 
 SENDERS = "senders"  # mail a person must attribute
 UNREADABLE = "unreadable"  # mail or files that could not be read
 UNCOUNTED = "uncounted"  # tables the configured deadlines have no period for: counted nowhere, never guessed
+DATA = "data"  # 数据问题: the problems of the tables that count in the periods in focus (合计与明细不符 …)
 INFO = "info"  # information only: a bounce about a former address
-GROUPS = (PAUSED_GROUP, MAILS, UNDELIVERABLE, UNIT_WROTE, SENDERS, UNREADABLE, UNCOUNTED, INFO)
+GROUPS = (PAUSED_GROUP, MAILS, UNDELIVERABLE, UNIT_WROTE, SENDERS, UNREADABLE, UNCOUNTED, DATA, INFO)
 
 SENDER_CODES = ("unknown_sender", "ambiguous_unit", "rejected_sender")
 UNREADABLE_CODES = (
@@ -64,6 +69,7 @@ class Item:
     kind: str = ""  # a mail's kind (reminder, late_notice, receipt, digest)
     held: bool = False  # the unit has no deliverable address left: its mail is held
     info: bool = False
+    period: str = ""  # the period whose counted table has this data problem
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -81,12 +87,20 @@ class Item:
             "kind": self.kind,
             "held": self.held,
             "info": self.info,
+            "period": self.period,
         }
 
 
-def needs_a_person(session: Session, as_of: datetime, info_days: int, archive: Archive | None = None) -> list[Item]:
+def needs_a_person(
+    session: Session,
+    as_of: datetime,
+    info_days: int,
+    archive: Archive | None = None,
+    reports: Sequence[PeriodReport] = (),
+) -> list[Item]:
     """Every item, grouped in GROUPS order, oldest first within a group. `archive`: where the first lines of a
-    unit's letter are read from (without it, the letter shows its subject only)."""
+    unit's letter are read from (without it, the letter shows its subject only). `reports`: the periods in focus
+    (`Digests.focus`), whose counted tables' data problems are items too."""
     items = [
         *_paused(session),
         *_mails(session),
@@ -94,6 +108,7 @@ def needs_a_person(session: Session, as_of: datetime, info_days: int, archive: A
         *_unit_wrote(session, as_of, archive),
         *_failed(session, as_of),
         *_problems(session, as_of, (*SENDER_CODES, *UNREADABLE_CODES, *UNCOUNTED_CODES)),
+        *data_problems(reports),
         *_problems(session, as_of, INFO_CODES, as_of - timedelta(days=info_days)),
     ]
     return sorted(items, key=lambda item: GROUPS.index(item.group))  # stable: each query's order is kept
@@ -102,6 +117,17 @@ def needs_a_person(session: Session, as_of: datetime, info_days: int, archive: A
 def to_do(items: list[Item]) -> int:
     """How many items need doing (information does not)."""
     return sum(not item.info for item in items)
+
+
+def data_problems(reports: Sequence[PeriodReport]) -> list[Item]:
+    """The problems of each unit's counted table (its latest version) in these periods, in the registry's order.
+    The sender and date questions are left out: they are listed once, under senders."""
+    return [
+        Item(DATA, issue.code, issue.detail, unit=unit.name, subject=issue.origin, period=report.period.id)
+        for report in reports
+        for unit, issue in report.issues()
+        if issue.code not in STAFF_ONLY
+    ]
 
 
 def _paused(session: Session) -> list[Item]:

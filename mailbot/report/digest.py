@@ -17,7 +17,7 @@ from typing import Any
 
 from mailbot.clock import as_local
 from mailbot.periods import Period
-from mailbot.receipts import STAFF_ONLY, chinese_date, period_text
+from mailbot.receipts import chinese_date, period_text
 from mailbot.report import attention, blank
 from mailbot.report.facts import LATE, MISSING, Arrival, PeriodReport, UnitReport, days_between, wan_text
 from mailbot.workdays import WorkCalendar
@@ -51,10 +51,9 @@ def key(now: datetime, address: str) -> str:
 
 
 def context(facts: DigestFacts, problem_name: ProblemName, sender_name: str) -> dict[str, Any]:
-    periods = [_period(p, prev, problem_name) for p, prev in zip(facts.periods, facts.previous, strict=True)]
+    periods = [_period(p, prev, facts, problem_name) for p, prev in zip(facts.periods, facts.previous, strict=True)]
     groups = {group: _items(facts, group, problem_name) for group in attention.GROUPS}
-    todo = sum(len(p["issues"]) for p in periods) + attention.to_do(list(facts.attention))
-    todo += len(facts.uncovered_years)
+    todo = attention.to_do(list(facts.attention)) + len(facts.uncovered_years)
     paused = groups[attention.PAUSED_GROUP]
     return {
         "as_of_text": _moment(facts.as_of),
@@ -89,7 +88,9 @@ def _headline(periods: Sequence[Mapping[str, Any]], todo: int) -> str:
 # One period
 
 
-def _period(report: PeriodReport, previous: PeriodReport | None, problem_name: ProblemName) -> dict[str, Any]:
+def _period(
+    report: PeriodReport, previous: PeriodReport | None, facts: DigestFacts, problem_name: ProblemName
+) -> dict[str, Any]:
     period = report.period
     days = days_between(period.deadline, report.as_of)
     late = report.with_verdict(LATE)
@@ -115,10 +116,11 @@ def _period(report: PeriodReport, previous: PeriodReport | None, problem_name: P
         "by_unit": _side_by_side(report.by_unit(), previous.by_unit() if previous else {}),
         "by_source": _side_by_side(report.by_source(), previous.by_source() if previous else {}),
         "by_channel": _side_by_side(report.by_channel(), previous.by_channel() if previous else {}),
+        # The period's share of the one needs-a-person list (attention.data_problems), shown under its heading.
         "issues": [
-            {"unit": unit.name, "kind": problem_name(issue.code), "detail": issue.detail, "origin": issue.origin}
-            for unit, issue in report.issues()
-            if issue.code not in STAFF_ONLY  # the sender and date questions are listed once, under their own heading
+            {"unit": item.unit, "kind": problem_name(item.code), "detail": item.detail, "origin": item.subject}
+            for item in facts.attention
+            if item.group == attention.DATA and item.period == period.id
         ],
     }
 

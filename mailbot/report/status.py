@@ -5,6 +5,7 @@ What needs a person is `report.attention.needs_a_person`, the same list the dige
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -12,10 +13,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailbot.report.attention import needs_a_person
-from mailbot.store.archive import Archive
+from mailbot.report.attention import Item, needs_a_person
 from mailbot.store.models import Flag, MailboxState, Message, OutboxMail, Unit
 from mailbot.store.outbox import PAUSED
+
+STATUS_INFO_DAYS = 14  # information shown without the config's staff.digest_attention_days
 
 
 @dataclass
@@ -71,10 +73,11 @@ def to_do_count(attention: list[dict[str, Any]]) -> int:
     return sum(not item["info"] for item in attention)
 
 
-def build_status(session: Session, as_of: datetime, info_days: int = 14, archive: Archive | None = None) -> Status:
-    """`info_days`: how long information (a bounce about a former address) is shown, as in the digest."""
+def build_status(session: Session, as_of: datetime, items: Sequence[Item] | None = None) -> Status:
+    """`items`: what needs a person, as the digest lists it (`Digests.needs_a_person`, which adds the data
+    problems of the periods in focus); without them, the list as far as the ledger alone tells."""
     seen = Message.received_at <= as_of
-    items = needs_a_person(session, as_of, info_days, archive)
+    items = needs_a_person(session, as_of, STATUS_INFO_DAYS) if items is None else items
     by_kind = _counts(session, Message.kind, seen)
     return Status(
         as_of=as_of,
