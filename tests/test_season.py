@@ -9,7 +9,14 @@ cover every behaviour in about a sixth of the mails.
 - 郏县总工会 reports on the deadline day, in the afternoon;
 - 宝丰县总工会 reports a few days late;
 - 鲁山县总工会 answers each period with a nil report (本期未开展) after a reminder or two;
-- 叶县总工会, 市总工会 and 舞阳铁矿工会 never send anything.
+- 市总工会 sends its June table in seed 003's 2020 layout (采购时间 "2021年1月", "4-5月"…, 数量, 万元) on Saturday
+  06-12, in the 端午 holiday: it is 附件3, on time for 06-15, with its 元 total — no invented monthly period;
+- 舞阳铁矿工会 has two addresses; 163 bounces its first late notice (系统退信, 06-16), so every later mail goes
+  to its second address, from which it sends a WPS .et in the 2020 layout on 06-23: late for 06-15;
+- 汝州市总工会 also asks a question (咨询…) in May, and a stranger's advertisement arrives in July: neither is
+  answered; the question and the dead address are what needs a person at the end of the season, the
+  advertisement is not;
+- 叶县总工会 never sends anything.
 
 Deadlines are the defaults (annex 1 04-15, annex 3 06-15 and 11-25) with `deadlines.annex1_close = ["04-30"]`
 as in test_outbox; annex 3 closes at the defaults (06-30 for 06-15, 12-31 for the year's last deadline); the
@@ -38,8 +45,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -54,11 +62,14 @@ from mailbot.defaults import load_default_units
 from mailbot.ingest import ingest_paths
 from mailbot.outbox import Outbox
 from mailbot.remind import Reminders
+from mailbot.report.facts import find_period
 from mailbot.store.db import transaction
-from mailbot.store.models import OutboxMail, Submission, Unit
+from mailbot.store.models import Message, OutboxMail, Submission, Unit
+from mailbot.store.reports import period_report
 
+from corpus import ANNEX3_2020_HEADER, converted, workbook
 from dbfixtures import BACKENDS, FixedClock, backend_database, make_config, server_section
-from mailgen import annex3_xlsx, make_message
+from mailgen import annex3_xlsx, make_message, netease_bounce
 from smtpservers import PASSWORD, USER, ScriptedSmtp
 from tablegen import xlsx_bytes
 
@@ -145,9 +156,10 @@ SCHEDULE: dict[str, tuple[tuple[date, str, str], ...]] = {
 }
 
 EARLY, ON_THE_DAY, LATE, NIL, SILENT = "汝州市总工会", "郏县总工会", "宝丰县总工会", "鲁山县总工会", "叶县总工会"
-# The demo's units that take part: the five above and two more that never send (the federation itself, which
-# is registered as a unit too, and the registry's last entry).
-SEASON_UNITS = (EARLY, ON_THE_DAY, LATE, NIL, SILENT, "市总工会", "舞阳铁矿工会")
+# The federation itself (registered as a unit too) and the registry's last entry.
+OLD_LAYOUT, BOUNCED = "市总工会", "舞阳铁矿工会"
+SEASON_UNITS = (EARLY, ON_THE_DAY, LATE, NIL, SILENT, OLD_LAYOUT, BOUNCED)
+NEW_ADDRESS = "wytk-gh@example.cn"  # 舞阳铁矿工会's second address, after the one 163 bounces
 PER_MINUTE = 4  # below the seven units, so that busy mornings spill over into the next minutes as at 163.com
 
 
@@ -158,9 +170,10 @@ class Sending:
 
     unit: str
     at: datetime
-    what: str  # annex1 | annex3 | nil1 | nil3
+    what: str  # annex1 | annex3 | nil1 | nil3 | old3 (seed 003's layout, xlsx) | old3et (the same, WPS .et)
     period: str
     on_time: bool
+    address: int = 0  # which of the unit's addresses it comes from
 
 
 def at(month_day: str, hour: int, minute: int = 0) -> datetime:
@@ -184,7 +197,32 @@ SENDINGS: tuple[Sending, ...] = (
     Sending(NIL, at("04-13", 11), "nil1", ANNEX1, True),  # after before-3
     Sending(NIL, at("06-09", 11), "nil3", JUNE, True),  # after before-7
     Sending(NIL, at("11-23", 11), "nil3", NOVEMBER, True),  # after before-3
+    # Seed 003's layout: the same 附件3 statistic, counted for the annex-3 period open when it arrives.
+    Sending(OLD_LAYOUT, at("06-12", 10), "old3", JUNE, True),  # 端午 Saturday: on time for 06-15
+    Sending(BOUNCED, at("06-23", 10), "old3et", JUNE, False, address=1),  # after after-7, before weekly-1
 )
+OLD_LAYOUT_YUAN = Decimal("742000.00")  # 10 + 20 + 30.2 + 14 万元, 采购时间 at a month's precision
+OLD_LAYOUT_ET_YUAN = Decimal("50000.00")
+
+
+@dataclass(frozen=True)
+class Letter:
+    """Mail that is no report: `what` is question | spam | bounce (163's 系统退信 of the outbox mail `returns`)."""
+
+    at: datetime
+    what: str
+    unit: str = ""
+    returns: str = ""  # the outbox key of the mail a bounce returns
+
+
+BOUNCED_NOTICE = f"late_notice:{JUNE}:after-1:{BOUNCED}"
+LETTERS = (
+    Letter(at("05-20", 10), "question", EARLY),  # Thu; Fri is a working day
+    Letter(at("06-16", 11), "bounce", BOUNCED, returns=BOUNCED_NOTICE),  # the morning's late notice comes back
+    Letter(at("07-01", 10), "spam"),
+)
+QUESTION_SUBJECT = "咨询：附件3产品来源怎么填"
+SPAMMER = "promo@mall-news.example.com"
 
 
 def expected_mails(units: tuple[UnitConfig, ...]) -> list[tuple[date, str, str, str, str]]:
@@ -234,6 +272,10 @@ class Season:
     submissions: list[tuple[str, str, bool, bool | None]] = field(default_factory=list)
     unsent: list[tuple[str, str]] = field(default_factory=list)  # outbox rows left in any status but "sent"
     stray: list[str] = field(default_factory=list)  # delivered Message-IDs that no outbox row has
+    kinds: dict[datetime, str] = field(default_factory=dict)  # each ingested message's kind, by received time
+    june: dict[str, tuple[str, Decimal]] = field(default_factory=dict)  # unit → (verdict, total) for 06-15
+    needs: list[tuple[str, str, str, str, bool]] = field(default_factory=list)  # at the end: what needs a person
+    digest: str = ""  # the digest's text as of the season's last evening
 
     def notices(self) -> list[Sent]:
         return [s for s in self.sent if s.kind != RECEIPT]
@@ -246,6 +288,10 @@ def _by_day(sent: Sent) -> tuple[date, str, str]:
     return sent.day, sent.unit, sent.period
 
 
+def _addresses(unit: UnitConfig) -> UnitConfig:
+    return replace(unit, emails=(*unit.emails, NEW_ADDRESS)) if unit.name == BOUNCED else unit
+
+
 def _unit_dict(unit: UnitConfig) -> dict[str, Any]:
     return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(unit).items()}
 
@@ -253,7 +299,7 @@ def _unit_dict(unit: UnitConfig) -> dict[str, Any]:
 @pytest.fixture(scope="module", params=BACKENDS)
 def season(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Season]:
     folder = tmp_path_factory.mktemp("season")
-    units = tuple(unit for unit in load_default_units() if unit.name in SEASON_UNITS)
+    units = tuple(_addresses(unit) for unit in load_default_units() if unit.name in SEASON_UNITS)
     assert {unit.name for unit in units} == set(SEASON_UNITS)  # each is still in the demo's registry
     with (
         backend_database(request.param, folder) as url,
@@ -293,9 +339,12 @@ def _run(app: App, clock: FixedClock, smtp: ScriptedSmtp, units: tuple[UnitConfi
         rounds += [(day, 2)] * (len(smtp.delivered) - len(rounds))
         season.requeued[day] = [key for key in again if not key.startswith(f"{RECEIPT}:")]
         for sending in (s for s in SENDINGS if s.at.date() == day):
-            _ingest(app, clock, sending, units, inbox)
+            _ingest(app, clock, sending.at, _mail(sending, _address(units, sending.unit, sending.address)), inbox)
+        for letter in (letter for letter in LETTERS if letter.at.date() == day):
+            _ingest(app, clock, letter.at, _letter(app, smtp, letter, units), inbox)
         day += timedelta(days=1)
     _collect(app, smtp, rounds, season)
+    _at_the_end(app, season)
     return season
 
 
@@ -313,14 +362,29 @@ def _round(reminders: Reminders, outbox: Outbox, clock: FixedClock, now: datetim
     raise AssertionError(f"the outbox was still throttled after 100 minutes on {now:%Y-%m-%d}")
 
 
-def _ingest(app: App, clock: FixedClock, sending: Sending, units: tuple[UnitConfig, ...], inbox: Path) -> None:
-    clock.moment = sending.at
-    address = next(unit.emails[0] for unit in units if unit.name == sending.unit)
-    raw = _mail(sending, address)
+def _address(units: tuple[UnitConfig, ...], name: str, index: int = 0) -> str:
+    return next(unit.emails[index] for unit in units if unit.name == name)
+
+
+def _ingest(app: App, clock: FixedClock, received: datetime, raw: bytes, inbox: Path) -> None:
+    clock.moment = received
     inbox.mkdir(parents=True, exist_ok=True)
-    path = inbox / f"{sending.at:%m%d%H%M}-{address}.eml"
+    path = inbox / f"{received:%m%d%H%M}.eml"
     path.write_bytes(raw)
     ingest_paths(app.ready_pipeline(), [path])
+
+
+def _letter(app: App, smtp: ScriptedSmtp, letter: Letter, units: tuple[UnitConfig, ...]) -> bytes:
+    if letter.what == "question":
+        body = "您好，请问附件3中的产品来源是否需要按平台分别列出？\n联系电话 0375-2900101"
+        return make_message(_address(units, letter.unit), QUESTION_SUBJECT, body=body, received=letter.at)
+    if letter.what == "spam":
+        return make_message(SPAMMER, "【限时特惠】年货节全场五折", body="退订回T", received=letter.at)
+    # 163 returns the mail the outbox sent, as the SMTP server received it.
+    with transaction(app.sessions) as session:
+        message_id = session.scalar(select(OutboxMail.message_id).where(OutboxMail.key == letter.returns))
+    sent = next(m.message for m in smtp.delivered if m.message["Message-ID"] == message_id)
+    return netease_bounce(_address(units, letter.unit), str(sent["Subject"]), letter.at, sent.as_bytes())
 
 
 def _mail(sending: Sending, address: str) -> bytes:
@@ -339,9 +403,41 @@ def _mail(sending: Sending, address: str) -> bytes:
     if sending.what == "annex3":
         files = [(f"{unit}附件3.xlsx", annex3_xlsx(received.isoformat(), unit))]
         return make_message(address, f"{unit} 消费惠农统计表", received=received, attachments=files)
+    if sending.what == "old3":
+        files = [(f"{unit}消费惠农统计表.xlsx", workbook(_old_layout(unit), merged=("A2:A5", "H2:H5")))]
+        return make_message(address, f"{unit} 消费惠农统计表", received=received, attachments=files)
+    if sending.what == "old3et":
+        et = converted(workbook([ANNEX3_2020_HEADER, (unit, "红薯", "农户", "线下", "1-5月", 1, 5, 5)]), "xlsx", "xls")
+        return make_message(address, f"{unit}统计表", received=received, attachments=[(f"{unit}统计表.et", et)])
     annex = "附件1推荐产品" if sending.what == "nil1" else "附件3消费惠农统计表"
     body = f"市总工会：\n我单位本期未开展相关工作，{annex}本期无数据上报。\n{unit}"
     return make_message(address, f"{unit} {annex}", body=body, received=received)
+
+
+def _old_layout(unit: str) -> list[tuple[Any, ...]]:
+    """Seed 003's layout with 采购时间 as units write it: 74.2 万元 = 742,000 元."""
+    return [
+        ANNEX3_2020_HEADER,
+        (unit, "小米", "农户", "线下", "2021年1月", 2, 10, 74.2),
+        (None, "香菇", "合作社", "线下", "2021.04", 1, 20, None),
+        (None, "大米", "扶贫基地", "线上", "4-5月", 3, 30.2, None),
+        (None, "面粉", "832平台", "线上", "2021年5月", 0.5, 14, None),
+    ]
+
+
+def _at_the_end(app: App, season: Season) -> None:
+    """What staff see on the season's last evening: the June period's figures, what needs a person, the digest."""
+    end = datetime.combine(SEASON[1], time(17, 30), tzinfo=TZ)
+    digests = app.digests()
+    with transaction(app.sessions) as session:
+        season.kinds = {row.received_at: row.kind for row in session.execute(select(Message.received_at, Message.kind))}
+        june = period_report(session, find_period(JUNE, app.config.deadlines, digests.calendar), end)
+        season.june = {unit.name: (unit.verdict, unit.total) for unit in june.units if unit.current}
+        season.needs = [
+            (item.group, item.code, item.unit or "", item.address, item.held)
+            for item in digests.needs_a_person(session, end)
+        ]
+    season.digest = digests.render(end).rendered.text
 
 
 def _collect(app: App, smtp: ScriptedSmtp, rounds: list[tuple[date, int]], season: Season) -> None:
@@ -400,15 +496,16 @@ def test_it_files_each_sending_under_the_period_it_answers(season: Season) -> No
 def test_it_sends_exactly_the_mails_the_calendar_calls_for(season: Season) -> None:
     actual = sorted((s.day, s.kind, s.unit, s.period, s.step) for s in season.notices())
     assert actual == expected_mails(season.units)
-    assert season.stray == [] and season.unsent == []
+    assert season.stray == [] and season.unsent == [(BOUNCED_NOTICE, "bounced")]  # 163 returned that one
 
 
 def test_it_answers_each_units_mail_with_one_receipt_at_the_next_round(season: Season) -> None:
     # Units' mail is ingested after the day's rounds; the next day's round (day off or not) answers it.
+    # The question, the advertisement and the bounce get none.
     receipts = sorted((s.day, s.unit, s.rcpt_tos) for s in season.sent if s.kind == RECEIPT)
-    addresses = {unit.name: (unit.emails[0],) for unit in season.units}
-    expected = sorted((s.at.date() + timedelta(days=1), s.unit, addresses[s.unit]) for s in SENDINGS)
-    assert receipts == expected
+    addresses = {unit.name: unit.emails for unit in season.units}
+    expected = [(s.at.date() + timedelta(days=1), s.unit, (addresses[s.unit][s.address],)) for s in SENDINGS]
+    assert receipts == sorted(expected)
 
 
 def test_it_sends_each_mail_on_the_day_of_its_round(season: Season) -> None:
@@ -430,8 +527,8 @@ def test_it_moves_the_june_steps_around_the_dragon_boat_holiday(season: Season) 
         (d("06-22"), "after-7"),
         (d("06-29"), "weekly-1"),
     ]
-    holiday = [s for s in season.sent if d("06-12") <= s.day <= d("06-14")]
-    assert holiday == []
+    holiday = [(s.day, s.kind) for s in season.sent if d("06-12") <= s.day <= d("06-14")]
+    assert holiday == [(d("06-13"), RECEIPT)]  # no notice; only the answer to a table sent in the holiday
 
 
 def test_it_moves_late_notices_off_a_sunday_and_nags_weekly_until_the_period_closes(season: Season) -> None:
@@ -485,9 +582,10 @@ def test_it_sends_nothing_more_after_a_nil_report(season: Season) -> None:
 
 
 def test_it_sends_nothing_on_a_day_off(season: Season) -> None:
-    # Receipts may go out on a day off by design (they answer mail that just came in), but every unit's mail in
-    # this season arrives on the eve of a working day, so its receipt, queued the next morning, does too.
-    assert sorted({(s.day, s.kind) for s in season.sent if not is_working_day(s.day)}) == []
+    # Receipts go out on a day off by design (they answer mail that just came in): the table 市总工会 sent on
+    # the 端午 Saturday is answered on Sunday morning. Every other unit's mail arrives on the eve of a working day.
+    off = [(s.day, s.kind, s.unit) for s in season.sent if not is_working_day(s.day)]
+    assert off == [(d("06-13"), RECEIPT, OLD_LAYOUT)]
     assert {s.day for s in season.notices()} == {day for steps in SCHEDULE.values() for day, _, _ in steps}
 
 
@@ -508,9 +606,9 @@ def test_it_sends_every_mail_to_one_recipient_marked_auto_generated(season: Seas
 
 
 def test_it_addresses_and_words_each_mail_for_its_unit_period_and_day(season: Season) -> None:
-    addresses = {unit.name: unit.emails[0] for unit in season.units}
     for sent in season.notices():
-        assert sent.rcpt_tos == (addresses[sent.unit],) and sent.to_header == addresses[sent.unit], sent.key
+        address = _live_address(season, sent)
+        assert sent.rcpt_tos == (address,) and sent.to_header == address, sent.key
         assert sent.subject.startswith("【提醒】" if sent.kind == REMINDER else "【催报】"), sent.key
         assert TABLE_NAMES[sent.period] in sent.subject and sent.unit in sent.subject, sent.key
         assert sent.text.startswith(f"{sent.unit}："), sent.key
@@ -531,3 +629,47 @@ def _expected_dates(sent: Sent) -> list[date]:
     if sent.kind == REMINDER:
         return [DEADLINES[sent.period], sent.day]
     return [DEADLINES[sent.period], sent.day, CLOSES[sent.period]]
+
+
+def _live_address(season: Season, sent: Sent) -> str:
+    """A unit's first address; 舞阳铁矿工会's second once 163 bounced the late notice of 06-16."""
+    emails = next(unit.emails for unit in season.units if unit.name == sent.unit)
+    return emails[1] if sent.unit == BOUNCED and sent.day > d("06-16") else emails[0]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What the season tells units and staff: only what is true
+
+
+def test_it_counts_the_2020_layout_for_the_june_period_with_its_yuan_total(season: Season) -> None:
+    assert season.june[OLD_LAYOUT] == ("on_time", OLD_LAYOUT_YUAN)
+    assert season.june[BOUNCED] == ("late", OLD_LAYOUT_ET_YUAN)
+    assert {period for _, period, _, _ in season.submissions} == {ANNEX1, JUNE, NOVEMBER}  # no monthly period
+    old = next(s.text for s in season.sent if s.kind == RECEIPT and s.unit == OLD_LAYOUT)
+    assert "读取 4 行，合计 742,000.00元" in old and "按时报送" in old
+    assert "日期" not in old and "需要您注意的问题" not in old  # no month is called a bad date
+    et = next(s.text for s in season.sent if s.kind == RECEIPT and s.unit == BOUNCED)
+    assert "2021年6月15日截止的一期" in et and "逾期 8 天" in et
+
+
+def test_a_bounced_notice_stops_mail_to_that_address_and_reaches_staff(season: Season) -> None:
+    first = _address(season.units, BOUNCED)
+    mine = [(s.day, s.rcpt_tos[0]) for s in sorted(season.sent, key=_by_day) if s.unit == BOUNCED]
+    assert {to for day, to in mine if day <= d("06-16")} == {first}
+    assert {to for day, to in mine if day > d("06-16")} == {NEW_ADDRESS}
+    later = [day for day, _ in mine if day > d("06-16")]
+    assert later[:3] == [d("06-18"), d("06-22"), d("06-24")]  # after-3, after-7, the receipt of its .et
+    assert len(later) == 3 + len(SCHEDULE[NOVEMBER])
+    assert season.kinds[LETTERS[1].at] == "auto_or_bounce"
+    assert ("undeliverable", "undeliverable", BOUNCED, first, False) in season.needs
+    needs = season.digest.split("== 需要处理 ==")[1]
+    assert "单位地址无法投递" in needs and f"{BOUNCED}　{first}" in needs
+
+
+def test_a_units_question_reaches_staff_unanswered_and_spam_does_not(season: Season) -> None:
+    assert season.kinds[LETTERS[0].at] == "not_a_report" and season.kinds[LETTERS[2].at] == "not_a_report"
+    assert ("unit_wrote", "unit_wrote", EARLY, "", False) in season.needs
+    needs = season.digest.split("== 需要处理 ==")[1]
+    assert f"{EARLY}　“{QUESTION_SUBJECT}”" in needs and "请问附件3中的产品来源是否需要按平台分别列出" in needs
+    assert SPAMMER not in season.digest
+    assert [group for group, *_ in season.needs] == ["undeliverable", "unit_wrote"]  # nothing for the spam
