@@ -472,7 +472,7 @@ def outbox_retry(ctx: Context, mail_ids: tuple[int, ...]) -> None:
 @click.argument("mail_ids", nargs=-1, type=int, required=True)
 @pass_context
 def outbox_cancel(ctx: Context, mail_ids: tuple[int, ...]) -> None:
-    """Cancel pending or failed mails: they are never sent.
+    """Cancel pending, failed or bounced mails: they are never sent (again) and leave needs a person.
 
     \b
     Example:

@@ -188,3 +188,24 @@ def test_a_units_question_gets_no_receipt(mailer: App, smtp: ScriptedSmtp, tmp_p
     with transaction(mailer.sessions) as session:
         assert session.scalar(select(Message.kind)) == "not_a_report"
         assert [i.code for i in needs_a_person(session, now, 14)] == ["unit_wrote"]
+
+
+def test_a_bounced_digest_to_staff_shows_until_staff_cancel_it(
+    tmp_path: Path, smtp: ScriptedSmtp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", PASSWORD)
+    section = server_section(smtp, "TEST_SMTP_PASSWORD", user=USER, **{"from": USER})
+    staff = {"digest_to": ["wangwei@example.cn"]}
+    config = write_config(tmp_path, units=[JIAXIAN], smtp=section, imap={"user": USER}, staff=staff)
+    assert _run(config, "db", "upgrade")[0] == 0
+    evening = datetime(2021, 6, 16, 17, 30, tzinfo=TZ)
+    assert _run(config, "digest", at=evening)[0] == 0
+    [digest] = smtp.delivered
+    _ingest(config, tmp_path / "bounces", dsn_bounce(digest.message.as_bytes(), "wangwei@example.cn", evening))
+    [item] = [i for i in _attention(config, "2021-06-17T09:00") if i["group"] == "mails"]
+    assert (item["code"], item["kind"], item["address"]) == ("bounced", "digest", "wangwei@example.cn")
+    preview = tmp_path / "digest.txt"
+    assert _run(config, "digest", "--dry-run", "-o", str(preview), at=evening.replace(day=17))[0] == 0
+    assert f"！邮件 {item['mail']}（digest，发往 wangwei@example.cn）被退回" in preview.read_text(encoding="utf-8")
+    assert _run(config, "outbox", "cancel", str(item["mail"]))[0] == 0
+    assert [i for i in _attention(config, "2021-06-17T09:00") if i["group"] == "mails"] == []

@@ -136,8 +136,10 @@ def _paused(session: Session) -> list[Item]:
 
 
 def _mails(session: Session) -> list[Item]:
+    # A bounced mail to a unit shows as its undeliverable address; one to staff (a digest) shows here.
+    staff_bounce = (OutboxMail.status == "bounced") & OutboxMail.unit_id.is_(None)
     mails = session.scalars(
-        select(OutboxMail).where(OutboxMail.status.in_(("failed", "uncertain"))).order_by(OutboxMail.id)
+        select(OutboxMail).where(OutboxMail.status.in_(("failed", "uncertain")) | staff_bounce).order_by(OutboxMail.id)
     )
     return [
         Item(

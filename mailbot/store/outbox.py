@@ -288,8 +288,9 @@ def retry(session: Session, mail_ids: Sequence[int], now: datetime) -> list[int]
 
 
 def cancel(session: Session, mail_ids: Sequence[int]) -> list[int]:
+    """Staff decide a mail is never to be sent (again): pending, failed, or bounced back from a staff address."""
     rows = session.scalars(
-        select(OutboxMail).where(OutboxMail.id.in_(mail_ids), OutboxMail.status.in_(("pending", "failed")))
+        select(OutboxMail).where(OutboxMail.id.in_(mail_ids), OutboxMail.status.in_(("pending", "failed", "bounced")))
     ).all()
     for row in rows:
         row.status = "cancelled"
