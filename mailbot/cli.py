@@ -280,7 +280,8 @@ def ingest(ctx: Context, paths: tuple[Path, ...]) -> None:
 @pass_context
 def status(ctx: Context, as_of: str | None, as_json: bool) -> None:
     """Show what has arrived, per unit, and what needs a person — the same items as the daily digest: senders to
-    confirm, unreadable mail, what units wrote (单位来信), undeliverable addresses, mails that failed.
+    confirm, unreadable mail, what units wrote (单位来信), undeliverable addresses, tables counted for no
+    period, data problems of the counted tables, mails that failed.
 
     \b
     Example:
