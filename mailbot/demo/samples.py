@@ -37,6 +37,13 @@ MAILBOX = DEMO_USER
 FIXED_ZIP_TIME = (2021, 6, 1, 8, 0, 0)
 HEADER_YUAN = ("单位名称", "产品名称", "产品来源", "采购方式", "金额（单位：元）", "合计（单位：元）")
 HEADER_WAN = ("单位名称", "产品名称", "产品来源", "采购方式", "金额（单位：万元）", "合计（单位：万元）")
+# Seed 003's attachment: the same 附件3 statistic with 采购时间 and 数量, in 万元.
+HEADER_2020 = (
+    *("单位名称", "产品名称", "产品来源", "采购方式"),
+    *("采购时间", "数量（单位：吨）", "金额（单位：万元）", "合计（单位：万元）"),
+)
+# 采购时间 as units write it in that layout: months and ranges of months, never one day.
+MONTHS_AS_WRITTEN = ("2021年1月", "2021.03", "4-5月", "2021年5月", "上半年", "1—6月")
 
 
 @dataclass(frozen=True)
@@ -141,6 +148,29 @@ def xlsx_table(block: SeedBlock, title: str, in_wan: bool = False, total_row: bo
         sheet.append(["合计", None, None, None, None, sheet.cell(first, 6).value])
     for column, width in zip("ABCDEF", (18, 14, 30, 10, 16, 16), strict=True):
         sheet.column_dimensions[column].width = width
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return fixed_zip_times(buffer.getvalue())
+
+
+def xlsx_2020_layout(block: SeedBlock, title: str) -> bytes:
+    """Seed 003's layout: the 2021 table's rows with 采购时间 written as months, 数量 left blank, 万元."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None  # a new Workbook always has one sheet
+    sheet.append([title])
+    sheet.append(list(HEADER_2020))
+    for i, row in enumerate(block.rows):
+        sheet.append([None, None, row.source, row.channel, MONTHS_AS_WRITTEN[i % len(MONTHS_AS_WRITTEN)], None])
+        sheet.cell(sheet.max_row, 7, row.amount_wan)
+    first, last = 3, 2 + len(block.rows)
+    sheet.cell(first, 1, block.unit)
+    sheet.cell(first, 8, block.stated_total_wan)
+    if last > first:
+        sheet.merge_cells(f"A{first}:A{last}")
+        sheet.merge_cells(f"H{first}:H{last}")
     buffer = io.BytesIO()
     book.save(buffer)
     return fixed_zip_times(buffer.getvalue())
@@ -293,6 +323,13 @@ def _in_wan(unit: UnitConfig, block: SeedBlock, received: datetime) -> _Mail:
     return _standard(unit, block, received, in_wan=True)
 
 
+def _old_layout(unit: UnitConfig, block: SeedBlock, received: datetime) -> _Mail:
+    mail = _standard(unit, block, received)
+    data = xlsx_2020_layout(block, f"{unit.name}消费扶贫统计表")
+    mail.files = [_File(data, XLSX, plain_filename(f"{unit.name}消费扶贫统计表.xlsx"))]
+    return mail
+
+
 def _template_title(unit: UnitConfig, block: SeedBlock, received: datetime) -> _Mail:
     """The template's own title "**工会消费惠农统计表" left as it was; the file is named after the annex."""
     data = xlsx_table(block, "**工会消费惠农统计表")
@@ -406,7 +443,7 @@ _PLANS: dict[str, tuple[_Plan, ...]] = {
     "高新区工会联合会": (_Plan(_at(14, 20, 11), _from_qq, note="unregistered QQ address"),),
     "城乡一体化示范区工会联合会": (_Plan(_at(15, 23, 58, 30), _template_title, note="90 s before the deadline"),),
     "市直工会": (_Plan(_at(4, 10, 40), _in_wan, note="amounts in 万元"),),
-    "文教卫工会": (_Plan(_at(11, 9, 3), _in_wan, note="amounts in 万元"),),
+    "文教卫工会": (_Plan(_at(11, 9, 3), _old_layout, note="seed 003's 2020 layout: 采购时间 as months, 万元"),),
     "财贸工会": (_Plan(_at(2, 15, 12), _standard),),
     "工交工会": (_Plan(_at(10, 16, 44), _standard),),
     "建设工会": (_Plan(_at(13, 11, 20), _template_title),),

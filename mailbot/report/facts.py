@@ -110,10 +110,10 @@ class PeriodReport:
 
     @property
     def dated(self) -> bool:
-        """Whether the consolidated table shows 采购时间 and 数量: under monthly reporting, or when a counted
-        table came in the 2020 layout that has them, so that what a unit wrote is never dropped."""
-        lines = (line for unit in self.units if unit.current for line in unit.current.lines)
-        return self.period.monthly or any(line.purchased_on or line.quantity for line in lines)
+        """Whether the consolidated table has 采购时间 and 数量 columns: it takes the form the period asks for,
+        the 2020 layout under monthly reporting and the 2021 附件3 otherwise. A table sent in the other layout
+        keeps those cells in the rows export (`export --what rows`), not in a column most units leave empty."""
+        return self.period.monthly
 
     def with_verdict(self, verdict: str) -> list[UnitReport]:
         return [unit for unit in self.units if unit.verdict == verdict]
