@@ -553,14 +553,15 @@ def export(ctx: Context, fmt: str, output: Path | None, period: str | None, what
       mailbot export --format xlsx -o 汇总-元.xlsx --period 2021-annex3-06-15 --amounts yuan
       mailbot export --format xlsx -o 全部数据.xlsx
     """
-    from mailbot.report.export import config_periods, data_years, export_data, write_csv, write_xlsx
+    from mailbot.periods import periods_of
+    from mailbot.report.export import data_years, export_data, write_csv, write_xlsx
     from mailbot.store.db import transaction
 
     if fmt == "xlsx" and output is None:
         raise InputError("--format xlsx needs -o FILE")
     app = ctx.app
     with transaction(app.ready_pipeline().sessions) as session:
-        periods = config_periods(data_years(session), app.config.deadlines, app.calendar)
+        periods = periods_of(data_years(session), app.config.deadlines, app.calendar)
         if period is not None:
             _require_period(app, session, period, periods)
         workbook = _period_workbook(app, session, period, amounts) if fmt == "xlsx" and period else None

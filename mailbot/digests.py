@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailbot.clock import as_local
 from mailbot.config import Config
 from mailbot.mails import Rendered, Templates, new_message_id
-from mailbot.periods import Period, year_periods
+from mailbot.periods import Period, periods_of
 from mailbot.report import digest
 from mailbot.report.attention import Item, needs_a_person
 from mailbot.report.facts import PeriodReport, focus_periods, previous_period
@@ -78,7 +78,7 @@ class Digests:
 
     def _periods(self, now: datetime) -> list[Period]:
         year = as_local(now).year
-        return [p for y in (year - 1, year, year + 1) for p in year_periods(y, self.config.deadlines, self.calendar)]
+        return periods_of((year - 1, year, year + 1), self.config.deadlines, self.calendar)
 
     def _previous(self, session: Session, period: Period, now: datetime) -> PeriodReport | None:
         before = previous_period(period, self.config.deadlines, self.calendar)

@@ -13,7 +13,7 @@ period at all (the caller names the problem), never a guessed one.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -65,6 +65,12 @@ def year_periods(year: int, deadlines: DeadlinesConfig, workdays: WorkCalendar) 
     if not deadlines.monthly:
         return fixed
     return (*fixed, *(monthly_period(year, month, deadlines, workdays) for month in range(1, 13)))
+
+
+def periods_of(years: Iterable[int], deadlines: DeadlinesConfig, workdays: WorkCalendar) -> list[Period]:
+    """Every fixed-date period the config asks for in these years, by deadline."""
+    found = [period for year in years for period in year_periods(year, deadlines, workdays)]
+    return sorted(found, key=lambda p: (p.deadline, p.id))
 
 
 def _dated(year: int, name: str, due: Sequence[str], closes: Sequence[str]) -> tuple[Period, ...]:
@@ -124,7 +130,7 @@ def open_period(annex: str, received_at: datetime, deadlines: DeadlinesConfig, w
     """The period a table of this annex counts toward when it arrives at `received_at`; None when the config
     asks for no period of this annex."""
     year = as_local(received_at).year
-    candidates = [p for y in (year - 1, year, year + 1) for p in year_periods(y, deadlines, workdays)]
+    candidates = periods_of((year - 1, year, year + 1), deadlines, workdays)
     open_ones = sorted((p for p in candidates if p.annex == annex and p.closes >= received_at), key=_by_deadline)
     return open_ones[0] if open_ones else None
 

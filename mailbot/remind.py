@@ -19,7 +19,7 @@ from mailbot.clock import as_local
 from mailbot.config import Config
 from mailbot.mails import Rendered, Templates, new_message_id
 from mailbot.notices import ANNEX2_NUDGE, LATE_NOTICE, NUDGE_STEP, RECEIPT, REMINDER, Notice, plan
-from mailbot.periods import Period, year_periods
+from mailbot.periods import Period, periods_of
 from mailbot.receipts import ReceiptFacts, chinese_date
 from mailbot.report import blank
 from mailbot.store import outbox as store
@@ -92,8 +92,7 @@ class Reminders:
     def periods(self, now: datetime) -> list[Period]:
         """The fixed-date periods the config asks for that can still take tables at `now`."""
         year = as_local(now).year
-        found = [p for y in (year - 1, year) for p in year_periods(y, self.config.deadlines, self.calendar)]
-        return [p for p in found if p.closes >= now]
+        return [p for p in periods_of((year - 1, year), self.config.deadlines, self.calendar) if p.closes >= now]
 
     def _receipt(self, notice: Notice, facts: ReceiptFacts) -> store.Outgoing:
         rendered = self.templates.render(RECEIPT, receipts.context(facts, self.config.smtp.from_name))

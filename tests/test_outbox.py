@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from mailbot.app import App
 from mailbot.clock import TZ
 from mailbot.config import load_config
+from mailbot.report.attention import needs_a_person
 from mailbot.report.status import build_status
 from mailbot.store.db import transaction
 from mailbot.store.models import OutboxMail
@@ -72,7 +73,9 @@ def test_a_permanent_refusal_fails_that_mail_only(mailer: App, smtp: ScriptedSmt
     with transaction(mailer.sessions) as session:
         failed = session.scalars(select(OutboxMail).where(OutboxMail.status == "failed")).one()
         assert failed.last_error.startswith("554")
-        shown = build_status(session, MORNING).to_json()["outbox"]  # `mailbot status` shows it to staff
+        shown = build_status(session, MORNING, needs_a_person(session, MORNING, 14)).to_json()[
+            "outbox"
+        ]  # `mailbot status` shows it to staff
     assert shown["paused"] is None
     assert [(m["id"], m["status"], m["to"]) for m in shown["mails"]] == [(failed.id, "failed", failed.to_address)]
 
@@ -89,7 +92,7 @@ def test_a_refused_login_pauses_all_sending_without_retrying(
     assert smtp.logins == 1 and smtp.delivered == []  # one login attempt, then nothing against the account
     assert statuses(mailer) == ["pending"] * len(UNITS)
     with transaction(mailer.sessions) as session:
-        assert "535" in build_status(session, MORNING).outbox["paused"]  # `mailbot status` says so
+        assert "535" in build_status(session, MORNING, []).outbox["paused"]  # `mailbot status` says so
     monkeypatch.setenv("TEST_SMTP_PASSWORD", "the-new-code")
     with transaction(mailer.sessions) as session:
         from mailbot.store import outbox as store

@@ -217,7 +217,8 @@ def _poll_and_export(config: Config, clock: Clock) -> tuple[dict[str, Any], int,
     from sqlalchemy import func, select
 
     from mailbot.app import App
-    from mailbot.report.export import config_periods, data_years, export_data, write_xlsx
+    from mailbot.periods import periods_of
+    from mailbot.report.export import data_years, export_data, write_xlsx
     from mailbot.store.db import transaction
     from mailbot.store.models import Message
 
@@ -231,7 +232,7 @@ def _poll_and_export(config: Config, clock: Clock) -> tuple[dict[str, Any], int,
         app.outbox().drain()
         _staff_files(app, config.data_path)
         with transaction(app.sessions) as session:
-            data = export_data(session, periods=config_periods(data_years(session), config.deadlines, app.calendar))
+            data = export_data(session, periods=periods_of(data_years(session), config.deadlines, app.calendar))
             recorded = session.scalar(select(func.count()).select_from(Message)) or 0
             sent = _sent(session)
     finally:

@@ -114,7 +114,7 @@ def needs_a_person(
     return sorted(items, key=lambda item: GROUPS.index(item.group))  # stable: each query's order is kept
 
 
-def to_do(items: list[Item]) -> int:
+def to_do(items: Sequence[Item]) -> int:
     """How many items need doing (information does not)."""
     return sum(not item.info for item in items)
 

@@ -53,7 +53,7 @@ def key(now: datetime, address: str) -> str:
 def context(facts: DigestFacts, problem_name: ProblemName, sender_name: str) -> dict[str, Any]:
     periods = [_period(p, prev, facts, problem_name) for p, prev in zip(facts.periods, facts.previous, strict=True)]
     groups = {group: _items(facts, group, problem_name) for group in attention.GROUPS}
-    todo = attention.to_do(list(facts.attention)) + len(facts.uncovered_years)
+    todo = attention.to_do(facts.attention) + len(facts.uncovered_years)
     paused = groups[attention.PAUSED_GROUP]
     return {
         "as_of_text": _moment(facts.as_of),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,11 +17,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from mailbot.clock import as_local
-from mailbot.config import DeadlinesConfig
 from mailbot.errors import InputError
-from mailbot.periods import Period, year_periods
+from mailbot.periods import Period
 from mailbot.store.models import Message, Submission, SubmissionRow
-from mailbot.workdays import WorkCalendar
 
 MESSAGE_COLUMNS = ("message_id", "from", "subject", "received_at", "kind", "unit", "sender_known", "problems")
 SUBMISSION_COLUMNS = (
@@ -54,7 +52,7 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\0")
 
 def export_data(session: Session, period: str | None = None, periods: Sequence[Period] = ()) -> dict[str, Any]:
     """The JSON export: every message, every submission (optionally of one period), and `periods`: the periods
-    the config defines for the years that have data (`data_years`, `config_periods`)."""
+    the config defines for the years that have data (`data_years`, `periods.periods_of`)."""
     messages = session.scalars(
         select(Message)
         .where(Message.status != "archived")
@@ -86,12 +84,6 @@ def data_years(session: Session) -> list[int]:
     if first is None or last is None:
         return []
     return list(range(as_local(first).year, as_local(last).year + 1))
-
-
-def config_periods(years: Iterable[int], deadlines: DeadlinesConfig, calendar: WorkCalendar) -> list[Period]:
-    """The periods the config asks for in these years, by deadline (annex 2's periods are its activities)."""
-    found = [period for year in years for period in year_periods(year, deadlines, calendar)]
-    return sorted(found, key=lambda p: (p.deadline, p.id))
 
 
 def period_json(period: Period) -> dict[str, str]:

@@ -13,11 +13,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailbot.report.attention import Item, needs_a_person
+from mailbot.report.attention import Item, to_do
 from mailbot.store.models import Flag, MailboxState, Message, OutboxMail, Unit
 from mailbot.store.outbox import PAUSED
-
-STATUS_INFO_DAYS = 14  # information shown without the config's staff.digest_attention_days
 
 
 @dataclass
@@ -38,6 +36,7 @@ class Status:
     by_status: dict[str, int]
     units: list[UnitStatus]
     attention: list[dict[str, Any]] = field(default_factory=list)  # needs a person (report.attention)
+    to_do: int = 0  # how many of them need doing (information does not)
     other_mail: int = 0  # mail that concerns nobody (spam, newsletters): counted, never an item
     mailbox: list[dict[str, Any]] = field(default_factory=list)
     # Sending that needs a person: paused after a refused login, and mails that failed or may have gone out.
@@ -51,7 +50,7 @@ class Status:
             "by_status": self.by_status,
             "units": [_unit_json(u) for u in self.units],
             "attention": self.attention,
-            "to_do": to_do_count(self.attention),
+            "to_do": self.to_do,
             "other_mail": self.other_mail,
             "mailbox": self.mailbox,
             "outbox": self.outbox,
@@ -69,15 +68,9 @@ def _unit_json(unit: UnitStatus) -> dict[str, Any]:
     }
 
 
-def to_do_count(attention: list[dict[str, Any]]) -> int:
-    return sum(not item["info"] for item in attention)
-
-
-def build_status(session: Session, as_of: datetime, items: Sequence[Item] | None = None) -> Status:
-    """`items`: what needs a person, as the digest lists it (`Digests.needs_a_person`, which adds the data
-    problems of the periods in focus); without them, the list as far as the ledger alone tells."""
+def build_status(session: Session, as_of: datetime, items: Sequence[Item]) -> Status:
+    """`items`: what needs a person, as the digest lists it (`Digests.needs_a_person`): computed there once."""
     seen = Message.received_at <= as_of
-    items = needs_a_person(session, as_of, STATUS_INFO_DAYS) if items is None else items
     by_kind = _counts(session, Message.kind, seen)
     return Status(
         as_of=as_of,
@@ -86,6 +79,7 @@ def build_status(session: Session, as_of: datetime, items: Sequence[Item] | None
         by_status=_counts(session, Message.status, seen),
         units=_unit_statuses(session, as_of),
         attention=[item.to_json() for item in items],
+        to_do=to_do(items),
         other_mail=other_mail(session, None, as_of),
         mailbox=[
             {
