@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from mailbot.process import Pipeline
 from mailbot.read.office import LibreOffice
 from mailbot.remind import Reminders
 from mailbot.send.smtp import SmtpSender
-from mailbot.store import db, ledger
+from mailbot.store import db, ledger, poll_lock
 from mailbot.store.archive import Archive
 from mailbot.sync import Poller, Progress
 from mailbot.workdays import WorkCalendar
@@ -73,8 +74,10 @@ class App:
         with ImapSession(self.config.imap, password) as session:
             yield session
 
-    def poller(self, progress: Progress | None = None) -> Poller:
-        return Poller(self.ready_pipeline(), self.open_mailbox, progress=progress)
+    def poller(self, progress: Progress | None = None, wait_seconds: float = 0.0) -> Poller:
+        """A poller that first takes its folder's lock, waiting up to `wait_seconds` for another poller."""
+        hold = functools.partial(poll_lock.hold, self.engine, self.config.imap.folder, wait_seconds)
+        return Poller(self.ready_pipeline(), self.open_mailbox, progress=progress, hold_folder=hold)
 
     @cached_property
     def templates(self) -> Templates:

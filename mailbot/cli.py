@@ -179,12 +179,18 @@ def db_upgrade(ctx: Context) -> None:
     click.echo(f"database at revision {store_db.current_revision(ctx.app.engine)}")
 
 
+# A poll typed while the worker polls waits for it (usually seconds); a first sync may take longer than anyone
+# wants to wait, and then the command leaves with a message instead.
+POLL_WAIT_SECONDS = 120
+
+
 @cli.command()
 @pass_context
 def poll(ctx: Context) -> None:
     """Fetch new mail from the IMAP mailbox once and ingest it. The mailbox is left as it was.
 
     Receipts for what came in are queued in the outbox (`mailbot outbox send` or the worker sends them).
+    One poller per folder: while another one (the worker) is polling, this waits up to 120 s for it.
 
     \b
     Example:
@@ -193,7 +199,7 @@ def poll(ctx: Context) -> None:
     from mailbot.console import progress_bar
 
     with progress_bar("fetching") as progress:
-        result = ctx.app.poller(progress=progress).poll()
+        result = ctx.app.poller(progress=progress, wait_seconds=POLL_WAIT_SECONDS).poll()
     click.echo(
         f"fetched {result.fetched}, new {result.new}, relocated {result.relocated}, processed {len(result.outcomes)}"
         + (", UIDVALIDITY changed" if result.uidvalidity_changed else "")
@@ -217,15 +223,20 @@ def run(ctx: Context) -> None:
     """
     from contextlib import closing
 
-    from mailbot.worker import Worker, stop_on_signals
+    from mailbot.stopping import StopSignal, stop_on_signals
 
-    _log_to_stdout()
-    app = ctx.app
-    try:
-        with closing(Worker(app)) as worker, stop_on_signals(worker):
-            worker.run()
-    finally:
-        app.close()
+    # First of all, before the slow imports and the config: from here on a SIGTERM asks for the same clean stop
+    # (exit 0) as later on, instead of killing a worker that is still starting (exit -15).
+    with closing(StopSignal()) as stop, stop_on_signals(stop):
+        from mailbot.worker import Worker
+
+        _log_to_stdout()
+        app = ctx.app
+        try:
+            with closing(Worker(app, stop=stop)) as worker:
+                worker.run()
+        finally:
+            app.close()
 
 
 def _log_to_stdout() -> None:
@@ -295,7 +306,7 @@ def status(ctx: Context, as_of: str | None, as_json: bool) -> None:
     moment = _parse_time(as_of) or app.clock()
     pipeline = app.ready_pipeline()
     digests = app.digests()
-    with transaction(pipeline.sessions) as session:
+    with transaction(pipeline.sessions, readonly=True) as session:
         result = build_status(session, moment, digests.needs_a_person(session, moment))
     if as_json:
         _echo_json(result.to_json())
@@ -385,7 +396,13 @@ def _report_drain(result: DrainResult, quiet: bool) -> None:
         err=quiet,
     )
     if result.paused is not None:
-        click.echo(f"sending is paused: {result.paused} (fix the password, then `mailbot outbox resume`)", err=True)
+        click.echo(_paused(result.paused), err=True)
+    if result.claim_lost:
+        click.echo("stopped: this sender stalled past outbox.lease_seconds and another took its mail over", err=True)
+
+
+def _paused(reason: str) -> str:
+    return f"sending is paused: {reason} (fix the password, then `mailbot outbox resume`)"
 
 
 @cli.group()
@@ -413,7 +430,7 @@ def outbox_list(ctx: Context, statuses: tuple[str, ...], as_json: bool) -> None:
     from mailbot.store.db import transaction
 
     app = ctx.app
-    with transaction(app.outbox().sessions) as session:
+    with transaction(app.outbox().sessions, readonly=True) as session:
         rows = [_mail_json(row) for row in store.listing(session, statuses)]
         paused = store.paused(session)
     if as_json:
@@ -447,13 +464,19 @@ def _mail_json(row: Any) -> dict[str, Any]:
 @outbox.command("send")
 @pass_context
 def outbox_send(ctx: Context) -> None:
-    """Send what is due now (the worker does this every minute).
+    """Send what is due now (the worker does this every minute). Exits 5 while a refused login (535) pauses
+    sending.
 
     \b
     Example:
       mailbot outbox send
     """
-    _report_drain(ctx.app.outbox().drain(), False)
+    from mailbot.errors import AuthenticationError
+
+    result = ctx.app.outbox().drain()
+    if result.paused is not None:  # refused now or before: nothing goes out, and the exit code says why (5)
+        raise AuthenticationError(_paused(result.paused))
+    _report_drain(result, False)
 
 
 @outbox.command("retry")
@@ -560,7 +583,7 @@ def export(ctx: Context, fmt: str, output: Path | None, period: str | None, what
     if fmt == "xlsx" and output is None:
         raise InputError("--format xlsx needs -o FILE")
     app = ctx.app
-    with transaction(app.ready_pipeline().sessions) as session:
+    with transaction(app.ready_pipeline().sessions, readonly=True) as session:
         periods = periods_of(data_years(session), app.config.deadlines, app.calendar)
         if period is not None:
             _require_period(app, session, period, periods)
@@ -632,6 +655,45 @@ def reprocess(ctx: Context, message_ids: tuple[int, ...], failed: bool) -> None:
     click.echo(f"reprocessed {count} messages, {len(changes)} changed")
 
 
+@cli.group("archive")
+def archive_group() -> None:
+    """The raw archive of every received message (data_dir/archive): check it.
+
+    \b
+    Example:
+      mailbot archive verify
+    """
+
+
+@archive_group.command("verify")
+@pass_context
+def archive_verify(ctx: Context) -> None:
+    """Check every archived message the ledger knows: missing, or its size or SHA-256 not what was recorded.
+    Prints each damaged one (in Chinese, with its ledger id and Message-ID) and exits 1 when there is any, 0
+    when the archive is intact. Temporary files left by a killed process are removed on the way.
+
+    \b
+    Example:
+      mailbot archive verify
+      mailbot --config /etc/mailbot/mailbot.toml archive verify || echo "restore from the backup"
+    """
+    from mailbot.verify import verify_archive
+
+    app = ctx.app
+    result = verify_archive(app.ready_pipeline().sessions, app.archive)
+    for damage in result.damaged:
+        click.echo(damage.describe())
+    if result.swept:
+        click.echo(f"已清理 {len(result.swept)} 个中断写入遗留的临时文件")
+    click.echo(f"存档检查：{result.checked} 封邮件，{len(result.damaged)} 个原件缺失或损坏")
+    if result.damaged:
+        click.echo(
+            "请从备份恢复这些文件（或用 mailbot ingest 重新导入原邮件），再运行 mailbot reprocess --message 编号",
+            err=True,
+        )
+        sys.exit(1)
+
+
 # ---------------------------------------------------------------------------------------------------------
 
 
@@ -662,7 +724,7 @@ def units_list(ctx: Context, as_json: bool) -> None:
 
     app = ctx.app
     pipeline = app.ready_pipeline()
-    with transaction(pipeline.sessions) as session:
+    with transaction(pipeline.sessions, readonly=True) as session:
         registry = ledger.load_registry(session, app.config.staff, app.config.own_addresses)
     if as_json:
         _echo_json(
@@ -849,7 +911,7 @@ def report_circular(ctx: Context, period_id: str, output: Path, as_of: str | Non
     app = ctx.app
     period = money_period(period_id, app.config)  # before touching the database: a typo fails fast
     moment = _parse_time(as_of) or app.clock()
-    with transaction(app.ready_pipeline().sessions) as session:
+    with transaction(app.ready_pipeline().sessions, readonly=True) as session:
         facts = period_report(session, period, moment)
     output.write_bytes(circular_docx(facts, app.templates))
     click.echo(f"wrote {output}", err=True)

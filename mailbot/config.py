@@ -125,6 +125,9 @@ class OutboxConfig:
     per_minute: int = 20  # 163.com treats a burst as spam (451 DT:SPM)
     max_attempts: int = 8  # temporary failures (4xx, a dropped connection) before a mail is given up
     templates_dir: str = ""  # a folder of staff-edited mail templates; files there win over mailbot's own
+    # A claim older than this belongs to a sender that died or stalled (an SMTP conversation never takes this
+    # long): its mail is taken back. A stalled sender that wakes up later finds it lost the mail and stops.
+    lease_seconds: int = 600
 
 
 @dataclass(frozen=True)
@@ -358,6 +361,7 @@ def _check_semantics(config: Config) -> None:
     _check_positive("reminders.receipt_max_age_days", config.reminders.receipt_max_age_days)
     _check_positive("outbox.per_minute", config.outbox.per_minute)
     _check_positive("outbox.max_attempts", config.outbox.max_attempts)
+    _check_positive("outbox.lease_seconds", config.outbox.lease_seconds)
     _check_staff(config.staff)
     _check_positive("worker.poll_minutes", config.worker.poll_minutes)
     _check_positive("worker.heartbeat_seconds", config.worker.heartbeat_seconds)

@@ -62,7 +62,7 @@ class Digests:
 
     def facts(self, now: datetime) -> digest.DigestFacts:
         year = as_local(now).year
-        with transaction(self.sessions) as session:
+        with transaction(self.sessions, readonly=True) as session:
             since = last_digest_at(session, now)
             reports = self.focus(session, now)
             return digest.DigestFacts(

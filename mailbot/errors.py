@@ -48,3 +48,12 @@ class CalendarError(MailbotError):
 
 class WorkerLockError(MailbotError):
     """Another worker holds the database, or took it over from this one."""
+
+
+class ArchiveCorruptError(MailbotError):
+    """An archived message is missing, or its bytes no longer match the SHA-256 it is named by. The message says
+    so in Chinese: it is stored as the failed message's error, for staff."""
+
+
+class PollBusyError(MailbotError):
+    """Another process is polling the same folder on this database (one poller per folder)."""

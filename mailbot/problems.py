@@ -33,6 +33,9 @@ UNMERGED_ITEMS = "unmerged_items"  # the same 产品来源 and 采购方式 list
 NO_END_DATE = "no_end_date"  # an annex 2 activity without an end date: on time cannot be decided
 UNIT_MISMATCH = "unit_mismatch"  # a unit's table names another unit (another unit's file used as a template)
 NO_OPEN_PERIOD = "no_open_period"  # a table the configured deadlines have no period for: counted nowhere, never guessed
+# The archived copy of the message is missing or damaged (its SHA-256 does not match): the message failed, what
+# it gave before is kept, and a person restores the file from a backup.
+ARCHIVE_CORRUPT = "archive_corrupt"
 
 
 @dataclass(frozen=True)

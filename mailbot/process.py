@@ -2,6 +2,11 @@
 
 Messages are processed in batches: one transaction per batch, a savepoint per message. A message that fails
 rolls back only its own savepoint and is marked failed; the others in the batch still commit.
+
+Two processes may process the same message at once (a `mailbot ingest` or `reprocess` beside the worker's
+poll). Storing claims each message by a guarded transition: its row is locked and stored only if it is still in
+the state it was in when this process started analysing it; otherwise the other process got there first, and
+this one writes nothing for it. So a message's derived rows are written once.
 """
 
 from __future__ import annotations
@@ -40,6 +45,18 @@ BATCH = 25  # messages per transaction: a crash loses at most this much processi
 # A message whose processing was started this many times without finishing took the process down with it
 # (a native reader or LibreOffice crashing); it is set aside as failed instead of killing every restart.
 MAX_ATTEMPTS = 3
+
+
+Seen = tuple[str, datetime | None]  # a message's (status, processed_at) when its analysis started
+
+
+@dataclass(frozen=True)
+class Group:
+    """Messages analysed together and stored in one transaction."""
+
+    jobs: list[Job]
+    set_aside: list[int]  # messages that crashed the process too often: stored as failed, not analysed
+    seen: dict[int, Seen]
 
 
 @dataclass(frozen=True)
@@ -124,18 +141,29 @@ class Pipeline:
             started = session.scalar(select(func.count()).where(Message.id.in_(batch), Message.attempts > 0))
         return [[message_id] for message_id in batch] if started else [list(batch)]
 
-    def start_group(self, group: Sequence[int], again: bool, guarded: bool) -> tuple[list[Job], list[int]]:
+    def start_group(self, group: Sequence[int], again: bool, guarded: bool) -> Group:
         """The jobs to analyse and the messages to set aside. `guarded`: the analysis runs in this process, so
         the attempt is counted first (committed, so that a crash in the middle still counts). In a worker it
         is not: a worker's death is caught, and this process dying says nothing about the messages in flight.
+        A run nobody asked for (a poll, an ingest) takes only messages still waiting: another process may have
+        stored some since the list was read.
         """
+        chosen = Message.id.in_(group) if again else Message.id.in_(group) & (Message.status == "archived")
         with transaction(self.sessions) as session:
             if guarded:
                 attempts = 1 if again else Message.attempts + 1
-                session.execute(update(Message).where(Message.id.in_(group)).values(attempts=attempts))
+                session.execute(update(Message).where(chosen).values(attempts=attempts))
             rows = session.execute(
-                select(Message.id, Message.sha256, Message.received_at, Message.received_source, Message.attempts)
-                .where(Message.id.in_(group))
+                select(
+                    Message.id,
+                    Message.sha256,
+                    Message.received_at,
+                    Message.received_source,
+                    Message.attempts,
+                    Message.status,
+                    Message.processed_at,
+                )
+                .where(chosen)
                 .order_by(Message.id)
             ).all()
         set_aside = {row.id for row in rows if row.attempts > MAX_ATTEMPTS and not again}
@@ -144,27 +172,19 @@ class Pipeline:
             for row in rows
             if row.id not in set_aside
         ]
-        return jobs, sorted(set_aside)
+        return Group(jobs, sorted(set_aside), {row.id: (row.status, row.processed_at) for row in rows})
 
-    def finish_group(
-        self, jobs: list[Job], set_aside: list[int], pending: Future[list[Result]], registry: Registry
-    ) -> list[Outcome]:
-        results = dict(self.analyser.collect(jobs, registry, pending))
+    def finish_group(self, group: Group, pending: Future[list[Result]], registry: Registry) -> list[Outcome]:
+        results = dict(self.analyser.collect(group.jobs, registry, pending))
         with transaction(self.sessions) as session:
-            return self._store_batch(session, results, set_aside)
+            return self._store_batch(session, results, group)
 
-    def _store_batch(
-        self, session: Session, results: dict[int, Analysis | Failure], set_aside: list[int]
-    ) -> list[Outcome]:
+    def _store_batch(self, session: Session, results: dict[int, Analysis | Failure], group: Group) -> list[Outcome]:
         """Store the batch in one savepoint; if that fails, one savepoint per message, so that the one that
-        fails is marked failed and the others are still stored."""
+        fails is marked failed and the others are still stored. Messages another process stored meanwhile
+        are left as that process stored them, and have no outcome here."""
         unit_ids = dict(session.execute(select(Unit.name, Unit.id)).all())
-        rows = session.scalars(
-            select(Message)
-            .where(Message.id.in_([*results, *set_aside]))
-            .options(selectinload(Message.unit))
-            .order_by(Message.id)
-        ).all()
+        rows = _claim(session, [*results, *group.set_aside], group.seen)
         outcomes: dict[int, Outcome] = {}
         ready: list[tuple[Message, Analysis]] = []
         for row in rows:
@@ -204,6 +224,8 @@ class Pipeline:
         else:
             log.error("processing message %s failed: %s", row.id, failure.error)
         row.status, row.error, row.processed_at = "failed", failure.error, self.clock()
+        if failure.code:
+            _note_problem(row, failure)
         return Outcome(row.id, "", None, (), failed=True)
 
     def _set_aside(self, row: Message) -> Outcome:
@@ -224,7 +246,7 @@ class _Run:
     again: bool
     fed: set[int] = field(default_factory=set)
     outcomes: list[Outcome] = field(default_factory=list)
-    in_flight: deque[tuple[list[Job], list[int], Future[list[Result]]]] = field(default_factory=deque)
+    in_flight: deque[tuple[Group, Future[list[Result]]]] = field(default_factory=deque)
 
     def feed(self, message_ids: Sequence[int]) -> None:
         self.fed.update(message_ids)
@@ -232,8 +254,8 @@ class _Run:
         for start in range(0, len(message_ids), BATCH):
             guarded = not (self.parallel and pipeline.analyser.workers > 1)  # workers can fall back to none
             for group in pipeline.groups(message_ids[start : start + BATCH], guarded and not self.again):
-                jobs, set_aside = pipeline.start_group(group, self.again, guarded)
-                self.in_flight.append((jobs, set_aside, pipeline.analyser.submit(jobs, self.registry, self.parallel)))
+                started = pipeline.start_group(group, self.again, guarded)
+                self.in_flight.append((started, pipeline.analyser.submit(started.jobs, self.registry, self.parallel)))
                 while len(self.in_flight) > (pipeline.analyser.window if self.parallel else 0):
                     self._finish_oldest()
 
@@ -243,8 +265,33 @@ class _Run:
         return self.outcomes
 
     def _finish_oldest(self) -> None:
-        jobs, set_aside, pending = self.in_flight.popleft()
-        self.outcomes += self.pipeline.finish_group(jobs, set_aside, pending, self.registry)
+        group, pending = self.in_flight.popleft()
+        self.outcomes += self.pipeline.finish_group(group, pending, self.registry)
+
+
+def _claim(session: Session, message_ids: Sequence[int], seen: dict[int, Seen]) -> list[Message]:
+    """Lock the messages' rows (in id order, so two processes cannot deadlock) and keep those still as they
+    were when their analysis started. On PostgreSQL a second process waits here for the first one's commit and
+    then sees what it stored; on SQLite the write transaction (BEGIN IMMEDIATE) already excludes it."""
+    rows = session.scalars(
+        select(Message)
+        .where(Message.id.in_(message_ids))
+        .options(selectinload(Message.unit))
+        .order_by(Message.id)
+        .with_for_update()
+    ).all()
+    claimed = [row for row in rows if (row.status, row.processed_at) == seen.get(row.id)]
+    if len(claimed) < len(rows):
+        taken = sorted({row.id for row in rows} - {row.id for row in claimed})
+        log.info("messages %s were stored meanwhile by another process; leaving them as stored", taken)
+    return claimed
+
+
+def _note_problem(row: Message, failure: Failure) -> None:
+    """A failure with a name (archive_corrupt) is a problem of the message too, replacing the one an earlier run
+    noted. Nothing else is touched: what the message gave before (submissions, attachments, problems) stands."""
+    kept = [problem for problem in row.problems if problem.code != failure.code]
+    row.problems = [*kept, Problem(code=failure.code, detail=failure.error)]
 
 
 def _outcome(row: Message, analysis: Analysis) -> Outcome:

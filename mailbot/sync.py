@@ -11,15 +11,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy.orm import Session
-
 from mailbot.errors import AuthenticationError, MailServerError
-from mailbot.fetch.imap import FetchedMessage, HeaderInfo
+from mailbot.fetch.imap import FetchedMessage
 from mailbot.message.headers import message_id_of
 from mailbot.process import Outcome, Pipeline
 from mailbot.store import ledger
@@ -38,7 +35,6 @@ class Mailbox(Protocol):
     def uids_after(self, last_uid: int) -> list[int]: ...
     def fetch_raw(self, uids: Sequence[int]) -> list[FetchedMessage]: ...
     def fetch_sizes(self, uids: Sequence[int]) -> dict[int, int]: ...
-    def fetch_headers(self, uids: Sequence[int]) -> list[HeaderInfo]: ...
     def mark(self, uids: Sequence[int], action: str) -> None: ...
 
 
@@ -49,7 +45,7 @@ MailboxFactory = Callable[[], AbstractContextManager[Mailbox]]
 class PollResult:
     fetched: int = 0  # messages downloaded
     new: int = 0  # ledger rows created
-    relocated: int = 0  # known messages found under a new UIDVALIDITY
+    relocated: int = 0  # known messages (same SHA-256) found again under a new UIDVALIDITY
     reconnects: int = 0
     uidvalidity_changed: bool = False
     outcomes: list[Outcome] = field(default_factory=list)
@@ -62,13 +58,16 @@ class Poller:
     max_reconnects: int = 3
     sleep: Callable[[float], None] = time.sleep
     progress: Progress | None = None
+    # One poller per folder (mailbot.store.poll_lock): held from the first fetch to the last stored message.
+    hold_folder: Callable[[], AbstractContextManager[object]] = nullcontext
 
     def poll(self) -> PollResult:
         """Fetch everything new, then process it. Authentication failures are never retried."""
         result = PollResult()
         try:
-            self._sync_with_retries(result)
-            result.outcomes = self.pipeline.process_pending()
+            with self.hold_folder():
+                self._sync_with_retries(result)
+                result.outcomes = self.pipeline.process_pending()
         finally:
             self.pipeline.close()
         return result
@@ -98,7 +97,7 @@ class Poller:
             state = ledger.mailbox_state(session, self.folder)
             last_uid = state.last_uid if state and state.uidvalidity == uidvalidity else None
         if last_uid is None:
-            last_uid = self._resync(mailbox, uidvalidity, result, first=state is None)
+            last_uid = self._resync(result, first=state is None)
         self._fetch_new(mailbox, uidvalidity, mailbox.uids_after(last_uid), result)
         self._apply_mailbox_action(mailbox, uidvalidity)
 
@@ -122,9 +121,12 @@ class Poller:
         digests = archive.store_many([item.raw for item in fetched])  # archived before anything else
         arrivals = [self._arrival(item, digest, uidvalidity) for item, digest in zip(fetched, digests, strict=True)]
         with transaction(self.pipeline.sessions) as session:
-            result.new += ledger.record_arrivals(session, arrivals, now)
+            new = ledger.record_arrivals(session, arrivals, now)
             ledger.save_mailbox_state(session, self.folder, uidvalidity, last_uid, now)
+        result.new += new
         result.fetched += len(fetched)
+        if result.uidvalidity_changed:
+            result.relocated += len(fetched) - new
 
     def _arrival(self, item: FetchedMessage, digest: str, uidvalidity: int) -> Arrival:
         return Arrival(
@@ -138,54 +140,35 @@ class Poller:
             uid=item.uid,
         )
 
-    def _resync(self, mailbox: Mailbox, uidvalidity: int, result: PollResult, first: bool) -> int:
-        """A first sync starts at UID 0. After a UIDVALIDITY change, find known messages by Message-ID and
-        size from their headers alone, move their location, and leave the rest to be fetched in full."""
-        if first:
-            return 0
-        result.uidvalidity_changed = True
-        log.warning("UIDVALIDITY of %s changed; re-syncing by Message-ID and SHA-256", self.folder)
-        uids = mailbox.uids_after(0)
-        unknown: list[int] = []
-        for batch in _chunks(uids, self.pipeline.config.imap.batch_size * 10):
-            unknown += self._relocate_known(mailbox.fetch_headers(batch), uidvalidity, result)
-        self._fetch_new(mailbox, uidvalidity, unknown, result)
-        last = max(uids, default=0)
-        with transaction(self.pipeline.sessions) as session:
-            ledger.save_mailbox_state(session, self.folder, uidvalidity, last, self.pipeline.clock())
-        return last
+    def _resync(self, result: PollResult, first: bool) -> int:
+        """Where fetching starts when the recorded UIDVALIDITY does not hold: UID 0, that is every message.
 
-    def _relocate_known(self, headers: list[HeaderInfo], uidvalidity: int, result: PollResult) -> list[int]:
-        unknown: list[int] = []
-        with transaction(self.pipeline.sessions) as session:
-            for info in headers:
-                row = ledger.find_by_message_id_and_size(session, info.message_id, info.size)
-                # A row already moved to this UIDVALIDITY was claimed by another UID with the same
-                # Message-ID and size: only the full bytes can tell them apart.
-                if row is None or row.uidvalidity == uidvalidity:
-                    unknown.append(info.uid)
-                    continue
-                ledger.relocate(session, row, self.folder, uidvalidity, info.uid)
-                result.relocated += 1
-        return unknown
+        After a UIDVALIDITY change nothing but a message's bytes can tell a known message from a look-alike (a
+        re-sent copy, or a Date header edited to the same length, keeps the Message-ID and the size), so every
+        message is downloaded again: record_arrivals moves a known SHA-256 to its new UID and records the rest,
+        batch by batch, and last_uid never passes a message whose bytes were not seen. A crash in the middle
+        resumes after the last recorded batch. Archiving the known ones again costs nothing (same name, same
+        size: not rewritten)."""
+        if not first:
+            result.uidvalidity_changed = True
+            log.warning("UIDVALIDITY of %s changed; downloading it again to match messages by SHA-256", self.folder)
+        return 0
 
     def _apply_mailbox_action(self, mailbox: Mailbox, uidvalidity: int) -> None:
         action = self.pipeline.config.imap.after_ingest
         if action == "none":
             return
         self.pipeline.process_pending()  # the action only follows stored data
+        with transaction(self.pipeline.sessions, readonly=True) as session:
+            ids, uids = ledger.awaiting_mailbox_action(session, self.folder, uidvalidity)
+        if not uids:
+            return
+        # The IMAP command runs outside any transaction: a write transaction would hold SQLite's lock for the
+        # network round trip. A crash before the rows are marked repeats it next time, which changes nothing
+        # (\Seen again; a UID already moved no longer exists in the folder).
+        mailbox.mark(uids, action)
         with transaction(self.pipeline.sessions) as session:
-            _mark_rows(session, mailbox, self.folder, uidvalidity, action, self.pipeline.clock())
-
-
-def _mark_rows(session: Session, mailbox: Mailbox, folder: str, uidvalidity: int, action: str, now: datetime) -> None:
-    rows = ledger.awaiting_mailbox_action(session, folder, uidvalidity)
-    uids = [row.uid for row in rows if row.uid is not None]
-    if not uids:
-        return
-    mailbox.mark(uids, action)
-    for row in rows:
-        row.mailbox_action_at = now
+            ledger.mark_mailbox_action(session, ids, self.pipeline.clock())
 
 
 BATCH_BYTES = 32 * 1024 * 1024
@@ -204,8 +187,3 @@ def _sized_batches(uids: Sequence[int], sizes: dict[int, int], count: int) -> It
         total += size
     if batch:
         yield batch
-
-
-def _chunks(items: Sequence[int], size: int) -> Iterator[list[int]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])

@@ -10,19 +10,21 @@ One worker per database: it holds a row in `flags` and refreshes it (its heartbe
 start while that heartbeat is fresh, and takes the row over when it is stale or names a dead process of this
 machine.
 
-SIGTERM or SIGINT stops it: the signal handler only sets a flag and writes a byte to a pipe; the main thread,
-waiting on that pipe, shuts the scheduler down (the running job finishes, every outbox step being its own
-transaction) and releases the lock. Nothing that takes a lock runs inside the handler, so it cannot deadlock.
+SIGTERM or SIGINT stops it: the signal handler only sets a flag and writes a byte to a pipe (mailbot.stopping);
+the main thread, waiting on that pipe, shuts the scheduler down (the running job finishes, every outbox step
+being its own transaction) and releases the lock. Nothing that takes a lock runs inside the handler, so it
+cannot deadlock. `mailbot run` installs the handler before anything slow, and a worker asked to stop before it
+has started starts no job.
+
+The jobs run in one thread and the heartbeat in another, each with its own connection: every write transaction
+begins IMMEDIATE (mailbot.store.db), so each waits for the other's few milliseconds instead of failing.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import select
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
@@ -35,9 +37,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.clock import TZ, as_local
-from mailbot.errors import AuthenticationError, MailbotError, WorkerLockError
+from mailbot.errors import AuthenticationError, MailbotError, PollBusyError, WorkerLockError
 from mailbot.processes import Holder, pid_alive
 from mailbot.report.digest import is_due
+from mailbot.stopping import StopSignal
 from mailbot.store import db
 from mailbot.store import lock as store
 from mailbot.store.db import transaction
@@ -147,78 +150,45 @@ def _held_message(row: store.LockRow, now: datetime, stale_after: timedelta) -> 
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Stopping
-
-
-class StopSignal:
-    """A one-shot stop request that a signal handler may set. A pipe, not a threading.Event: Event.set() takes
-    a lock, and a handler that runs while the main thread holds that lock (inside Event.wait) never returns."""
-
-    def __init__(self) -> None:
-        self._read, self._write = os.pipe()
-        os.set_blocking(self._write, False)
-        self.requested = False
-        self.signum = 0
-
-    def set(self, signum: int = 0) -> None:
-        # Plain assignments and one write(2): nothing here can wait for the thread it interrupted.
-        self.signum, self.requested = signum, True
-        with contextlib.suppress(BlockingIOError):  # full: it holds a stop request already
-            os.write(self._write, b"\0")
-
-    def wait(self) -> int:
-        """Block until set; returns the signal number (0 when not stopped by a signal)."""
-        while not self.requested:
-            select.select([self._read], [], [])
-        return self.signum
-
-    def close(self) -> None:
-        os.close(self._read)
-        os.close(self._write)
-
-
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-
-@contextlib.contextmanager
-def stop_on_signals(worker: Worker) -> Iterator[None]:
-    """SIGTERM (systemd's stop) and SIGINT (Ctrl-C) ask `worker` to stop. Call from the main thread."""
-    previous = {sig: signal.signal(sig, lambda signum, _frame: worker.stop(signum)) for sig in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-# ---------------------------------------------------------------------------------------------------------
 # The worker
 
 
 class Worker:
     """Thin wiring: jobs call the library, APScheduler says when, the lock keeps it the only one."""
 
-    def __init__(self, app: App, me: Holder | None = None) -> None:
+    def __init__(self, app: App, me: Holder | None = None, stop: StopSignal | None = None) -> None:
+        """`stop`: a request the caller's signal handlers may have set already (`mailbot run` installs them
+        first thing); the caller closes it. Without it the worker has its own, stopped by stop()."""
         self.app = app
         beat = app.config.worker.heartbeat_seconds
         self.lock = WorkerLock(app.sessions, me or Holder.current(), timedelta(seconds=beat * STALE_BEATS))
         self.lost_lock = False
-        self._stop = StopSignal()
+        self._own_stop = stop is None
+        self._stop = StopSignal() if stop is None else stop
         self._login_refused = False
         self._paused: str | None = None
 
     def run(self) -> None:
-        """Take the lock, run the jobs until stop(), let the running job finish, let the lock go."""
+        """Take the lock, run the jobs until stop(), let the running job finish, let the lock go. Asked to stop
+        before its jobs have started (a SIGTERM while it was starting), it starts none."""
+        if self._stopped_before_start():
+            return
         db.require_current(self.app.engine)
         self.lock.acquire(self.app.clock())
-        self._warn_about_the_calendar()
         try:
-            self._serve(self.scheduler())
+            if not self._stopped_before_start():
+                self._warn_about_the_calendar()
+                self._serve(self.scheduler())
         finally:
             self.lock.release()
             log.info("worker %s stopped", self.lock.me)
         if self.lost_lock:
             raise WorkerLockError("another mailbot worker took this database over; this one stopped")
+
+    def _stopped_before_start(self) -> bool:
+        if self.stopping:
+            log.info("stopping (%s) before any job started", _signal_name(self._stop.signum))
+        return self.stopping
 
     def _warn_about_the_calendar(self) -> None:
         year = as_local(self.app.clock()).year
@@ -243,9 +213,7 @@ class Worker:
         )
         try:
             signum = self._stop.wait()
-            log.info(
-                "stopping (%s): letting the running job finish", signal.Signals(signum).name if signum else "asked"
-            )
+            log.info("stopping (%s): letting the running job finish", _signal_name(signum))
         finally:
             # Outside any signal handler: waiting here for the running job cannot deadlock.
             scheduler.shutdown(wait=True)
@@ -259,7 +227,8 @@ class Worker:
         return self._stop.requested
 
     def close(self) -> None:
-        self._stop.close()
+        if self._own_stop:
+            self._stop.close()
 
     def scheduler(self) -> BackgroundScheduler:
         """The schedule, not started. One work thread runs poll, remind, digest and drain one after another (their order
@@ -328,6 +297,9 @@ class Worker:
             self._login_refused = True
             log.error("IMAP login refused (%s): polling stops until the worker is restarted", exc)
             return
+        except PollBusyError as exc:  # a `mailbot poll` typed meanwhile is fetching: it will store the mail
+            log.info("poll skipped this round: %s", exc)
+            return
         receipts = self.app.queue_receipts()  # as `mailbot poll` does: receipts answer mail at once, any day
         if result.fetched or result.outcomes or receipts:
             log.info(
@@ -371,3 +343,7 @@ class Worker:
             log.error("another worker has taken the database over (this one looked dead): stopping")
             self.lost_lock = True
             self.stop()
+
+
+def _signal_name(signum: int) -> str:
+    return signal.Signals(signum).name if signum else "asked"

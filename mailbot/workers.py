@@ -28,6 +28,8 @@ from multiprocessing.util import Finalize
 
 from mailbot.analyse import Analysis, TableRules, analyse
 from mailbot.config import Config, LimitsConfig
+from mailbot.errors import ArchiveCorruptError
+from mailbot.problems import ARCHIVE_CORRUPT
 from mailbot.read.office import LibreOffice
 from mailbot.registry import Registry
 from mailbot.store.archive import Archive
@@ -56,6 +58,7 @@ class Failure:
 
     error: str
     traceback: str = ""
+    code: str = ""  # a problem code when the failure has a name (archive_corrupt): recorded as a problem too
 
 
 Result = tuple[int, Analysis | Failure]
@@ -77,6 +80,8 @@ def run_jobs(jobs: Sequence[Job], registry: Registry, context: Context) -> list[
         try:
             raw = context.archive.load(job.sha256)
             analysis = analyse(raw, registry, context.limits, job.received_at, job.received_from_header, context.rules)
+        except ArchiveCorruptError as exc:  # no bug to trace: the file on disk is damaged or gone
+            results.append((job.message_id, Failure(str(exc), code=ARCHIVE_CORRUPT)))
         except Exception as exc:  # any bug in a stage must not stop the worker
             results.append((job.message_id, Failure(f"{type(exc).__name__}: {exc}", traceback.format_exc())))
         else:

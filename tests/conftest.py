@@ -26,6 +26,14 @@ def imap_server(request: pytest.FixtureRequest) -> Iterator[MailServer]:
 
 
 @pytest.fixture
+def one_imap_server() -> Iterator[MailServer]:
+    """One real IMAP server (dovecot when installed, else pymap), for the long fault runs: what they test is
+    mailbot's side of a kill or a race, and the protocol itself is tested on both servers elsewhere."""
+    with make_server(server_kinds()[0]) as server:
+        yield server
+
+
+@pytest.fixture
 def id_proxy(imap_server: MailServer) -> Iterator[IdRequiredProxy]:
     """A 163.com look-alike in front of ``imap_server``: refuses SELECT/EXAMINE before ID, counts LOGINs."""
     with IdRequiredProxy(imap_server.host, imap_server.port) as proxy:

@@ -1,17 +1,19 @@
 """A real SMTP server on loopback (aiosmtpd) that answers DATA from a script: 451 then 250, 554, … and
-refuses logins with 535 unless the password matches."""
+refuses logins with 535 unless the password matches. Hooks run while a client waits for the answer to RCPT or
+DATA: what happens elsewhere (a second sender, a signal) while a sender is stuck at that point."""
 
 from __future__ import annotations
 
 import asyncio
 import email
 import email.policy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any, Self
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import MISSING, AuthResult, LoginPassword
 
 from mailbot.demo.servers import free_port
 
@@ -35,6 +37,11 @@ class ScriptedSmtp:
     delivered: list[Delivered] = field(default_factory=list)
     logins: int = 0
     data_delay: float = 0.0  # seconds between taking a message and answering: a window to kill the client in
+    rcpt_delay: float = 0.0  # seconds before answering each RCPT
+    # Run in a thread before the answer to the next RCPT, or to the next DATA once the server holds the text;
+    # each once, in order. The server keeps serving other clients meanwhile.
+    on_rcpt: list[Callable[[], object]] = field(default_factory=list)
+    on_data: list[Callable[[], object]] = field(default_factory=list)
     _controller: Any = None
 
     def start(self) -> Self:
@@ -65,10 +72,20 @@ class ScriptedSmtp:
         ok = isinstance(data, LoginPassword) and data.login.decode() == USER and data.password.decode() == self.password
         return AuthResult(success=ok, handled=False)
 
+    async def handle_RCPT(  # noqa: N802 - aiosmtpd's name
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> Any:
+        if self.on_rcpt:
+            await asyncio.to_thread(self.on_rcpt.pop(0))
+        await asyncio.sleep(self.rcpt_delay)
+        return MISSING  # aiosmtpd's own handling: take the recipient, answer 250
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
         reply = self.replies.pop(0) if self.replies else "250 OK"
         if reply.startswith("250"):
             parsed = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
             self.delivered.append(Delivered(envelope.mail_from, list(envelope.rcpt_tos), parsed))  # type: ignore[arg-type]
+        if self.on_data:
+            await asyncio.to_thread(self.on_data.pop(0))
         await asyncio.sleep(self.data_delay)
         return reply

@@ -24,6 +24,7 @@ from mailservers import MailServer
 COUNT = 200
 FETCH_BATCH = 10  # imap.batch_size in the config below
 PROCESS_BATCH = 25  # mailbot.process.BATCH
+STEP = 35
 
 
 def _write_config(folder: Path, server: MailServer, database_url: str) -> Path:
@@ -56,9 +57,10 @@ def _kill_point(rng: random.Random, counts: tuple[int, int]) -> tuple[str, float
     total, done = counts
     if rng.random() < 0.2:
         return "time", rng.uniform(0.05, 0.8)
+    # Marks at most STEP ahead, so that a sync is cut at ten points or more.
     if total < COUNT - FETCH_BATCH:
-        return "total", rng.randint(total + 1, COUNT - FETCH_BATCH)
-    return "done", rng.randint(done + 1, max(done + 1, COUNT - PROCESS_BATCH))
+        return "total", rng.randint(total + 1, min(total + STEP, COUNT - FETCH_BATCH))
+    return "done", rng.randint(done + 1, max(done + 1, min(done + STEP, COUNT - PROCESS_BATCH)))
 
 
 def _run_until(engine: Engine, process: subprocess.Popen[bytes], point: tuple[str, float]) -> bool:
@@ -90,8 +92,9 @@ def _wait_gone(pids: set[int], seconds: float = 10) -> None:
 
 
 def test_it_records_each_message_once_through_random_kills(
-    tmp_path: Path, database_url: str, imap_server: MailServer
+    tmp_path: Path, database_url: str, one_imap_server: MailServer
 ) -> None:
+    imap_server = one_imap_server
     raws = mixed_messages(COUNT)
     uids = imap_server.append(raws)
     config = _write_config(tmp_path, imap_server, database_url)
@@ -100,7 +103,7 @@ def test_it_records_each_message_once_through_random_kills(
     rng = random.Random(615)
     interrupted: list[tuple[int, int]] = []
     orphans: set[int] = set()
-    for _ in range(12):
+    for _ in range(20):
         counts = _counts(engine)
         if counts[1] >= COUNT - PROCESS_BATCH:
             break  # too little left to interrupt reliably: the final run below finishes it
@@ -111,6 +114,7 @@ def test_it_records_each_message_once_through_random_kills(
             process.wait(10)
             interrupted.append(_counts(engine))
             orphans.update(children)
+    assert len(interrupted) >= 10, interrupted  # the fault suite asks for ten kills of a first sync at least
     assert sum(total < COUNT or done < total for total, done in interrupted) >= 3, interrupted
     assert orphans, "no run was killed while worker processes were analysing"
     _wait_gone(orphans)  # a worker whose parent was killed exits by itself, within seconds

@@ -206,7 +206,6 @@ def test_it_leaves_flags_unchanged_when_fetching(imap_server: MailServer) -> Non
     before = imap_server.flags()
     with session(imap_server) as imap:
         imap.fetch_raw(imap.uids_after(0))
-        imap.fetch_headers(imap.uids_after(0))
         imap.fetch_sizes(imap.uids_after(0))
     after = imap_server.flags()
     assert after == before
@@ -214,20 +213,12 @@ def test_it_leaves_flags_unchanged_when_fetching(imap_server: MailServer) -> Non
     assert after[uids[-1] + 1] == {"\\Flagged"}
 
 
-def test_it_fetches_sizes_and_message_ids_without_bodies(imap_server: MailServer) -> None:
-    folded = b"Subject: folded\r\nMessage-ID:\r\n <folded@example.test>\r\n\r\nbody\r\n"
-    raws = [mail(1, "one@example.test"), mail(2, None), folded, mail(4, "four@x", AWKWARD_BODY)]
+def test_it_fetches_sizes_without_bodies(imap_server: MailServer) -> None:
+    raws = [mail(1, "one@example.test"), mail(2, None), mail(4, "four@x", AWKWARD_BODY)]
     uids = imap_server.append(raws)
     with session(imap_server) as imap:
-        headers = imap.fetch_headers(uids)
         sizes = imap.fetch_sizes([*uids, uids[-1] + 50])  # a UID that does not exist is left out
     assert sizes == {uid: len(raw) for uid, raw in zip(uids, raws, strict=True)}
-    assert [(h.uid, h.message_id, h.size) for h in headers] == [
-        (uids[0], "one@example.test", len(raws[0])),
-        (uids[1], "", len(raws[1])),
-        (uids[2], "folded@example.test", len(raws[2])),
-        (uids[3], "four@x", len(raws[3])),
-    ]
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -10,23 +10,28 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
 from sqlalchemy import select, update
 
 from mailbot.app import App
+from mailbot.cli import main
 from mailbot.clock import TZ
 from mailbot.config import load_config
+from mailbot.errors import ConfigError
+from mailbot.outbox import DrainResult
 from mailbot.report.attention import needs_a_person
 from mailbot.report.status import build_status
 from mailbot.store.db import transaction
 from mailbot.store.models import OutboxMail
 
-from dbfixtures import MORNING, UNITS, FixedClock, server_section, write_config
+from dbfixtures import MORNING, UNITS, FixedClock, make_config, server_section, write_config
 from smtpservers import PASSWORD, USER, ScriptedSmtp
 
 
@@ -202,3 +207,104 @@ def test_the_monthly_annex2_nudge_carries_the_blank_annex2(mailer: App, smtp: Sc
     [attachment] = list(first.iter_attachments())
     sheet = openpyxl.load_workbook(io.BytesIO(attachment.get_content())).active
     assert sheet["A1"].value == "附件2 工会消费惠农专项活动统计表" and sheet["B3"].value == "活动名称"
+
+
+def _with_lease(app: App, seconds: int) -> App:
+    app.config = replace(app.config, outbox=replace(app.config.outbox, lease_seconds=seconds))
+    return app
+
+
+def _delivered_once(smtp: ScriptedSmtp) -> bool:
+    """Every unit's mail reached the server, none of them twice."""
+    return Counter(d.rcpt_tos[0] for d in smtp.delivered) == Counter(unit["emails"][0] for unit in UNITS)
+
+
+def test_a_sender_stalled_past_the_lease_before_handing_over_does_not_send_the_mail_again(
+    mailer: App, smtp: ScriptedSmtp
+) -> None:
+    """While the first sender waits for its first RCPT answer, the lease runs out and a second drain (the
+    same process, as the worker's next round would be) takes the mail back and sends everything. When the
+    first sender wakes up it must not send the text it no longer owns."""
+    _with_lease(mailer, 30)
+    mailer.reminders().queue(MORNING)
+    meanwhile: list[DrainResult] = []
+
+    def second_sender() -> None:
+        mailer.clock.moment = MORNING + timedelta(seconds=31)  # type: ignore[attr-defined]
+        meanwhile.append(mailer.outbox().drain())
+
+    smtp.on_rcpt.append(second_sender)
+    first = mailer.outbox().drain()
+    assert (meanwhile[0].requeued, meanwhile[0].sent) == (1, len(UNITS))
+    assert first.claim_lost and (first.sent, first.retrying, first.failed, first.uncertain) == (0, 0, 0, 0)
+    assert _delivered_once(smtp)
+    assert statuses(mailer) == ["sent"] * len(UNITS)
+
+
+def test_a_sender_stalled_past_the_lease_after_handing_over_records_the_mail_it_sent(
+    mailer: App, smtp: ScriptedSmtp
+) -> None:
+    """The server holds the first mail's text and has not answered when the lease runs out: the second drain
+    marks that mail uncertain and sends the others. The first sender then hears 250: the mail went out once,
+    and it is recorded sent rather than left for staff to check."""
+    _with_lease(mailer, 30)
+    mailer.reminders().queue(MORNING)
+    meanwhile: list[DrainResult] = []
+
+    def second_sender() -> None:
+        mailer.clock.moment = MORNING + timedelta(seconds=31)  # type: ignore[attr-defined]
+        meanwhile.append(mailer.outbox().drain())
+
+    smtp.on_data.append(second_sender)
+    first = mailer.outbox().drain()
+    assert (meanwhile[0].uncertain, meanwhile[0].sent) == (1, len(UNITS) - 1)
+    assert not first.claim_lost and first.sent == 1
+    assert _delivered_once(smtp)
+    assert statuses(mailer) == ["sent"] * len(UNITS)
+
+
+def test_a_claim_within_the_lease_is_left_to_its_sender(mailer: App, smtp: ScriptedSmtp) -> None:
+    """A slow but live sender keeps its mail: a drain meanwhile, within `outbox.lease_seconds`, leaves it."""
+    _with_lease(mailer, 30)
+    mailer.reminders().queue(MORNING)
+    meanwhile: list[DrainResult] = []
+
+    def second_sender() -> None:
+        mailer.clock.moment = MORNING + timedelta(seconds=29)  # type: ignore[attr-defined]
+        meanwhile.append(mailer.outbox().drain())
+
+    smtp.on_rcpt.append(second_sender)
+    first = mailer.outbox().drain()
+    assert (meanwhile[0].requeued, meanwhile[0].sent) == (0, len(UNITS) - 1)
+    assert not first.claim_lost and first.sent == 1
+    assert _delivered_once(smtp)
+
+
+def test_it_rejects_a_lease_that_is_not_positive(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"outbox\.lease_seconds"):
+        make_config(tmp_path, "sqlite://", outbox={"lease_seconds": 0})
+    assert make_config(tmp_path, "sqlite://").outbox.lease_seconds == 600
+
+
+def test_outbox_send_exits_5_when_the_server_refuses_the_login(
+    tmp_path: Path, database_url: str, smtp: ScriptedSmtp, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """The README's exit code for a refused login, when it happens and on every run while sending is paused;
+    the server sees one login attempt only."""
+    smtp.password = "the-new-code"
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", PASSWORD)
+    section = server_section(smtp, "TEST_SMTP_PASSWORD", user=USER, **{"from": USER})
+    config = write_config(tmp_path, UNITS, database={"url": database_url}, smtp=section)
+    app = App(load_config(config), clock=FixedClock(MORNING))
+    try:
+        app.upgrade()
+        app.reminders().queue(MORNING)
+    finally:
+        app.close()
+    for _ in range(2):
+        with pytest.raises(SystemExit) as exited:
+            main(["--config", str(config), "outbox", "send"])
+        assert exited.value.code == 5
+        err = capsys.readouterr().err
+        assert "sending is paused" in err and "535" in err and "mailbot outbox resume" in err
+    assert smtp.logins == 1 and smtp.delivered == []

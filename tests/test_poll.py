@@ -149,7 +149,7 @@ def _recreate_folder(server: MailServer, folder: str) -> None:
     client.logout()
 
 
-def test_it_survives_a_uidvalidity_change_without_duplicates_or_downloads(
+def test_it_survives_a_uidvalidity_change_without_duplicates(
     tmp_path: Path, database_url: str, imap_server: MailServer, id_proxy: IdRequiredProxy, env_password: None
 ) -> None:
     imap_server.create_folder("Reports")
@@ -158,14 +158,14 @@ def test_it_survives_a_uidvalidity_change_without_duplicates_or_downloads(
     imap_server.append(raws[:10], folder="Reports")
     application.poller().poll()
     _recreate_folder(imap_server, "Reports")
-    imap_server.append(raws, folder="Reports")  # the same ten under new UIDs, plus two new ones
+    new_uids = imap_server.append(raws, folder="Reports")  # the same ten under new UIDs, plus two new ones
     result = application.poller().poll()
     assert result.uidvalidity_changed
-    # Eight known messages are matched by Message-ID and size without a download; messages 1 and 8 share
-    # both (an old client's fixed Message-ID), so they are downloaded and matched by SHA-256, as are the two new.
-    assert (result.relocated, result.fetched, result.new) == (8, 4, 2)
+    # Every message is downloaded again and matched by its SHA-256: the ten known ones move to their new UIDs.
+    assert (result.relocated, result.fetched, result.new) == (10, 12, 2)
     rows = _ledger(application)
     assert len(rows) == 12 and len({r.uidvalidity for r in rows}) == 1
+    assert sorted(r.uid for r in rows) == new_uids
     assert (application.poller().poll().fetched) == 0
     application.close()
 

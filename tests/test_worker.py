@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import re
 import signal
 import socket
@@ -27,6 +28,7 @@ from mailbot.clock import TZ, system_clock
 from mailbot.config import load_config
 from mailbot.errors import WorkerLockError
 from mailbot.processes import Holder
+from mailbot.stopping import StopSignal
 from mailbot.store import lock as lock_store
 from mailbot.store import outbox as outbox_store
 from mailbot.store.db import transaction
@@ -310,6 +312,24 @@ def test_it_says_at_start_when_a_years_holidays_are_unknown(
     assert f"the holidays of {uncovered - 1} " not in caplog.text
 
 
+def test_it_starts_nothing_when_asked_to_stop_before_it_started(
+    tmp_path: Path, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A SIGTERM that came while `mailbot run` was starting: the request is there before the worker is."""
+    application = worker_app(tmp_path, database_url, FixedClock(MORNING), imap=NO_IMAP)
+    stop = StopSignal()
+    stop.set(signal.SIGTERM)
+    try:
+        with caplog.at_level(logging.INFO, logger="mailbot.worker"):
+            Worker(application, Holder("host-a", 1), stop=stop).run()
+        assert lock_row(application) is None
+    finally:
+        stop.close()
+        application.close()
+    assert "stopping (SIGTERM) before any job started" in caplog.text
+    assert "poll failed" not in caplog.text and "started:" not in caplog.text  # no job ran, none was scheduled
+
+
 def _run_catching(worker: Worker, failures: list[BaseException]) -> None:
     try:
         worker.run()
@@ -408,6 +428,53 @@ def test_it_polls_sends_and_stops_cleanly_on_sigterm(
     assert receipt.rcpt_tos == ["jiaxian@example.cn"]
     assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO mailbot\.worker: worker .* started", log, re.M)
     assert "stopping (SIGTERM)" in log and "Traceback" not in log
+
+
+def test_it_exits_0_on_a_sigterm_at_any_moment_of_its_start(
+    tmp_path: Path, database_url: str, smtp_server: ScriptedSmtp, imap: MailServer
+) -> None:
+    """`mailbot run` catches SIGTERM from its first line on, before anything slow: SQLAlchemy is not even loaded
+    when the test first sees the handler (before that, Python itself and click are starting, and no program can
+    catch a signal). From then on the signal comes at fixed and at seeded moments of the start: the import of
+    the worker, the config, the lock, the first jobs. Each time: exit 0, no traceback, and a worker stopped
+    before its jobs started has polled nothing."""
+    config = run_config(tmp_path, database_url, smtp_server, imap)
+    application = App(load_config(config))
+    rng = random.Random(1405)
+    delays = [0.0, 0.2, 0.5, 1.0, round(rng.uniform(0.0, 1.5), 2)]
+    early = 0
+    for n, delay in enumerate(delays):
+        imap.append([make_message(attachments=[("附件3.xlsx", annex3_xlsx(str(n)))], message_id=f"<early-{n}@x.cn>")])
+        processed = _processed(application)
+        process = start_worker(config, tmp_path / f"worker-{n}.log", imap)
+        try:
+            assert _catches_sigterm_before_loading_sqlalchemy(process)
+            time.sleep(delay)
+            code, _ = stop_worker(process)
+        finally:
+            process.kill()
+            process.wait()
+        log = (tmp_path / f"worker-{n}.log").read_text(encoding="utf-8")
+        assert code == 0 and "Traceback" not in log, (delay, log)
+        if "before any job started" in log:
+            early += 1
+            assert _processed(application) == processed and "poll:" not in log, (delay, log)
+        assert lock_row(application) is None
+    application.close()
+    assert early >= 1  # at least the signal sent at once stopped a worker that had not started
+
+
+def _catches_sigterm_before_loading_sqlalchemy(process: subprocess.Popen[bytes]) -> bool:
+    """Wait until `process` catches SIGTERM; whether SQLAlchemy was still unloaded then. The handler is read
+    before the memory map, so a map without SQLAlchemy proves the handler came first."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and process.poll() is None:
+        status = Path(f"/proc/{process.pid}/status").read_text()
+        caught = int(next(line for line in status.splitlines() if line.startswith("SigCgt:")).split()[1], 16)
+        if caught & (1 << (signal.SIGTERM - 1)):
+            return "sqlalchemy" not in Path(f"/proc/{process.pid}/maps").read_text()
+        time.sleep(0.001)
+    raise AssertionError("`mailbot run` never caught SIGTERM")
 
 
 def test_it_refuses_to_start_a_second_worker_on_the_same_database(

@@ -11,8 +11,6 @@ refused login raises :class:`AuthenticationError`, which nobody retries automati
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import imaplib
 import logging
 import re
@@ -33,12 +31,10 @@ from imap_tools.imap_utf7 import utf7_encode
 from mailbot.clock import TZ
 from mailbot.config import ImapConfig
 from mailbot.errors import AuthenticationError, MailServerError
-from mailbot.message.decode import normalise_message_id
 
 log = logging.getLogger(__name__)
 
 RAW_ITEMS = "(UID INTERNALDATE RFC822.SIZE BODY.PEEK[])"
-HEADER_ITEMS = "(UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"
 SIZE_ITEMS = "(UID RFC822.SIZE)"
 # Response codes of a refused LOGIN that mean "the server is unwell", not "the credentials are wrong".
 _TEMPORARY_LOGIN_CODES = (b"[UNAVAILABLE]", b"[SERVERBUG]", b"[LIMIT]", b"[INUSE]")
@@ -52,13 +48,6 @@ class FetchedMessage:
     internaldate: datetime  # aware, in Asia/Shanghai: when the server received the message
     size: int  # RFC822.SIZE as the server reports it
     raw: bytes
-
-
-@dataclass(frozen=True)
-class HeaderInfo:
-    uid: int
-    size: int
-    message_id: str  # without angle brackets; "" when the message has none
 
 
 def mailbot_version() -> str:
@@ -166,15 +155,6 @@ class ImapSession:
             for items in self._fetch(batch, SIZE_ITEMS):
                 sizes[_int(items, "UID")] = _int(items, "RFC822.SIZE")
         return sizes
-
-    def fetch_headers(self, uids: Sequence[int]) -> list[HeaderInfo]:
-        """Message-ID and size without the bodies (to re-match messages after a UIDVALIDITY change)."""
-        found: list[HeaderInfo] = []
-        for batch in _batches(uids, self.config.batch_size):
-            for items in self._fetch(batch, HEADER_ITEMS):
-                header = _as_bytes(items.get("HEADER"))
-                found.append(HeaderInfo(_int(items, "UID"), _int(items, "RFC822.SIZE"), _message_id(header)))
-        return sorted(found, key=lambda h: h.uid)
 
     # -- changing the mailbox (only when the operator asked for it) ------------------------------------
 
@@ -499,11 +479,6 @@ def parse_internaldate(value: bytes) -> datetime:
         tzinfo=timezone(offset),
     )
     return moment.astimezone(TZ)
-
-
-def _message_id(header_block: bytes) -> str:
-    message = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(header_block, headersonly=True)
-    return normalise_message_id(str(message.get("Message-ID", "")))
 
 
 def _answers(items: dict[str, _Value], wanted: str) -> bool:

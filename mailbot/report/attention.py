@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, aliased
 
 from mailbot.bounces import FORMER_ADDRESS, UNMATCHED
+from mailbot.errors import ArchiveCorruptError
 from mailbot.message.decode import html_to_text
 from mailbot.message.split import parse_message
-from mailbot.problems import NO_OPEN_PERIOD
+from mailbot.problems import ARCHIVE_CORRUPT, NO_OPEN_PERIOD
 from mailbot.receipts import STAFF_ONLY
 from mailbot.report.facts import PeriodReport
 from mailbot.store.archive import Archive
@@ -217,12 +218,15 @@ def _unit_wrote(session: Session, as_of: datetime, archive: Archive | None) -> l
 
 
 def _failed(session: Session, as_of: datetime) -> list[Item]:
-    failed = session.scalars(
-        select(Message)
+    """Messages whose processing failed; one whose archived copy is damaged or missing is named so (its
+    archive_corrupt problem is this item: it is not listed again)."""
+    damaged = exists().where(Problem.message_id == Message.id, Problem.code == ARCHIVE_CORRUPT)
+    failed = session.execute(
+        select(Message, damaged)
         .where(Message.status == "failed", Message.received_at <= as_of, Message.handled_at.is_(None))
         .order_by(Message.received_at, Message.id)
     )
-    return [_message_item(UNREADABLE, m, "failed", m.error) for m in failed]
+    return [_message_item(UNREADABLE, m, ARCHIVE_CORRUPT if corrupt else "failed", m.error) for m, corrupt in failed]
 
 
 def _problems(session: Session, as_of: datetime, codes: tuple[str, ...], since: datetime | None = None) -> list[Item]:
@@ -262,7 +266,7 @@ def _excerpt(archive: Archive | None, sha256: str) -> str:
         return ""
     try:
         parsed = parse_message(archive.load(sha256))
-    except OSError:
+    except (OSError, ArchiveCorruptError):  # a damaged copy is listed as such; the letter shows its subject
         return ""
     body = parsed.text_body if parsed.text_body.strip() else html_to_text(parsed.html_body)
     lines = [line.strip() for line in body.splitlines() if line.strip()]

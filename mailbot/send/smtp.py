@@ -59,13 +59,14 @@ def check_login(config: SmtpConfig, password: str) -> str:
             client.close()
 
 
-SENT, RETRY, FAILED, UNCERTAIN = "sent", "retry", "failed", "uncertain"
+SENT, RETRY, FAILED, UNCERTAIN, LOST = "sent", "retry", "failed", "uncertain", "lost"
 
 
 @dataclass(frozen=True)
 class Delivery:
     """What became of one mail: sent, retry (4xx or a connection lost before the text went out), failed
-    (5xx, e.g. 554 DT:SPM), or uncertain (the connection broke while the server had the text)."""
+    (5xx, e.g. 554 DT:SPM), uncertain (the connection broke while the server had the text), or lost (the
+    caller no longer holds the mail, so its text was never sent)."""
 
     outcome: str
     detail: str = ""
@@ -73,13 +74,14 @@ class Delivery:
 
 class SmtpSender:
     """One logged-in connection for a round of sending. `handing_over` is called just before the message
-    text goes out, so that the caller can record that from then on the mail may have been delivered."""
+    text goes out, so that the caller can record that from then on the mail may have been delivered; it
+    answers False when the caller has lost the mail to another sender, and then the text is not sent."""
 
     def __init__(self, config: SmtpConfig, password: str) -> None:
         self.config, self._password = config, password
         self._client: smtplib.SMTP | None = None
 
-    def send(self, message: EmailMessage, to: str, handing_over: Callable[[], None]) -> Delivery:
+    def send(self, message: EmailMessage, to: str, handing_over: Callable[[], bool]) -> Delivery:
         try:
             client = self._connected()
             refused = _refusal(*client.mail(self.config.from_address or self.config.user))
@@ -92,7 +94,9 @@ class SmtpSender:
         if refused is not None:
             self._reset()
             return refused
-        handing_over()
+        if not handing_over():
+            self._reset()  # the envelope is dropped; the connection stays usable
+            return Delivery(LOST, "邮件已由其他发送进程接手，本进程未发送正文")
         try:
             code, reply = client.data(message.as_bytes())
         except smtplib.SMTPResponseException as exc:  # DATA itself refused: nothing was handed over

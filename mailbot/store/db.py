@@ -29,7 +29,8 @@ MIGRATIONS_DIR = _migrations_dir()
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout for the worker and CLI side by side."""
+    """An engine for `url`; SQLite gets WAL, foreign keys, a busy timeout and write transactions that begin
+    IMMEDIATE, for the worker and the commands side by side."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     if url.startswith("postgresql://"):
@@ -41,7 +42,20 @@ def make_engine(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+    elif engine.dialect.name == "postgresql":
+        event.listen(engine, "begin", _postgresql_begin)
     return engine
+
+
+# How long SQLite waits for another connection's write transaction before "database is locked". Ours last
+# milliseconds, but a long batch, a backup or a `sqlite3` shell left in a transaction may hold the file for
+# half a minute: the worker's jobs and the commands wait that out. Two minutes is four times that, and still an
+# error, not a hang, when a lock is never let go. (PostgreSQL waits for a row or table lock without limit.)
+BUSY_TIMEOUT_MS = 120_000
+
+# The execution option that carries `transaction(readonly=True)` to the "begin" events below: SQLAlchemy applies
+# a session's connection options when it procures the connection, before it begins the transaction.
+READONLY = "mailbot_readonly"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -52,15 +66,30 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
 def _sqlite_begin(connection: Any) -> None:
-    # Deferred, so that readers (`status`, exports) never wait for a writer: in WAL mode they read a
-    # snapshot. Two writers at once (the worker and, say, `units confirm-address`) wait on busy_timeout.
-    connection.exec_driver_sql("BEGIN")
+    # A transaction that may write takes the write lock at BEGIN IMMEDIATE, waiting for it on the busy timeout.
+    # A deferred one reads a snapshot first; when it then writes after another connection committed (the
+    # worker's own heartbeat, a command beside it), SQLite fails it at once with "database is locked": waiting
+    # could not make its snapshot current, so the busy handler is not even called.
+    # A read-only transaction stays deferred: in WAL mode it reads a snapshot and never waits for a writer.
+    # query_only turns a write slipped into it into an error instead of that same failure under load; set on
+    # every BEGIN, as the pooled connection keeps it.
+    readonly = bool(connection.get_execution_options().get(READONLY, False))
+    connection.exec_driver_sql(f"PRAGMA query_only={int(readonly)}")
+    connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+def _postgresql_begin(connection: Any) -> None:
+    # PostgreSQL's readers never wait for writers anyway; READ ONLY makes a write slipped into a read-only
+    # transaction fail here as it does on SQLite. It applies to this transaction alone (psycopg has just
+    # opened it for this first statement), so the pooled connection keeps no trace of it.
+    if connection.get_execution_options().get(READONLY, False):
+        connection.exec_driver_sql("SET TRANSACTION READ ONLY")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
@@ -68,9 +97,16 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any error."""
+def transaction(factory: sessionmaker[Session], readonly: bool = False) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any error.
+
+    A transaction that may write holds SQLite's write lock from its start, so keep it short: never network I/O
+    or analysis inside, and never a second transaction inside it in the same thread (on SQLite the inner one
+    would wait for the outer). `readonly=True` (status, exports, previews) never waits for a writer, and a
+    write in it fails (SQLite's query_only, PostgreSQL's READ ONLY)."""
     with factory() as session, session.begin():
+        if readonly:
+            session.connection(execution_options={READONLY: True})
         yield session
 
 

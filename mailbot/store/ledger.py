@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from mailbot.config import StaffConfig, UnitConfig
@@ -187,16 +187,6 @@ def relocate(session: Session, row: Message, folder: str | None, uidvalidity: in
         row.source = "imap"
 
 
-def find_by_message_id_and_size(session: Session, message_id: str, size: int) -> Message | None:
-    """The one known message with this Message-ID and size; None when there is none or more than one
-    (clients reuse Message-IDs, so an ambiguous match is fetched in full and settled by its SHA-256)."""
-    if not message_id:
-        return None
-    found = session.scalars(select(Message).where(Message.message_id == message_id, Message.size == size).limit(2))
-    matches = list(found)
-    return matches[0] if len(matches) == 1 else None
-
-
 def pending_message_ids(session: Session, limit: int | None = None) -> list[int]:
     query = select(Message.id).where(Message.status == "archived").order_by(Message.id)
     if limit is not None:
@@ -204,18 +194,22 @@ def pending_message_ids(session: Session, limit: int | None = None) -> list[int]
     return list(session.scalars(query))
 
 
-def awaiting_mailbox_action(session: Session, folder: str, uidvalidity: int) -> list[Message]:
-    return list(
-        session.scalars(
-            select(Message).where(
-                Message.folder == folder,
-                Message.uidvalidity == uidvalidity,
-                Message.uid.is_not(None),
-                Message.status != "archived",
-                Message.mailbox_action_at.is_(None),
-            )
+def awaiting_mailbox_action(session: Session, folder: str, uidvalidity: int) -> tuple[list[int], list[int]]:
+    """(ledger ids, UIDs) of the stored messages of this folder that the after-ingest action has not reached."""
+    rows = session.execute(
+        select(Message.id, Message.uid).where(
+            Message.folder == folder,
+            Message.uidvalidity == uidvalidity,
+            Message.uid.is_not(None),
+            Message.status != "archived",
+            Message.mailbox_action_at.is_(None),
         )
-    )
+    ).all()
+    return [row.id for row in rows], [row.uid for row in rows]
+
+
+def mark_mailbox_action(session: Session, message_ids: Sequence[int], now: datetime) -> None:
+    session.execute(update(Message).where(Message.id.in_(message_ids)).values(mailbox_action_at=now))
 
 
 def mark_handled(session: Session, references: Sequence[str], now: datetime) -> list[int]:

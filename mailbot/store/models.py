@@ -331,6 +331,9 @@ class OutboxMail(Base):
     # host:pid of the sender that claimed it: a claim whose process is gone is taken back at once, not after
     # the lease, and a live one is never taken from it.
     claimed_by: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    # One claim, told apart from any later claim of the same mail, even by the same process: every update after
+    # the claim checks it, so a sender that stalled past the lease and lost the mail does not send it again.
+    claim_token: Mapped[str] = mapped_column(String(32), default="", server_default="")
     sent_at: Mapped[datetime | None]
     unit: Mapped[Unit | None] = relationship()
 

@@ -1,7 +1,9 @@
 """Queries on the outbox and what planning needs to know. Every function takes the caller's Session.
 
 Rows are claimed with a conditional UPDATE (`… WHERE id = ? AND status = 'pending'`): the row count says who
-won, so two senders (the worker and a `mailbot remind` typed meanwhile) never send one mail twice.
+won, so two senders (the worker and a `mailbot remind` typed meanwhile) never send one mail twice. The claim
+writes a token, and every later step of that sender is conditional on it (`advance`): one that stalled past
+the lease, and lost the mail to `recover_stale`, learns so from the row count instead of sending it again.
 """
 
 from __future__ import annotations
@@ -188,21 +190,51 @@ def next_due(session: Session, now: datetime) -> int | None:
     )
 
 
-def claim(session: Session, mail_id: int, now: datetime, claimer: str = "") -> bool:
-    """Take a pending mail for sending; False when another sender was faster."""
+def claim(session: Session, mail_id: int, now: datetime, claimer: str = "", token: str = "") -> bool:
+    """Take a pending mail for sending under `token` (unique to this claim); False when another sender was
+    faster. `claimer` (host:pid) lets `recover_stale` see that the sender died."""
     result = session.execute(
         update(OutboxMail)
         .where(OutboxMail.id == mail_id, OutboxMail.status == "pending")
-        .values(status="sending", claimed_at=now, claimed_by=claimer, attempts=OutboxMail.attempts + 1)
+        .values(
+            status="sending", claimed_at=now, claimed_by=claimer, claim_token=token, attempts=OutboxMail.attempts + 1
+        )
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def advance(
+    session: Session,
+    mail_id: int,
+    token: str,
+    expected: Collection[str],
+    status: str,
+    now: datetime,
+    error: str = "",
+    **more: object,
+) -> bool:
+    """A claimed mail's next step, only while the claim `token` still holds it in one of the `expected`
+    statuses; False when it does not (the lease ran out and the mail was taken back): the caller has lost it."""
+    result = session.execute(
+        update(OutboxMail)
+        .where(OutboxMail.id == mail_id, OutboxMail.claim_token == token, OutboxMail.status.in_(list(expected)))
+        .values(**_status_values(status, now, error, more))
     )
     return bool(getattr(result, "rowcount", 0))
 
 
 def set_status(session: Session, mail_id: int, status: str, now: datetime, error: str = "", **more: object) -> None:
+    """Set a mail's status whoever holds it: for staff's decisions and tests, never for a sender's steps."""
+    session.execute(
+        update(OutboxMail).where(OutboxMail.id == mail_id).values(**_status_values(status, now, error, more))
+    )
+
+
+def _status_values(status: str, now: datetime, error: str, more: dict[str, object]) -> dict[str, object]:
     values: dict[str, object] = {"status": status, "last_error": error, **more}
     if status == "sent":
         values["sent_at"] = now
-    session.execute(update(OutboxMail).where(OutboxMail.id == mail_id).values(**values))
+    return values
 
 
 def sent_since(session: Session, since: datetime) -> int:
@@ -231,7 +263,10 @@ def claimers(session: Session) -> set[str]:
 def recover_stale(session: Session, before: datetime, gone: Collection[str] = ()) -> tuple[int, int]:
     """After a crash: a mail claimed but never handed over goes back to pending; one whose text the server
     may have received becomes uncertain. A claim is over when it is older than `before` (the lease) or its
-    sender is known to be gone. Returns (requeued, uncertain)."""
+    sender is known to be gone. The claim token stays: should the sender be alive after all (stalled), it
+    finds a requeued mail no longer `sending` under its token and stops, while the server's answer about a
+    mail it had handed over still replaces `uncertain` (see `mailbot.outbox.HELD`). Returns (requeued,
+    uncertain)."""
     over = or_(OutboxMail.claimed_at < before, OutboxMail.claimed_by.in_(list(gone)))
     requeued = session.execute(
         update(OutboxMail)
