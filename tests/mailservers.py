@@ -198,6 +198,15 @@ class MailServer:
     def create_folder(self, folder: str) -> None:
         create_folder(self.host, self.port, self.user, self.password, folder)
 
+    def recreate_folder(self, folder: str) -> None:
+        """Delete and create `folder` again: the server gives it a new UIDVALIDITY."""
+        client = connect(self.host, self.port, self.user, self.password)
+        try:
+            client.delete(_quote(folder))
+            client.create(_quote(folder))
+        finally:
+            client.logout()
+
 
 _DOVECOT_CONF = """\
 base_dir = {root}/run

@@ -25,6 +25,7 @@ from test_worker import (
     NOON,
     SMTP_ENV,
     imap,
+    reminder,
     run_config,
     smtp_server,
     start_worker,
@@ -173,19 +174,7 @@ def test_it_drains_the_outbox_beside_a_busy_heartbeat_without_a_lock_error(
 
 
 def _queue(app: App, count: int) -> None:
-    mails = [
-        outbox_store.Outgoing(
-            key=f"busy-{n}",
-            kind="reminder",
-            to="jiaxian@example.cn",
-            subject=f"lock test {n}",
-            text="hi",
-            html="<p>hi</p>",
-            message_id=f"<busy-{n}@example.cn>",
-            unit="郏县总工会",
-        )
-        for n in range(count)
-    ]
+    mails = [reminder(f"busy-{n}") for n in range(count)]
     with transaction(app.sessions) as session:
         outbox_store.enqueue(session, mails, NOON)
 

@@ -6,7 +6,6 @@ Real IMAP servers (dovecot and pymap), SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import hashlib
-import imaplib
 import os
 import subprocess
 import sys
@@ -49,14 +48,6 @@ def _app(where: Path, database_url: str, server: MailServer, **imap: Any) -> App
     application = App(make_config(where / "data", database_url, imap=settings), clock=FixedClock(NOW))
     application.upgrade()
     return application
-
-
-def _recreate(server: MailServer, folder: str) -> None:
-    client = imaplib.IMAP4(server.host, server.port)
-    client.login(server.user, server.password)
-    client.delete(folder)
-    client.create(folder)
-    client.logout()
 
 
 def _pasted_table(number: int) -> bytes:
@@ -125,7 +116,7 @@ def test_a_look_alike_under_a_new_uidvalidity_is_fetched_not_mistaken_for_the_kn
     assert len(a) == len(b)
     [old_uid] = imap_server.append([a], folder="Reports")
     app.poller().poll()
-    _recreate(imap_server, "Reports")
+    imap_server.recreate_folder("Reports")
     uids = imap_server.append([a, b] if with_original else [b], folder="Reports")
     flags = imap_server.flags("Reports")
     result = app.poller().poll()

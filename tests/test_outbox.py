@@ -9,8 +9,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,6 +30,7 @@ from mailbot.errors import ConfigError
 from mailbot.outbox import DrainResult
 from mailbot.report.attention import needs_a_person
 from mailbot.report.status import build_status
+from mailbot.store import outbox as store
 from mailbot.store.db import transaction
 from mailbot.store.models import OutboxMail
 
@@ -55,6 +58,33 @@ def test_it_reminds_every_unit_once_even_when_run_twice(mailer: App, smtp: Scrip
     sheet = openpyxl.load_workbook(io.BytesIO(attachment.get_content())).active
     assert [c.value for c in sheet[3]] == ["单位名称", "产品名称", "产品来源", "采购方式", "金额（元）", "合计（元）"]
     assert statuses(mailer) == ["sent"] * len(UNITS)
+
+
+def test_two_planners_queueing_the_same_mails_at_once_queue_each_once(mailer: App) -> None:
+    """The worker's receipts and a `mailbot poll` typed meanwhile plan the same mails in overlapping
+    transactions: the second waits for the first and queues nothing, instead of failing on the unique key."""
+    second = App(mailer.config, clock=mailer.clock)
+    mails = [
+        store.Outgoing(key=f"k{n}", kind="reminder", to="a@example.cn", subject="s", text="t", html="", message_id="")
+        for n in range(3)
+    ]
+    later: list[list[str]] = []
+    with transaction(mailer.sessions) as session:
+        assert store.enqueue(session, mails, MORNING) == ["k0", "k1", "k2"]
+        # Not committed yet: the other planner's INSERT (or, on SQLite, its BEGIN IMMEDIATE) must wait for it.
+        planner = threading.Thread(target=lambda: later.append(_enqueue(second, mails)))
+        planner.start()
+        planner.join(1.0)
+        assert planner.is_alive()
+    planner.join(30)
+    assert later == [[]]
+    assert statuses(mailer) == ["pending"] * 3
+    second.close()
+
+
+def _enqueue(app: App, mails: list[store.Outgoing]) -> list[str]:
+    with transaction(app.sessions) as session:
+        return store.enqueue(session, mails, MORNING)
 
 
 def test_a_temporary_refusal_is_retried_after_a_pause(mailer: App, smtp: ScriptedSmtp) -> None:
@@ -219,23 +249,32 @@ def _delivered_once(smtp: ScriptedSmtp) -> bool:
     return Counter(d.rcpt_tos[0] for d in smtp.delivered) == Counter(unit["emails"][0] for unit in UNITS)
 
 
+def _drain_with_a_second_sender(
+    mailer: App, hooks: list[Callable[[], object]], seconds_later: int
+) -> tuple[DrainResult, DrainResult]:
+    """Queue the morning's mails and drain them with a 30 s lease; while the server holds the first mail at the
+    hooked step, a second sender drains `seconds_later`. Returns (first drain, second drain)."""
+    _with_lease(mailer, 30)
+    mailer.reminders().queue(MORNING)
+    meanwhile: list[DrainResult] = []
+
+    def second_sender() -> None:
+        mailer.clock.moment = MORNING + timedelta(seconds=seconds_later)  # type: ignore[attr-defined]
+        meanwhile.append(mailer.outbox().drain())
+
+    hooks.append(second_sender)
+    first = mailer.outbox().drain()
+    return first, meanwhile[0]
+
+
 def test_a_sender_stalled_past_the_lease_before_handing_over_does_not_send_the_mail_again(
     mailer: App, smtp: ScriptedSmtp
 ) -> None:
     """While the first sender waits for its first RCPT answer, the lease runs out and a second drain (the
     same process, as the worker's next round would be) takes the mail back and sends everything. When the
     first sender wakes up it must not send the text it no longer owns."""
-    _with_lease(mailer, 30)
-    mailer.reminders().queue(MORNING)
-    meanwhile: list[DrainResult] = []
-
-    def second_sender() -> None:
-        mailer.clock.moment = MORNING + timedelta(seconds=31)  # type: ignore[attr-defined]
-        meanwhile.append(mailer.outbox().drain())
-
-    smtp.on_rcpt.append(second_sender)
-    first = mailer.outbox().drain()
-    assert (meanwhile[0].requeued, meanwhile[0].sent) == (1, len(UNITS))
+    first, meanwhile = _drain_with_a_second_sender(mailer, smtp.on_rcpt, seconds_later=31)
+    assert (meanwhile.requeued, meanwhile.sent) == (1, len(UNITS))
     assert first.claim_lost and (first.sent, first.retrying, first.failed, first.uncertain) == (0, 0, 0, 0)
     assert _delivered_once(smtp)
     assert statuses(mailer) == ["sent"] * len(UNITS)
@@ -247,17 +286,8 @@ def test_a_sender_stalled_past_the_lease_after_handing_over_records_the_mail_it_
     """The server holds the first mail's text and has not answered when the lease runs out: the second drain
     marks that mail uncertain and sends the others. The first sender then hears 250: the mail went out once,
     and it is recorded sent rather than left for staff to check."""
-    _with_lease(mailer, 30)
-    mailer.reminders().queue(MORNING)
-    meanwhile: list[DrainResult] = []
-
-    def second_sender() -> None:
-        mailer.clock.moment = MORNING + timedelta(seconds=31)  # type: ignore[attr-defined]
-        meanwhile.append(mailer.outbox().drain())
-
-    smtp.on_data.append(second_sender)
-    first = mailer.outbox().drain()
-    assert (meanwhile[0].uncertain, meanwhile[0].sent) == (1, len(UNITS) - 1)
+    first, meanwhile = _drain_with_a_second_sender(mailer, smtp.on_data, seconds_later=31)
+    assert (meanwhile.uncertain, meanwhile.sent) == (1, len(UNITS) - 1)
     assert not first.claim_lost and first.sent == 1
     assert _delivered_once(smtp)
     assert statuses(mailer) == ["sent"] * len(UNITS)
@@ -265,17 +295,8 @@ def test_a_sender_stalled_past_the_lease_after_handing_over_records_the_mail_it_
 
 def test_a_claim_within_the_lease_is_left_to_its_sender(mailer: App, smtp: ScriptedSmtp) -> None:
     """A slow but live sender keeps its mail: a drain meanwhile, within `outbox.lease_seconds`, leaves it."""
-    _with_lease(mailer, 30)
-    mailer.reminders().queue(MORNING)
-    meanwhile: list[DrainResult] = []
-
-    def second_sender() -> None:
-        mailer.clock.moment = MORNING + timedelta(seconds=29)  # type: ignore[attr-defined]
-        meanwhile.append(mailer.outbox().drain())
-
-    smtp.on_rcpt.append(second_sender)
-    first = mailer.outbox().drain()
-    assert (meanwhile[0].requeued, meanwhile[0].sent) == (0, len(UNITS) - 1)
+    first, meanwhile = _drain_with_a_second_sender(mailer, smtp.on_rcpt, seconds_later=29)
+    assert (meanwhile.requeued, meanwhile.sent) == (0, len(UNITS) - 1)
     assert not first.claim_lost and first.sent == 1
     assert _delivered_once(smtp)
 

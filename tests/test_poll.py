@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import imaplib
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -141,14 +140,6 @@ def test_it_gives_up_with_a_clear_error_when_the_server_is_gone(
     application.close()
 
 
-def _recreate_folder(server: MailServer, folder: str) -> None:
-    client = imaplib.IMAP4(server.host, server.port)
-    client.login(server.user, server.password)
-    client.delete(folder)
-    client.create(folder)
-    client.logout()
-
-
 def test_it_survives_a_uidvalidity_change_without_duplicates(
     tmp_path: Path, database_url: str, imap_server: MailServer, id_proxy: IdRequiredProxy, env_password: None
 ) -> None:
@@ -157,7 +148,7 @@ def test_it_survives_a_uidvalidity_change_without_duplicates(
     raws = mixed_messages(12)
     imap_server.append(raws[:10], folder="Reports")
     application.poller().poll()
-    _recreate_folder(imap_server, "Reports")
+    imap_server.recreate_folder("Reports")
     new_uids = imap_server.append(raws, folder="Reports")  # the same ten under new UIDs, plus two new ones
     result = application.poller().poll()
     assert result.uidvalidity_changed

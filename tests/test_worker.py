@@ -378,9 +378,9 @@ def start_worker(config: Path, log: Path, imap: MailServer) -> subprocess.Popen[
         )
 
 
-def queue_mail(config: Path, key: str) -> None:
-    application = App(load_config(config))
-    mail = outbox_store.Outgoing(
+def reminder(key: str) -> outbox_store.Outgoing:
+    """A small reminder to 郏县总工会, ready to queue."""
+    return outbox_store.Outgoing(
         key=key,
         kind="reminder",
         to="jiaxian@example.cn",
@@ -390,8 +390,12 @@ def queue_mail(config: Path, key: str) -> None:
         message_id=f"<{key}@example.cn>",
         unit="郏县总工会",
     )
+
+
+def queue_mail(config: Path, key: str) -> None:
+    application = App(load_config(config))
     with transaction(application.sessions) as session:
-        outbox_store.enqueue(session, [mail], system_clock())
+        outbox_store.enqueue(session, [reminder(key)], system_clock())
     application.close()
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mailbot.clock import as_local
@@ -141,44 +142,46 @@ def _receipts_due(session: Session, now: datetime, max_age: timedelta) -> tuple[
 
 
 def enqueue(session: Session, mails: Sequence[Outgoing], now: datetime) -> list[str]:
-    """Queue the mails whose key is new; returns the keys queued. A key already there is left alone."""
+    """Queue the mails whose key is new; returns the keys queued. A key already there is left alone.
+
+    Two processes may plan the same mail at once (the worker's receipts and a `mailbot poll` typed meanwhile,
+    or two `remind`s): the INSERT skips a key that another transaction committed first instead of failing on
+    the unique key, and RETURNING says which keys this one queued."""
     if not mails:
         return []
     known = set(session.scalars(select(OutboxMail.key).where(OutboxMail.key.in_([m.key for m in mails]))))
     unit_ids: dict[str, int] = {name: unit_id for name, unit_id in session.execute(select(Unit.name, Unit.id))}
-    queued: list[str] = []
-    for mail in mails:
-        if mail.key in known:
-            continue
-        known.add(mail.key)
-        session.add(_row(mail, unit_ids.get(mail.unit or ""), now))
-        queued.append(mail.key)
-    session.flush()
-    return queued
+    fresh = {mail.key: _values(mail, unit_ids.get(mail.unit or ""), now) for mail in mails if mail.key not in known}
+    if not fresh:
+        return []
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(OutboxMail).on_conflict_do_nothing(index_elements=["key"]).returning(OutboxMail.key)
+    queued = set(session.scalars(statement, list(fresh.values())))
+    return [key for key in fresh if key in queued]
 
 
-def _row(mail: Outgoing, unit_id: int | None, now: datetime) -> OutboxMail:
-    return OutboxMail(
-        key=mail.key,
-        kind=mail.kind,
-        unit_id=unit_id,
-        period=mail.period,
-        source_message_id=mail.source_message,
-        to_address=mail.to,
-        subject=mail.subject,
-        body_text=mail.text,
-        body_html=mail.html,
-        attachment_name=mail.attachment_name,
-        attachment=mail.attachment,
-        message_id=mail.message_id,
-        in_reply_to=mail.in_reply_to,
-        references=mail.references,
-        status="pending",
-        attempts=0,
-        next_attempt_at=now,
-        last_error="",
-        created_at=now,
-    )
+def _values(mail: Outgoing, unit_id: int | None, now: datetime) -> dict[str, object]:
+    return {
+        "key": mail.key,
+        "kind": mail.kind,
+        "unit_id": unit_id,
+        "period": mail.period,
+        "source_message_id": mail.source_message,
+        "to_address": mail.to,
+        "subject": mail.subject,
+        "body_text": mail.text,
+        "body_html": mail.html,
+        "attachment_name": mail.attachment_name,
+        "attachment": mail.attachment,
+        "message_id": mail.message_id,
+        "in_reply_to": mail.in_reply_to,
+        "references": mail.references,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "last_error": "",
+        "created_at": now,
+    }
 
 
 def next_due(session: Session, now: datetime) -> int | None:
