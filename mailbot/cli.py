@@ -395,10 +395,12 @@ def _report_drain(result: DrainResult, quiet: bool) -> None:
         + (" (throttled: the rest goes out in the next minutes)" if result.throttled else ""),
         err=quiet,
     )
-    if result.paused is not None:
-        click.echo(_paused(result.paused), err=True)
     if result.claim_lost:
         click.echo("stopped: this sender stalled past outbox.lease_seconds and another took its mail over", err=True)
+    if result.paused is not None:  # refused now or before: what was queued waits, and the exit code says why (5)
+        from mailbot.errors import AuthenticationError
+
+        raise AuthenticationError(_paused(result.paused))
 
 
 def _paused(reason: str) -> str:
@@ -465,18 +467,13 @@ def _mail_json(row: Any) -> dict[str, Any]:
 @pass_context
 def outbox_send(ctx: Context) -> None:
     """Send what is due now (the worker does this every minute). Exits 5 while a refused login (535) pauses
-    sending.
+    sending (as `remind` and `digest` do after queueing).
 
     \b
     Example:
       mailbot outbox send
     """
-    from mailbot.errors import AuthenticationError
-
-    result = ctx.app.outbox().drain()
-    if result.paused is not None:  # refused now or before: nothing goes out, and the exit code says why (5)
-        raise AuthenticationError(_paused(result.paused))
-    _report_drain(result, False)
+    _report_drain(ctx.app.outbox().drain(), False)
 
 
 @outbox.command("retry")

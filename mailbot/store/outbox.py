@@ -151,7 +151,10 @@ def enqueue(session: Session, mails: Sequence[Outgoing], now: datetime) -> list[
         return []
     known = set(session.scalars(select(OutboxMail.key).where(OutboxMail.key.in_([m.key for m in mails]))))
     unit_ids: dict[str, int] = {name: unit_id for name, unit_id in session.execute(select(Unit.name, Unit.id))}
-    fresh = {mail.key: _values(mail, unit_ids.get(mail.unit or ""), now) for mail in mails if mail.key not in known}
+    fresh: dict[str, dict[str, object]] = {}
+    for mail in mails:  # the same key twice in `mails`: the first one
+        if mail.key not in known:
+            fresh.setdefault(mail.key, _values(mail, unit_ids.get(mail.unit or ""), now))
     if not fresh:
         return []
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
