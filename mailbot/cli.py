@@ -930,6 +930,159 @@ def demo(folder: Path | None) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# The staff console
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to listen on (default: [web] host, 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port to listen on (default: [web] port, 8080).")
+@pass_context
+def web(ctx: Context, host: str | None, port: int | None) -> None:
+    """Serve the staff console: who has reported, what needs a person, with buttons, behind a login.
+
+    The session-signing secret comes from the environment variable named by [web] secret_env
+    (MAILBOT_WEB_SECRET by default) or the file [web] secret_file. Add accounts with `mailbot users add`.
+
+    \b
+    Example:
+      MAILBOT_WEB_SECRET=$(openssl rand -hex 32) mailbot web --port 8080
+    """
+    import uvicorn
+
+    from mailbot.config import read_secret
+    from mailbot.web.app import create_app
+
+    app = ctx.app
+    settings = app.config.web
+    secret = read_secret(settings.secret_env, settings.secret_file, "web", app.config.base_dir, keys="secret")
+    _log_to_stdout()
+    try:
+        uvicorn.run(create_app(app, secret), host=host or settings.host, port=port or settings.port, log_level="info")
+    finally:
+        app.close()
+
+
+@cli.group()
+def users() -> None:
+    """Console accounts: staff act, viewers only read.
+
+    \b
+    Example:
+      mailbot users add 王维 --role staff
+      mailbot users list
+    """
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["staff", "viewer"]), default="staff", show_default=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (for scripts).")
+@pass_context
+def users_add(ctx: Context, name: str, role: str, password_stdin: bool) -> None:
+    """Add a console account NAME; the password is asked for twice, or read from stdin.
+
+    \b
+    Example:
+      mailbot users add 王维 --role staff
+      echo 'a long password' | mailbot users add 张敏 --role viewer --password-stdin
+    """
+    from mailbot.store import users as store
+
+    password = _new_password(password_stdin)
+    _change_users(ctx, "user_add", name, lambda session, now: store.add_user(session, name, role, password, now))
+    click.echo(f"added {role} {name}")
+
+
+@users.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+def users_list(ctx: Context, as_json: bool) -> None:
+    """List console accounts: role, locked or disabled.
+
+    \b
+    Example:
+      mailbot users list
+    """
+    from mailbot.store import users as store
+    from mailbot.store.db import transaction
+
+    app = ctx.app
+    app.ready_pipeline()
+    with transaction(app.sessions, readonly=True) as session:
+        rows = [
+            {
+                "name": u.name,
+                "role": u.role,
+                "disabled": u.disabled_at is not None,
+                "locked_until": u.locked_until.isoformat() if u.locked_until else None,
+            }
+            for u in store.listing(session)
+        ]
+    if as_json:
+        _echo_json(rows)
+        return
+    for row in rows:
+        state = "disabled" if row["disabled"] else f"locked until {row['locked_until']}" if row["locked_until"] else ""
+        click.echo(f"{row['name']}\t{row['role']}\t{state}".rstrip())
+
+
+@users.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (for scripts).")
+@pass_context
+def users_passwd(ctx: Context, name: str, password_stdin: bool) -> None:
+    """Set a new password for NAME (this also lifts a lock after wrong passwords).
+
+    \b
+    Example:
+      mailbot users passwd 王维
+    """
+    from mailbot.store import users as store
+
+    password = _new_password(password_stdin)
+    _change_users(ctx, "user_passwd", name, lambda session, _now: store.set_password(session, name, password))
+    click.echo(f"password of {name} changed")
+
+
+@users.command("disable")
+@click.argument("name")
+@pass_context
+def users_disable(ctx: Context, name: str) -> None:
+    """Refuse every later login of NAME; a console session it has open ends at its next click.
+
+    \b
+    Example:
+      mailbot users disable 张敏
+    """
+    from mailbot.store import users as store
+
+    _change_users(ctx, "user_disable", name, lambda session, now: store.disable(session, name, now))
+    click.echo(f"{name} disabled")
+
+
+def _new_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return str(click.prompt("password", hide_input=True, confirmation_prompt=True))
+
+
+def _change_users(ctx: Context, action: str, name: str, change: Callable[[Any, datetime], object]) -> None:
+    """Run a change to the accounts with its audit entry, in one transaction (the console's log shows it)."""
+    from mailbot.store import users as store
+    from mailbot.store.db import transaction
+
+    app = ctx.app
+    app.ready_pipeline()
+    now = app.clock()
+    with transaction(app.sessions) as session:
+        change(session, now)
+        store.audit(session, CLI_USER, action, f"user:{name}", None, {"user": name}, now)
+
+
+CLI_USER = "命令行"  # who the audit log names for a change made with `mailbot` in a terminal
+
+
+# ---------------------------------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -161,6 +161,18 @@ class WorkerConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """`mailbot web`: the staff console. It binds to loopback unless told otherwise (a reverse proxy in front
+    serves it to the office); the session-signing secret comes from the environment or a file, never this file."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    base_url: str = ""  # how staff reach it, e.g. https://mailbot.example.cn: the digest's links; https → Secure cookie
+    secret_env: str = "MAILBOT_WEB_SECRET"  # noqa: S105 - the name of a variable, not a secret
+    secret_file: str = ""
+
+
+@dataclass(frozen=True)
 class UnitConfig:
     name: str
     category: str
@@ -184,6 +196,7 @@ class Config:
     calendar: CalendarConfig = field(default_factory=CalendarConfig)
     tables: TablesConfig = field(default_factory=TablesConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     units: tuple[UnitConfig, ...] = ()
     # The folder the config file lives in: relative paths in it are relative to this.
     base_dir: str = "."
@@ -241,6 +254,7 @@ def config_from_dict(raw: dict[str, Any], base_dir: str = ".") -> Config:
         "calendar",
         "tables",
         "worker",
+        "web",
     )
     for section in sections:
         if section in raw and not isinstance(raw[section], dict):
@@ -365,6 +379,7 @@ def _check_semantics(config: Config) -> None:
     _check_staff(config.staff)
     _check_positive("worker.poll_minutes", config.worker.poll_minutes)
     _check_positive("worker.heartbeat_seconds", config.worker.heartbeat_seconds)
+    _check_web(config.web)
     _check_dates("calendar.workdays", config.calendar.workdays)
     _check_dates("calendar.days_off", config.calendar.days_off)
     if config.smtp.ssl and config.smtp.starttls:
@@ -383,6 +398,13 @@ def _check_staff(staff: StaffConfig) -> None:
         datetime.time.fromisoformat(staff.digest_time)
     except ValueError:
         raise ConfigError(f"staff.digest_time: expected HH:MM, got {staff.digest_time!r}") from None
+
+
+def _check_web(web: WebConfig) -> None:
+    if not 0 < web.port < 65536:
+        raise ConfigError(f"web.port: {web.port} is not a TCP port (1–65535)")
+    if web.base_url and not web.base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"web.base_url: {web.base_url!r} must start with http:// or https://")
 
 
 def _check_positive(where: str, value: int) -> None:
@@ -477,10 +499,11 @@ def _check_spellings(i: int, unit: UnitConfig, seen: dict[str, int]) -> None:
 # Secrets
 
 
-def read_secret(env_name: str, file_name: str, where: str, base_dir: str = ".") -> str:
-    """A password from the environment variable named in the config, else from the named file.
+def read_secret(env_name: str, file_name: str, where: str, base_dir: str = ".", keys: str = "password") -> str:
+    """A secret from the environment variable named in the config, else from the named file.
 
-    Pass ``config.base_dir``: a relative password_file is relative to the config file's folder.
+    Pass ``config.base_dir``: a relative file is relative to the config file's folder. `keys` names the pair of
+    settings in messages: ``password`` (password_env, password_file) or ``secret`` (secret_env, secret_file).
     """
     if env_name and os.environ.get(env_name):
         return os.environ[env_name]
@@ -488,5 +511,5 @@ def read_secret(env_name: str, file_name: str, where: str, base_dir: str = ".") 
         try:
             return (Path(base_dir) / file_name).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ConfigError(f"{where}.password_file: cannot read {file_name}: {exc}") from exc
-    raise ConfigError(f"{where}.password_env: environment variable {env_name or '(unset)'} is not set")
+            raise ConfigError(f"{where}.{keys}_file: cannot read {file_name}: {exc}") from exc
+    raise ConfigError(f"{where}.{keys}_env: environment variable {env_name or '(unset)'} is not set")

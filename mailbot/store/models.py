@@ -346,3 +346,69 @@ class Flag(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The staff console
+
+
+class User(Base):
+    """A person who logs in to the console: staff act, viewers read. The password is an argon2 hash."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(20))  # staff | viewer
+    password_hash: Mapped[str] = mapped_column(String(300))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None]
+    disabled_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class AuditEntry(Base):
+    """One staff action: who, when, what, and the state before and after (JSON text), written in the
+    transaction of the action itself."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime]
+    user_name: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(60))
+    target: Mapped[str] = mapped_column(String(400), default="", server_default="")
+    before: Mapped[str] = mapped_column(Text, default="", server_default="")
+    after: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class Exemption(Base):
+    """A unit staff excused from one period (免报), with the reason: no reminders, no late notices."""
+
+    __tablename__ = "exemptions"
+    __table_args__ = (UniqueConstraint("unit_id", "period", name="uq_exemptions_unit_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
+    period: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_by: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    created_at: Mapped[datetime]
+    unit: Mapped[Unit] = relationship()
+
+
+class ProblemAcceptance(Base):
+    """Staff accepted a data problem of a message with a note. Kept apart from `problems`, which a re-read
+    replaces: an acceptance holds for the same code and detail whenever the message is read again."""
+
+    __tablename__ = "problem_acceptances"
+    __table_args__ = (Index("ix_problem_acceptances_message_id", "message_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(Text, default="", server_default="")
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    accepted_by: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    accepted_at: Mapped[datetime]
