@@ -31,6 +31,8 @@ from mailbot.registry import Registry
 from mailbot.submissions import Draft, Setting, nil_draft
 from mailbot.workdays import WorkCalendar
 
+STAFF = "staff"  # attributed_by of a message staff assigned to a unit: the assignment outlives every re-read
+
 
 @dataclass(frozen=True)
 class TableRules:
@@ -80,9 +82,11 @@ def analyse(
     received_at: datetime,
     received_from_header: bool = True,
     rules: TableRules | None = None,
+    assigned: str | None = None,
 ) -> Analysis:
     """Decide kind, unit, submissions and problems of one message. `received_from_header` is False when an
-    ingested file had no Received header and its received time had to be taken from elsewhere."""
+    ingested file had no Received header and its received time had to be taken from elsewhere. `assigned`: the
+    unit staff assigned this message to; it replaces attribution (but automatic mail still never counts)."""
     rules = rules or TableRules.default()
     parsed = parse_message(raw, max_attachment_bytes=limits.max_attachment_bytes)
     automatic = automatic_reason(parsed, registry.own_addresses)
@@ -93,7 +97,11 @@ def analyse(
         unit, known = attribution.unit, attribution.sender_known
         return Analysis(parsed, "auto_or_bounce", unit, known, "", automatic, (), (), file_types, bounce)
     reading = read_message(parsed, rules.convert, rules.limits)
-    attribution = _with_tables(attribute(parsed, registry), parsed, reading, registry)
+    attribution = (
+        Attribution(assigned, sender_known=False, by=STAFF)
+        if assigned
+        else _with_tables(attribute(parsed, registry), parsed, reading, registry)
+    )
     extraction = extract(parsed, reading, _setting(parsed, attribution, received_at, rules, registry))
     drafts = _with_nil(extraction, parsed, attribution, received_at, rules)
     kind = decide_kind(parsed, attribution, None, _with_data(_outcome(drafts, extraction), reading))

@@ -486,7 +486,7 @@ def outbox_retry(ctx: Context, mail_ids: tuple[int, ...]) -> None:
     Example:
       mailbot outbox retry 12 13
     """
-    _change_mails(ctx, lambda session, now: _store().retry(session, mail_ids, now), "queued again")
+    _change_mails(ctx, "retry_mails", mail_ids, "queued again")
 
 
 @outbox.command("cancel")
@@ -499,7 +499,7 @@ def outbox_cancel(ctx: Context, mail_ids: tuple[int, ...]) -> None:
     Example:
       mailbot outbox cancel 12
     """
-    _change_mails(ctx, lambda session, now: _store().cancel(session, mail_ids), "cancelled")
+    _change_mails(ctx, "cancel_mails", mail_ids, "cancelled")
 
 
 @outbox.command("resume")
@@ -511,27 +511,40 @@ def outbox_resume(ctx: Context) -> None:
     Example:
       mailbot outbox resume
     """
-    from mailbot.store.db import transaction
+    from mailbot.actions import resume_sending
 
-    app = ctx.app
-    with transaction(app.outbox().sessions) as session:
-        resumed = _store().resume(session)
-    click.echo("sending resumed" if resumed else "sending was not paused")
-
-
-def _store() -> Any:
-    from mailbot.store import outbox as store
-
-    return store
+    app = _acting(ctx)
+    done = resume_sending(app, CLI_USER, app.clock())
+    click.echo("sending resumed" if done.changed else "sending was not paused")
 
 
-def _change_mails(ctx: Context, action: Callable[[Any, datetime], list[int]], done: str) -> None:
-    from mailbot.store.db import transaction
+@outbox.command("mark-sent")
+@click.argument("mail_ids", nargs=-1, type=int, required=True)
+@pass_context
+def outbox_mark_sent(ctx: Context, mail_ids: tuple[int, ...]) -> None:
+    """Mark failed or uncertain mails as sent: you found them in the server's sent folder, so they went out and
+    are never sent again (audited).
 
-    app = ctx.app
-    with transaction(app.outbox().sessions) as session:
-        changed = action(session, app.clock())
+    \b
+    Example:
+      mailbot outbox mark-sent 12
+    """
+    _change_mails(ctx, "mark_sent", mail_ids, "marked sent")
+
+
+def _change_mails(ctx: Context, action: str, mail_ids: tuple[int, ...], done: str) -> None:
+    from mailbot import actions
+
+    app = _acting(ctx)
+    changed = getattr(actions, action)(app, CLI_USER, mail_ids, app.clock()).ids
     click.echo(f"{done}: {', '.join(map(str, changed)) or 'none (unknown ids, or not in a state that allows it)'}")
+
+
+def _acting(ctx: Context) -> App:
+    """The App, on a database at the newest revision that knows the config's units: staff act on it."""
+    app = ctx.app
+    app.ready_pipeline().close()
+    return app
 
 
 @cli.command()
@@ -696,7 +709,7 @@ def archive_verify(ctx: Context) -> None:
 
 @cli.group()
 def units() -> None:
-    """The unit registry: list units, settle unknown senders.
+    """The unit registry: list units, settle unknown senders and dead addresses, exempt a unit from a period.
 
     \b
     Example:
@@ -752,9 +765,10 @@ def units_confirm(ctx: Context, address: str, unit: str) -> None:
     Example:
       mailbot units confirm-address jiaxian_gh@qq.com 郏县总工会
     """
-    from mailbot.units import confirm_address
+    from mailbot.actions import confirm_sender
 
-    _settle(ctx, lambda session, now: confirm_address(session, address, unit, now))
+    app = _acting(ctx)
+    _report_reread(confirm_sender(app, CLI_USER, address, unit, app.clock()))
     click.echo(f"{address} now belongs to {unit}")
 
 
@@ -769,9 +783,10 @@ def units_reject(ctx: Context, address: str, note: str) -> None:
     Example:
       mailbot units reject stranger@example.com --note "not a unit"
     """
-    from mailbot.units import reject_address
+    from mailbot.actions import reject_sender
 
-    _settle(ctx, lambda session, now: reject_address(session, address, now, note))
+    app = _acting(ctx)
+    _report_reread(reject_sender(app, CLI_USER, address, note, app.clock()))
     click.echo(f"{address} rejected")
 
 
@@ -786,13 +801,11 @@ def units_retire(ctx: Context, address: str) -> None:
     Example:
       mailbot units retire-address old_jiaxian@163.com
     """
-    from mailbot.store.db import transaction
-    from mailbot.units import retire_address
+    from mailbot.actions import retire_address
 
-    app = ctx.app
-    with transaction(app.ready_pipeline().sessions) as session:
-        unit = retire_address(session, address, app.clock())
-    click.echo(f"{address} retired for {unit}")
+    app = _acting(ctx)
+    done = retire_address(app, CLI_USER, address, app.clock())
+    click.echo(f"{address} retired for {done.unit}")
 
 
 @units.command("replace-address")
@@ -806,22 +819,52 @@ def units_replace(ctx: Context, old: str, new: str) -> None:
     Example:
       mailbot units replace-address old_jiaxian@163.com jiaxian_gh@163.com
     """
-    from mailbot.units import replace_address
+    from mailbot.actions import replace_address
 
-    _settle(ctx, lambda session, now: replace_address(session, old, new, now))
+    app = _acting(ctx)
+    _report_reread(replace_address(app, CLI_USER, old, new, app.clock()))
     click.echo(f"{old} retired, {new} now receives the unit's mail")
 
 
-def _settle(ctx: Context, action: Callable[[Any, datetime], list[int]]) -> None:
-    from mailbot.reprocess import reprocess as run
-    from mailbot.store.db import transaction
+@units.command("exempt")
+@click.argument("unit")
+@click.argument("period")
+@click.option("--reason", required=True, help="Why the unit need not report this period (kept for the record).")
+@pass_context
+def units_exempt(ctx: Context, unit: str, period: str, reason: str) -> None:
+    """Exempt UNIT from PERIOD (免报): it gets no reminders or late notices for it, and shows as exempt in
+    `status`, the digest, the workbook and the circular. A table it sends anyway still counts.
 
-    pipeline = ctx.app.ready_pipeline()
-    with transaction(pipeline.sessions) as session:
-        message_ids = action(session, ctx.app.clock())
-    if message_ids:
-        _, changes = run(pipeline, message_ids)
-        click.echo(f"re-processed {len(message_ids)} messages, {len(changes)} changed")
+    \b
+    Example:
+      mailbot units exempt 郏县总工会 2021-annex3-06-15 --reason "机构调整，本期不报"
+    """
+    from mailbot.actions import exempt_unit
+
+    app = _acting(ctx)
+    click.echo(exempt_unit(app, CLI_USER, unit, period, reason, app.clock()).summary)
+
+
+@units.command("unexempt")
+@click.argument("unit")
+@click.argument("period")
+@pass_context
+def units_unexempt(ctx: Context, unit: str, period: str) -> None:
+    """Lift UNIT's exemption from PERIOD: it owes the period a table again.
+
+    \b
+    Example:
+      mailbot units unexempt 郏县总工会 2021-annex3-06-15
+    """
+    from mailbot.actions import lift_exemption
+
+    app = _acting(ctx)
+    click.echo(lift_exemption(app, CLI_USER, unit, period, app.clock()).summary)
+
+
+def _report_reread(done: Any) -> None:
+    if done.ids:
+        click.echo(f"re-processed {len(done.ids)} messages, {done.changed} changed")
 
 
 @cli.command()
@@ -837,16 +880,71 @@ def handled(ctx: Context, messages: tuple[str, ...]) -> None:
       mailbot handled 42
       mailbot handled '<abc@qq.com>'
     """
-    from mailbot.errors import InputError
-    from mailbot.store.db import transaction
-    from mailbot.store.ledger import mark_handled
+    from mailbot.actions import mark_handled
 
-    app = ctx.app
-    with transaction(app.ready_pipeline().sessions) as session:
-        marked = mark_handled(session, messages, app.clock())
-    if not marked:
-        raise InputError(f"no such message: {' '.join(messages)} (see `mailbot status`)")
+    app = _acting(ctx)
+    marked = mark_handled(app, CLI_USER, messages, app.clock()).ids
     click.echo(f"handled: {', '.join(map(str, marked))}")
+
+
+@cli.group()
+def messages() -> None:
+    """Settle one received message by hand.
+
+    \b
+    Example:
+      mailbot messages assign 42 郏县总工会
+    """
+
+
+@messages.command("assign")
+@click.argument("message_id", type=int)
+@click.argument("unit")
+@pass_context
+def messages_assign(ctx: Context, message_id: int, unit: str) -> None:
+    """Count message MESSAGE_ID (the ledger id `mailbot status` shows) for UNIT, whoever sent it: its tables
+    count for UNIT at once, and every later re-read keeps the assignment. The sender's address is not learned
+    (use `units confirm-address` for that).
+
+    \b
+    Example:
+      mailbot messages assign 42 郏县总工会
+    """
+    from mailbot.actions import assign_message
+
+    app = _acting(ctx)
+    done = assign_message(app, CLI_USER, message_id, unit, app.clock())
+    _report_reread(done)
+    click.echo(f"message {message_id} now counts for {unit}")
+
+
+@cli.group()
+def problems() -> None:
+    """Data problems staff looked at.
+
+    \b
+    Example:
+      mailbot problems accept 42 total_mismatch --note "单位电话确认合计以明细为准"
+    """
+
+
+@problems.command("accept")
+@click.argument("message_id", type=int)
+@click.argument("code")
+@click.option("--note", required=True, help="Why it is acceptable (kept for the record).")
+@pass_context
+def problems_accept(ctx: Context, message_id: int, code: str, note: str) -> None:
+    """Accept the problems CODE of message MESSAGE_ID with a note: they leave "needs a person" (a corrected
+    table with a new problem is news again).
+
+    \b
+    Example:
+      mailbot problems accept 42 total_mismatch --note "单位电话确认合计以明细为准"
+    """
+    from mailbot.actions import accept_problem
+
+    app = _acting(ctx)
+    click.echo(accept_problem(app, CLI_USER, message_id, code, note, app.clock()).summary)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -86,7 +86,9 @@ class Digests:
 
     def render(self, now: datetime) -> Digest:
         facts = self.facts(now)
-        context = digest.context(facts, self.templates.problem_name, self.config.smtp.from_name)
+        context = digest.context(
+            facts, self.templates.problem_name, self.config.smtp.from_name, self.config.web.base_url
+        )
         rendered = self.templates.render(digest.DIGEST, context)
         main = _main_period(facts)
         if main is None:

@@ -64,6 +64,7 @@ class State:
     receipts: tuple[ReceiptDue, ...] = ()
     annex2_months: frozenset[tuple[str, str]] = frozenset()  # (unit, "2021-06") with an annex-2 table that month
     undeliverable: frozenset[str] = frozenset()  # addresses a bounce showed dead, or staff retired
+    exempt: frozenset[tuple[str, str]] = frozenset()  # (unit, period id) staff excused (免报): nothing to chase
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ def plan(
             continue
         for recipient in state.recipients:
             to, held = route(recipient.addresses, state.undeliverable)
-            if (recipient.unit, period.id) in state.submitted or not (to or held):
+            if not owes(state, recipient.unit, period.id) or not (to or held):
                 continue
             key = f"{step.kind}:{period.id}:{step.name}:{recipient.unit}"
             if key not in state.queued:
@@ -122,6 +123,11 @@ def plan(
                     Notice(key, step.kind, recipient.unit, to, period.id, step.name, period.deadline, held=held)
                 )
     return notices + _nudges(state, today, reminders, calendar)
+
+
+def owes(state: State, unit: str, period: str) -> bool:
+    """Whether the unit still owes the period a table: it sent none, and staff did not excuse it (免报)."""
+    return (unit, period) not in state.submitted and (unit, period) not in state.exempt
 
 
 def _nudges(state: State, today: date, reminders: RemindersConfig, calendar: WorkCalendar) -> list[Notice]:

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from mailbot.analyse import Analysis, TableRules
+from mailbot.analyse import STAFF, Analysis, TableRules
 from mailbot.classify import no_reply_reason, reply_references
 from mailbot.clock import Clock
 from mailbot.config import Config
@@ -162,13 +162,22 @@ class Pipeline:
                     Message.attempts,
                     Message.status,
                     Message.processed_at,
+                    Message.attributed_by,
+                    Unit.name,
                 )
+                .outerjoin(Unit, Message.unit_id == Unit.id)
                 .where(chosen)
                 .order_by(Message.id)
             ).all()
         set_aside = {row.id for row in rows if row.attempts > MAX_ATTEMPTS and not again}
         jobs = [
-            Job(row.id, row.sha256, row.received_at, row.received_source in ("internaldate", "received_header"))
+            Job(
+                row.id,
+                row.sha256,
+                row.received_at,
+                row.received_source in ("internaldate", "received_header"),
+                row.name if row.attributed_by == STAFF else None,  # staff's assignment survives a re-read
+            )
             for row in rows
             if row.id not in set_aside
         ]

@@ -50,6 +50,7 @@ class Job:
     sha256: str
     received_at: datetime
     received_from_header: bool
+    assigned: str | None = None  # the unit staff assigned the message to (`messages assign`): it overrides
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,9 @@ def run_jobs(jobs: Sequence[Job], registry: Registry, context: Context) -> list[
     for job in jobs:
         try:
             raw = context.archive.load(job.sha256)
-            analysis = analyse(raw, registry, context.limits, job.received_at, job.received_from_header, context.rules)
+            analysis = analyse(
+                raw, registry, context.limits, job.received_at, job.received_from_header, context.rules, job.assigned
+            )
         except ArchiveCorruptError as exc:  # no bug to trace: the file on disk is damaged or gone
             results.append((job.message_id, Failure(str(exc), code=ARCHIVE_CORRUPT)))
         except Exception as exc:  # any bug in a stage must not stop the worker

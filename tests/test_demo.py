@@ -11,12 +11,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from rich.console import Console
+from webfixtures import csrf_of, logged_in, serving
 
-from mailbot.config import load_config
+from mailbot.app import App
+from mailbot.config import load_config, read_secret
 from mailbot.defaults import load_default_units
-from mailbot.demo.run import DemoResult, run_demo
+from mailbot.demo.run import CONSOLE_URL, CONSOLE_USER, DemoResult, demo_clock, run_demo
 from mailbot.demo.samples import SampleMessage, build_mailbox, gbk_named_zip
 from mailbot.demo.seed2020 import GRAND_TOTAL_WAN, INCONSISTENT_IN_SEED, SEED_2020, WAN
 from mailbot.demo.servers import DEMO_PASSWORD, DEMO_USER, DemoSmtpServer
@@ -192,6 +195,30 @@ def test_it_leaves_the_config_database_and_exports_in_the_folder(demo_and_output
     assert len(config.units) == 29
     exported = json.loads((demo.folder / "export.json").read_text(encoding="utf-8"))
     assert len(exported["messages"]) == demo.recorded
+
+
+def test_it_opens_the_console_on_its_data_with_a_demo_account(demo_and_output: tuple[DemoResult, str]) -> None:
+    """Before the re-run below, which makes a new password. The printed command, URL and account work."""
+    demo, output = demo_and_output
+    assert f"console:  mailbot --config {demo.config_path} web" in output
+    assert f"then open {CONSOLE_URL} and log in as {CONSOLE_USER}, password {demo.console_password}" in output
+    config = load_config(demo.config_path)
+    assert (config.web.host, config.web.port, config.web.base_url) == ("127.0.0.1", 8080, CONSOLE_URL)
+    secret = read_secret(config.web.secret_env, config.web.secret_file, "web", config.base_dir, keys="secret")
+    assert len(secret) >= 32 and secret not in demo.config_path.read_text(encoding="utf-8")
+    assert (demo.folder / config.web.secret_file).stat().st_mode & 0o077 == 0  # only its owner reads it
+    app = App(config, clock=demo_clock)
+    try:
+        with serving(app) as base, logged_in(base, CONSOLE_USER, demo.console_password) as client:
+            assert client.get("/").status_code == 200
+            with httpx.Client(base_url=base) as stranger:
+                token = csrf_of(stranger.get("/login").text)
+                refused = stranger.post(
+                    "/login", data={"username": CONSOLE_USER, "password": "demo-password", "csrf_token": token}
+                )
+                assert refused.status_code != 303  # the password is the printed one, not a guessable one
+    finally:
+        app.close()
 
 
 def test_it_gives_the_same_result_when_run_again_on_the_same_folder(demo: DemoResult) -> None:

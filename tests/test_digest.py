@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import quote
 
 import docx
 import pytest
@@ -27,6 +28,7 @@ from mailbot.cli import main
 from mailbot.clock import TZ
 from mailbot.config import DeadlinesConfig
 from mailbot.demo.run import AS_OF, DemoResult
+from mailbot.report.attention import Item
 from mailbot.report.circular import circular_docx
 from mailbot.report.digest import is_due, key
 from mailbot.report.facts import WAN, find_period, wan_text
@@ -88,7 +90,8 @@ def test_it_names_every_missing_unit_with_its_phone_the_day_after_the_deadline(
     assert sorted(missing) == sorted(["新华区总工会", "石龙区总工会"])  # 新华区's table came on 06-18
     for name in missing:
         assert f"{name}　联系人　{phones[name]}" in text
-        assert f'<td style="border:1px solid #d0d0d0;padding:4px 6px;vertical-align:top">{name}</td>' in html
+        link = f'<a href="http://127.0.0.1:8080/units/{quote(name)}" style="color:#1f5fa8">{name}</a>'  # the demo's
+        assert f'<td style="border:1px solid #d0d0d0;padding:4px 6px;vertical-align:top">{link}</td>' in html
         assert phones[name] in html
     assert f"已报送 {len(counted)}/29 家（按时 {len(counted)} 家，逾期 0 家），未报送 2 家。" in text
     assert "已过截止 1 天" in text
@@ -226,6 +229,87 @@ class _Tags(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.names.add(tag)
         self.fetching += [(name, value) for name, value in attrs if name in ("src", "href", "background")]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Links to the console, and no shell commands
+
+BASE_URL = "https://tongji.example.cn"
+COMMAND = re.compile(r"\bmailbot +[a-z]")  # `mailbot units …`, `mailbot handled …`: what staff cannot type
+
+
+def _console_at(app: App, base_url: str) -> App:
+    app.config = replace(app.config, web=replace(app.config.web, base_url=base_url))
+    return app
+
+
+def _page_of(item: Item) -> str:
+    """Where the issue says each item is settled, spelt out independently of report.digest.Links."""
+    if item.group == "paused":
+        return f"{BASE_URL}/inbox"
+    if item.mail is not None:
+        return f"{BASE_URL}/outbox"
+    if item.group == "undeliverable":
+        return f"{BASE_URL}/units/{quote(item.unit or '')}"
+    if item.message is not None:
+        return f"{BASE_URL}/messages/{item.message}"
+    return f"{BASE_URL}/periods/{item.period}"
+
+
+def _hrefs(html: str) -> list[str]:
+    tags = _Tags()
+    tags.feed(html)
+    return [value or "" for name, value in tags.fetching if name == "href"]
+
+
+def test_it_links_every_item_to_its_page_in_the_console(demo_app: App) -> None:
+    made = _console_at(demo_app, BASE_URL + "/").digests().render(DAY_AFTER)  # a trailing / makes no //
+    items = made.facts.attention
+    assert {item.group for item in items} >= {"senders", "unit_wrote", "data"}
+    hrefs = _hrefs(made.rendered.html)
+    for item in items:
+        assert _page_of(item) in hrefs, item
+        assert f"→ {_page_of(item)}" in made.rendered.text, item
+    assert f"{BASE_URL}/inbox" in hrefs and f"{BASE_URL}/periods/{DEMO_PERIOD}" in hrefs
+    for name in ("新华区总工会", "石龙区总工会"):  # the missing units, each linked to its page
+        assert f"{BASE_URL}/units/{quote(name)}" in hrefs
+    assert all(href.startswith(BASE_URL + "/") and "//" not in href[8:] for href in hrefs)  # only the console
+    assert f"请打开统计报送控制台的“待处理”页逐项处理：{BASE_URL}/inbox" in made.rendered.text
+
+
+def test_it_links_failed_mail_to_the_outbox_and_paused_sending_to_the_inbox(mailer: App) -> None:
+    from mailbot.store import outbox as store
+
+    now = datetime(2021, 6, 10, 17, 30, tzinfo=TZ)
+    mail = store.Outgoing("k1", "reminder", "jiaxian@example.cn", "s", "t", "", "<k1@example.cn>", unit="郏县总工会")
+    with mailer.sessions.begin() as session:
+        store.enqueue(session, [mail], now)
+        store.set_status(session, session.scalars(select(OutboxMail.id)).one(), "failed", now, "554 DT:SPM")
+        store.pause(session, "535 Error: authentication failed", now)
+    made = _console_at(mailer, BASE_URL).digests().render(now)
+    assert [item.group for item in made.facts.attention] == ["paused", "mails"]
+    text = made.rendered.text
+    assert f"请系统管理员更新邮箱授权码，再在控制台“待处理”页恢复发信。\n      → {BASE_URL}/inbox" in text
+    assert f"554 DT:SPM。请在控制台“发件箱”页重发或取消。\n      → {BASE_URL}/outbox" in text
+    assert {f"{BASE_URL}/inbox", f"{BASE_URL}/outbox"} <= set(_hrefs(made.rendered.html))
+
+
+def test_without_a_base_url_it_sends_staff_to_the_console_and_shows_no_command(demo_app: App) -> None:
+    _, text, html = _digest(_console_at(demo_app, ""), DAY_AFTER)
+    assert "请在统计报送控制台的“待处理”页处理。" in text and "请在统计报送控制台的“待处理”页处理。" in html
+    assert "发件人待确认（在控制台确认发件人属于哪个单位，或拒收）" in text
+    assert _hrefs(html) == [] and "→" not in text
+    assert not COMMAND.search(text) and not COMMAND.search(html)
+
+
+def test_no_staff_mail_template_shows_a_shell_command() -> None:
+    """Every mail template, its Jinja comments (notes for whoever edits it) left out: no text tells its reader
+    to run a command (the digest's groups that the demo does not have are covered here)."""
+    folder = Path(__file__).parent.parent / "mailbot" / "templates" / "mail"
+    for path in sorted(folder.iterdir()):
+        shown = re.sub(r"\{#.*?#\}", "", path.read_text(encoding="utf-8"), flags=re.S)
+        assert not COMMAND.search(shown), path.name
+        assert "staff.digest_to" not in shown and "--dry-run" not in shown, path.name
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -8,7 +8,9 @@ staff's digest, and sends them through the outbox to the embedded SMTP server. I
 ``mailbot --config <folder>/mailbot.toml status`` works on the same database afterwards; the servers are gone by
 then), ``mailbot.db``, ``archive/``, ``sent/`` (every mail mailbot sent, as .eml), ``export.json`` and
 ``export.xlsx``, and what staff read: ``digest.html``, ``汇总表.xlsx`` (the consolidated workbook) and
-``通报草稿.docx`` (the draft circular).
+``通报草稿.docx`` (the draft circular). For the staff console it adds a staff account ``demo`` with a fresh
+password (printed) and ``web-secret.txt``, the session-signing secret ``[web] secret_file`` names, so that
+``mailbot --config <folder>/mailbot.toml web`` serves the console on the demo's data.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import secrets
 import shutil
 import time
 from collections import Counter
@@ -43,8 +46,11 @@ IMAP_PASSWORD_ENV = "MAILBOT_DEMO_IMAP_PASSWORD"  # noqa: S105 - the name of a v
 SMTP_PASSWORD_ENV = "MAILBOT_DEMO_SMTP_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
 MARKER = ".mailbot-demo"  # says "the demo made this folder": only then does a re-run delete its files
 DIGEST_FILE, WORKBOOK_FILE, CIRCULAR_FILE = "digest.html", "汇总表.xlsx", "通报草稿.docx"
+SECRET_FILE = "web-secret.txt"  # noqa: S105 - a file name: the console signs sessions with what it holds
 OWN_FILES = ("mailbot.toml", "mailbot.db", "mailbot.db-wal", "mailbot.db-shm", "mailbot.db-journal",
-             "export.json", "export.xlsx", DIGEST_FILE, WORKBOOK_FILE, CIRCULAR_FILE)  # fmt: skip
+             "export.json", "export.xlsx", DIGEST_FILE, WORKBOOK_FILE, CIRCULAR_FILE, SECRET_FILE)  # fmt: skip
+CONSOLE_USER = "demo"  # a staff account on the demo's database; its password is made afresh on each run
+CONSOLE_URL = "http://127.0.0.1:8080"  # where `mailbot web` serves with the demo's [web] settings
 OWN_DIRS = ("archive", "sent")
 # The demo's "now": the Friday after the 06-15 deadline, when the last sample mail has come in.
 AS_OF = datetime(2021, 6, 18, 12, 0, tzinfo=TZ)
@@ -67,6 +73,7 @@ class DemoResult:
     smtp_received: int  # mail mailbot sent through the demo SMTP server
     seconds: float
     sent: list[dict[str, str]] = dataclasses.field(default_factory=list)  # kind, unit, to, subject, status
+    console_password: str = ""  # of CONSOLE_USER
 
 
 def run_demo(folder: Path, clock: Clock | None = None, console: Console | None = None) -> DemoResult:
@@ -81,9 +88,11 @@ def run_demo(folder: Path, clock: Clock | None = None, console: Console | None =
     with DemoImapServer() as imap, DemoSmtpServer() as smtp, _secrets():
         raw_config = demo_config_dict(units, imap.port, smtp.port)
         (folder / "mailbot.toml").write_text(to_toml(raw_config, _TOML_HEADER), encoding="utf-8")
+        _write_secret(folder / SECRET_FILE)
         config = config_from_dict(raw_config, base_dir=str(folder))
         imap.append([(s.raw, s.received) for s in samples])
         data, recorded, sent = _poll_and_export(config, clock or demo_clock)
+        password = _console_account(config, clock or demo_clock)
         smtp_received = len(smtp.messages)
         _save_sent(folder / "sent", smtp.messages)
     result = DemoResult(
@@ -100,6 +109,7 @@ def run_demo(folder: Path, clock: Clock | None = None, console: Console | None =
         smtp_received=smtp_received,
         seconds=time.perf_counter() - started,
         sent=sent,
+        console_password=password,
     )
     _print_report(out, result, units)
     return result
@@ -147,7 +157,8 @@ def _secrets() -> Iterator[None]:
 
 _TOML_HEADER = """\
 # Written by `mailbot demo`. The IMAP and SMTP servers below lived only while the demo ran, but the database
-# stays: try `mailbot --config <this file> status` or `... export --format json`.
+# stays: try `mailbot --config <this file> status` or `... export --format json`, or open the staff console
+# with `mailbot --config <this file> web` (account `demo`, the password the demo printed).
 """
 
 
@@ -167,6 +178,9 @@ def demo_config_dict(units: Sequence[UnitConfig], imap_port: int, smtp_port: int
         # The demo answers all of June's sample mail at once, and its SMTP server has no spam filter to spare.
         "reminders": {"receipt_max_age_days": 30},
         "outbox": {"per_minute": 200},
+        # No secret_env: the demo's console always signs with the file beside this one, whatever is exported.
+        "web": {"host": "127.0.0.1", "port": 8080, "base_url": CONSOLE_URL, "secret_env": "",
+                "secret_file": SECRET_FILE},
         "units": [_unit_dict(unit) for unit in units],
     }  # fmt: skip
 
@@ -241,6 +255,28 @@ def _poll_and_export(config: Config, clock: Clock) -> tuple[dict[str, Any], int,
     (folder / "export.json").write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
     write_xlsx(data, folder / "export.xlsx")
     return data, recorded, sent
+
+
+def _write_secret(path: Path) -> None:
+    """A fresh session-signing secret that only the folder's owner can read."""
+    path.touch(mode=0o600)
+    path.write_text(secrets.token_urlsafe(32) + "\n", encoding="utf-8")
+
+
+def _console_account(config: Config, clock: Clock) -> str:
+    """A staff account for the console on the demo's data; its password, made afresh, for the report to print."""
+    from mailbot.app import App
+    from mailbot.store.db import transaction
+    from mailbot.store.users import add_user
+
+    password = secrets.token_urlsafe(12)
+    app = App(config, clock)
+    try:
+        with transaction(app.sessions) as session:
+            add_user(session, CONSOLE_USER, "staff", password, clock())
+    finally:
+        app.close()
+    return password
 
 
 def _staff_files(app: Any, folder: Path) -> None:
@@ -331,7 +367,9 @@ def _print_report(out: Console, result: DemoResult, units: Sequence[UnitConfig])
         f"workbook: {result.folder / WORKBOOK_FILE} (the consolidated table of {PERIOD})\n"
         f"circular: {result.folder / CIRCULAR_FILE} (the draft 通报, for staff to edit)\n"
         f"config:   {result.config_path}\n"
-        f"next:     mailbot --config {result.config_path} status"
+        f"next:     mailbot --config {result.config_path} status\n"
+        f"console:  mailbot --config {result.config_path} web\n"
+        f"          then open {CONSOLE_URL} and log in as {CONSOLE_USER}, password {result.console_password}"
     )
 
 

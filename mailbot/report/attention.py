@@ -5,7 +5,8 @@ Each item stays until it is settled — an unknown sender confirmed or rejected 
 any other message marked handled (`mailbot handled`), a failed mail retried or cancelled, sending resumed —
 except information (a bounce about an address mailbot never wrote to), which is shown for `info_days` days.
 The data problems of the tables that count (合计与明细不符 …) are items of the periods in focus, as long as the
-table with them is the one that counts: a corrected table settles them.
+table with them is the one that counts: a corrected table settles them, and so does staff accepting one with a
+note (`problems accept`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from mailbot.problems import ARCHIVE_CORRUPT, NO_OPEN_PERIOD
 from mailbot.receipts import STAFF_ONLY
 from mailbot.report.facts import PeriodReport
 from mailbot.store.archive import Archive
-from mailbot.store.models import Flag, Message, OutboxMail, Problem, Unit, UnitAddress
+from mailbot.store.models import Flag, Message, OutboxMail, Problem, ProblemAcceptance, Unit, UnitAddress
 from mailbot.store.outbox import PAUSED, undeliverable, unit_addresses
 
 # Groups, in the order staff see them.
@@ -109,7 +110,7 @@ def needs_a_person(
         *_unit_wrote(session, as_of, archive),
         *_failed(session, as_of),
         *_problems(session, as_of, (*SENDER_CODES, *UNREADABLE_CODES, *UNCOUNTED_CODES)),
-        *data_problems(reports),
+        *_unaccepted(data_problems(reports), accepted(session)),
         *_problems(session, as_of, INFO_CODES, as_of - timedelta(days=info_days)),
     ]
     return sorted(items, key=lambda item: GROUPS.index(item.group))  # stable: each query's order is kept
@@ -124,11 +125,30 @@ def data_problems(reports: Sequence[PeriodReport]) -> list[Item]:
     """The problems of each unit's counted table (its latest version) in these periods, in the registry's order.
     The sender and date questions are left out: they are listed once, under senders."""
     return [
-        Item(DATA, issue.code, issue.detail, unit=unit.name, subject=issue.origin, period=report.period.id)
+        Item(
+            DATA,
+            issue.code,
+            issue.detail,
+            message=issue.message,
+            unit=unit.name,
+            subject=issue.origin,
+            period=report.period.id,
+        )
         for report in reports
         for unit, issue in report.issues()
         if issue.code not in STAFF_ONLY
     ]
+
+
+def accepted(session: Session) -> frozenset[tuple[int, str, str]]:
+    """(message, code, detail) of every data problem staff accepted with a note (`problems accept`)."""
+    rows = session.execute(select(ProblemAcceptance.message_id, ProblemAcceptance.code, ProblemAcceptance.detail))
+    return frozenset((message, code, detail) for message, code, detail in rows)
+
+
+def _unaccepted(items: Sequence[Item], done: frozenset[tuple[int, str, str]]) -> list[Item]:
+    """An accepted problem is settled for that message; the same problem in a corrected table is news again."""
+    return [item for item in items if item.message is None or (item.message, item.code, item.detail) not in done]
 
 
 def _paused(session: Session) -> list[Item]:

@@ -29,10 +29,21 @@ from mailbot.mails import Templates
 from mailbot.periods import Period
 from mailbot.receipts import STAFF_ONLY, chinese_date, days_late, period_text
 from mailbot.report import blank
-from mailbot.report.facts import LATE, MISSING, ON_TIME, Group, PeriodReport, UnitReport, Version, grouped, wan_text
+from mailbot.report.facts import (
+    EXEMPT,
+    LATE,
+    MISSING,
+    ON_TIME,
+    Group,
+    PeriodReport,
+    UnitReport,
+    Version,
+    grouped,
+    wan_text,
+)
 
 TEMPLATE = "circular.txt"
-NOT_SENT, NO_DATA = "未报送", "本期无数据"
+NOT_SENT, NO_DATA, EXEMPTED = "未报送", "本期无数据", "免报"
 
 # ---------------------------------------------------------------------------------------------------------
 # What the template says
@@ -48,12 +59,13 @@ def circular_context(report: PeriodReport, templates: Templates) -> dict[str, An
         "deadline_text": chinese_date(as_local(period.deadline).date()),
         "as_of_text": chinese_date(as_local(report.as_of).date()),
         "total_text": wan_text(report.total),
-        "unit_count": len(report.units),
+        "unit_count": report.expected,
         "reported_count": len(report.reported),
         "on_time": _names(report.with_verdict(ON_TIME)),
         "late": [_late(unit.name, unit.first, period) for unit in report.with_verdict(LATE) if unit.first],
         "missing": _names(report.with_verdict(MISSING)),
         "nil": _names(unit for unit in report.units if unit.nil),
+        "exempt": _names(report.with_verdict(EXEMPT)),
         "problems": _problems(report, templates),
     }
 
@@ -178,7 +190,7 @@ def table_rows(report: PeriodReport) -> list[UnitRows]:
 
 def _unit_rows(unit: UnitReport, dated: bool) -> UnitRows:
     if unit.current is None:
-        return UnitRows(unit.name, "", (_note(NOT_SENT, dated),))
+        return UnitRows(unit.name, "", (_note(EXEMPTED if unit.exempt else NOT_SENT, dated),))
     groups = grouped(unit.current.lines)
     if not groups:
         return UnitRows(unit.name, wan_text(unit.total), (_note(NO_DATA if unit.nil else "", dated),))

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 from mailbot.clock import as_local
 from mailbot.periods import Period
 from mailbot.receipts import chinese_date, period_text
 from mailbot.report import attention, blank
-from mailbot.report.facts import LATE, MISSING, Arrival, PeriodReport, UnitReport, days_between, wan_text
+from mailbot.report.facts import EXEMPT, LATE, MISSING, Arrival, PeriodReport, UnitReport, days_between, wan_text
 from mailbot.workdays import WorkCalendar
 
 DIGEST = "digest"  # the outbox kind and the templates' name
@@ -50,9 +51,14 @@ def key(now: datetime, address: str) -> str:
     return f"{DIGEST}:{as_local(now):%Y-%m-%d}:{address.lower()}"
 
 
-def context(facts: DigestFacts, problem_name: ProblemName, sender_name: str) -> dict[str, Any]:
-    periods = [_period(p, prev, facts, problem_name) for p, prev in zip(facts.periods, facts.previous, strict=True)]
-    groups = {group: _items(facts, group, problem_name) for group in attention.GROUPS}
+def context(facts: DigestFacts, problem_name: ProblemName, sender_name: str, base_url: str = "") -> dict[str, Any]:
+    """What the templates show. `base_url` is where staff reach the console (`[web] base_url`): with it every
+    item links to the page where it is settled; without it the digest names the console's 待处理 page."""
+    link = Links(base_url)
+    periods = [
+        _period(p, prev, facts, problem_name, link) for p, prev in zip(facts.periods, facts.previous, strict=True)
+    ]
+    groups = {group: _items(facts, group, problem_name, link) for group in attention.GROUPS}
     todo = attention.to_do(facts.attention) + len(facts.uncovered_years)
     paused = groups[attention.PAUSED_GROUP]
     return {
@@ -60,7 +66,7 @@ def context(facts: DigestFacts, problem_name: ProblemName, sender_name: str) -> 
         "day_text": chinese_date(as_local(facts.as_of).date()),
         "since_text": _moment(facts.since) if facts.since else "",
         "periods": periods,
-        "arrivals": [_arrival(a) for a in facts.arrivals],
+        "arrivals": [_arrival(a, link) for a in facts.arrivals],
         "senders": groups[attention.SENDERS],
         "unreadable": groups[attention.UNREADABLE],
         "uncounted": groups[attention.UNCOUNTED],
@@ -69,7 +75,11 @@ def context(facts: DigestFacts, problem_name: ProblemName, sender_name: str) -> 
         "info": groups[attention.INFO],
         "other_mail": facts.other_mail,
         "paused": paused[0]["detail"] if paused else "",
+        "paused_url": paused[0]["url"] if paused else "",
         "mails": groups[attention.MAILS],
+        "console_url": link.home(),
+        "inbox_url": link.inbox(),
+        "outbox_url": link.outbox(),
         "uncovered_years": list(facts.uncovered_years),
         "todo": todo,
         "headline": _headline(periods, todo),
@@ -85,11 +95,58 @@ def _headline(periods: Sequence[Mapping[str, Any]], todo: int) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Links to the console
+
+
+@dataclass(frozen=True)
+class Links:
+    """The console page of each thing the digest names; every link is "" when there is no `base_url`, so a
+    template shows a link only when staff can follow it."""
+
+    base_url: str
+
+    def _to(self, path: str) -> str:
+        return f"{self.base_url.rstrip('/')}{path}" if self.base_url else ""
+
+    def home(self) -> str:
+        return self._to("/")
+
+    def inbox(self) -> str:
+        return self._to("/inbox")
+
+    def outbox(self) -> str:
+        return self._to("/outbox")
+
+    def period(self, period_id: str) -> str:
+        return self._to(f"/periods/{quote(period_id, safe='')}")
+
+    def unit(self, name: str) -> str:
+        return self._to(f"/units/{quote(name, safe='')}")
+
+    def message(self, message_id: int) -> str:
+        return self._to(f"/messages/{message_id}")
+
+    def item(self, item: attention.Item) -> str:
+        """Where one needs-a-person item is settled: its mail, its message, its unit or its period."""
+        if item.group == attention.PAUSED_GROUP:
+            return self.inbox()  # resuming is an action of the 待处理 page
+        if item.mail is not None:
+            return self.outbox()
+        if item.group == attention.UNDELIVERABLE and item.unit:
+            return self.unit(item.unit)
+        if item.message is not None:
+            return self.message(item.message)
+        if item.period:
+            return self.period(item.period)
+        return self.unit(item.unit) if item.unit else self.inbox()
+
+
+# ---------------------------------------------------------------------------------------------------------
 # One period
 
 
 def _period(
-    report: PeriodReport, previous: PeriodReport | None, facts: DigestFacts, problem_name: ProblemName
+    report: PeriodReport, previous: PeriodReport | None, facts: DigestFacts, problem_name: ProblemName, link: Links
 ) -> dict[str, Any]:
     period = report.period
     days = days_between(period.deadline, report.as_of)
@@ -98,17 +155,19 @@ def _period(
         previous = None  # nothing to compare with: no 上期 column full of dashes
     return {
         "id": period.id,
+        "url": link.period(period.id),
         "title": f"{blank.table_name(period.form)}（{period_text(period.id, period.deadline)}）",
         "short": _short(period),
         "deadline_text": _moment(period.deadline),
         "days_left": -days,
         "days_late": days,
-        "units": len(report.units),
+        "units": report.expected,  # an exempt unit (免报) owes nothing: not counted among those due
         "reported": len(report.reported),
         "on_time": len(report.reported) - len(late),
-        "late": [_unit(u, report) for u in late],
+        "late": [_unit(u, report, link) for u in late],
         "nil": [u.name for u in report.units if u.nil],
-        "missing": [_unit(u, report) for u in report.with_verdict(MISSING)],
+        "missing": [_unit(u, report, link) for u in report.with_verdict(MISSING)],
+        "exempt": [u.name for u in report.with_verdict(EXEMPT)],
         "has_money": report.has_money,
         "total_text": wan_text(report.total),
         "previous_title": period_text(previous.period.id, previous.period.deadline) if previous else "",
@@ -118,7 +177,13 @@ def _period(
         "by_channel": _side_by_side(report.by_channel(), previous.by_channel() if previous else {}),
         # The period's share of the one needs-a-person list (attention.data_problems), shown under its heading.
         "issues": [
-            {"unit": item.unit, "kind": problem_name(item.code), "detail": item.detail, "origin": item.subject}
+            {
+                "unit": item.unit,
+                "kind": problem_name(item.code),
+                "detail": item.detail,
+                "origin": item.subject,
+                "url": link.item(item),
+            }
             for item in facts.attention
             if item.group == attention.DATA and item.period == period.id
         ],
@@ -129,10 +194,11 @@ def _short(period: Period) -> str:
     return "月报" if period.monthly else f"附件{period.annex}"
 
 
-def _unit(unit: UnitReport, report: PeriodReport) -> dict[str, Any]:
+def _unit(unit: UnitReport, report: PeriodReport, link: Links) -> dict[str, Any]:
     first = unit.first
     return {
         "name": unit.name,
+        "url": link.unit(unit.name),
         "contact": unit.contact,
         "phone": unit.phone,
         "received_text": _moment(first.received_at) if first else "",
@@ -158,10 +224,11 @@ def _side_by_side(now: Mapping[str, Decimal], before: Mapping[str, Decimal]) -> 
 # Since the last digest, and what needs a person
 
 
-def _arrival(arrival: Arrival) -> dict[str, Any]:
+def _arrival(arrival: Arrival, link: Links) -> dict[str, Any]:
     change = arrival.change
     return {
         "unit": arrival.unit,
+        "url": link.unit(arrival.unit),
         "table": blank.table_name(arrival.annex),
         "period_text": period_text(arrival.period, arrival.deadline),
         "received_text": _moment(arrival.received_at),
@@ -183,7 +250,7 @@ def _signed(change: Decimal) -> str:
     return ("+" if change >= 0 else "-") + wan_text(abs(change))
 
 
-def _items(facts: DigestFacts, group: str, problem_name: ProblemName) -> list[dict[str, Any]]:
+def _items(facts: DigestFacts, group: str, problem_name: ProblemName, link: Links) -> list[dict[str, Any]]:
     """The template's view of one group of what needs a person."""
     return [
         {
@@ -198,6 +265,7 @@ def _items(facts: DigestFacts, group: str, problem_name: ProblemName) -> list[di
             "address": item.address,
             "excerpt_lines": item.excerpt.splitlines(),
             "held": item.held,
+            "url": link.item(item),
             # a mail that failed or may have gone out
             "id": item.mail,
             "status": item.code,

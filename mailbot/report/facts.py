@@ -26,6 +26,7 @@ from mailbot.workdays import WorkCalendar
 WAN = Decimal(10000)  # yuan per 万元
 MONEY_ANNEXES = ("3",)  # the tables that carry amounts (monthly periods are annex 3): the consolidated table
 ON_TIME, LATE, MISSING = "on_time", "late", "missing"
+EXEMPT = "exempt"  # 免报: staff excused the unit from the period, and it sent nothing
 NO_SOURCE = "（未填写）"  # a row whose 产品来源 or 采购方式 is blank still counts, under this name
 
 
@@ -48,6 +49,7 @@ class Issue:
     code: str
     detail: str
     origin: str  # the file and sheet, for people
+    message: int | None = None  # the ledger id of the mail that carried it: staff accept a problem by it
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class UnitReport:
     contact: str
     phone: str
     versions: tuple[Version, ...] = ()
+    exempt: bool = False  # staff excused it from the period (免报), with a reason
 
     @property
     def current(self) -> Version | None:
@@ -83,9 +86,10 @@ class UnitReport:
 
     @property
     def verdict(self) -> str:
-        """on_time | late | missing; a table whose lateness cannot be known (no deadline) counts as on time."""
+        """on_time | late | missing | exempt; a table whose lateness cannot be known (no deadline) counts as on
+        time. An exempt unit that sent a table anyway is judged by it: what it sent counts."""
         if self.first is None:
-            return MISSING
+            return EXEMPT if self.exempt else MISSING
         return LATE if self.first.on_time is False else ON_TIME
 
     @property
@@ -120,7 +124,12 @@ class PeriodReport:
 
     @property
     def reported(self) -> list[UnitReport]:
-        return [unit for unit in self.units if unit.verdict != MISSING]
+        return [unit for unit in self.units if unit.verdict not in (MISSING, EXEMPT)]
+
+    @property
+    def expected(self) -> int:
+        """How many units owe the period a table: every active unit but those exempt that sent nothing."""
+        return len(self.units) - len(self.with_verdict(EXEMPT))
 
     @property
     def total(self) -> Decimal:

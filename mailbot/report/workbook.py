@@ -31,6 +31,7 @@ from mailbot.errors import InputError
 from mailbot.mails import Templates
 from mailbot.receipts import days_late, period_text
 from mailbot.report.facts import (
+    EXEMPT,
     LATE,
     MISSING,
     ON_TIME,
@@ -49,7 +50,7 @@ GRID = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
 BOLD = Font(bold=True)
 CENTRED = Alignment(horizontal="center", vertical="center", wrap_text=True)
 WRAPPED = Alignment(vertical="center", wrap_text=True)
-VERDICTS = {ON_TIME: "按时", LATE: "逾期", MISSING: "未报送"}
+VERDICTS = {ON_TIME: "按时", LATE: "逾期", MISSING: "未报送", EXEMPT: "免报"}
 
 
 @dataclass(frozen=True)
@@ -225,7 +226,7 @@ def _block_rows(unit: UnitReport, dated: bool, amounts: Amounts) -> list[list[Va
     blank: list[Value] = [None] * (5 if dated else 3)  # every column but the product name
     current = unit.current
     if current is None:
-        return [["未报送", *blank]]
+        return [[VERDICTS[unit.verdict], *blank]]  # 未报送, or 免报 when staff excused it
     if current.nil:
         return [["本期无数据", *blank]]
     rows = [_group_row(group, dated, amounts) for group in grouped(current.lines)]

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from mailbot.clock import as_local
 from mailbot.notices import ReceiptDue, Recipient, State, route
+from mailbot.store import exemptions
 from mailbot.store.models import Flag, Message, OutboxMail, Submission, Unit, UnitAddress
 
 ACCEPTED = ("current", "superseded", "duplicate")  # a unit that sent any accepted table has reported
@@ -63,6 +64,7 @@ def planning_state(session: Session, now: datetime, receipt_max_age: timedelta, 
         receipts=_receipts_due(session, now, receipt_max_age) if receipts else (),
         annex2_months=_annex2_months(session, now),
         undeliverable=undeliverable(session),
+        exempt=exemptions.pairs(session),
     )
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, aliased
 
 from mailbot.periods import Period
 from mailbot.report.facts import Arrival, Issue, Line, PeriodReport, UnitReport, Version
+from mailbot.store import exemptions
 from mailbot.store.models import OutboxMail, Problem, Submission, SubmissionRow, Unit
 
 ACCEPTED = ("current", "superseded")  # a duplicate repeats its original: it is neither a version nor news
@@ -32,6 +33,7 @@ def period_report(session: Session, period: Period, as_of: datetime) -> PeriodRe
     latest = {unit_id: found[-1] for unit_id, found in versions.items()}
     lines = _lines(session, [v.submission for v in latest.values()])
     issues = _issues(session, [v.submission for v in latest.values()])
+    exempt = exemptions.unit_ids(session, period.id)
     units = []
     for unit_id, name, category, contact, phone in session.execute(
         select(Unit.id, Unit.name, Unit.category, Unit.contact, Unit.phone)
@@ -42,7 +44,7 @@ def period_report(session: Session, period: Period, as_of: datetime) -> PeriodRe
         if found:
             last = found[-1]
             found[-1] = replace(last, lines=lines[last.submission], issues=issues[last.submission])
-        units.append(UnitReport(name, category, contact, phone, tuple(found)))
+        units.append(UnitReport(name, category, contact, phone, tuple(found), unit_id in exempt))
     return PeriodReport(period, as_of, tuple(units))
 
 
@@ -102,7 +104,7 @@ def _issues(session: Session, submission_ids: Sequence[int]) -> dict[int, tuple[
     for ids in _chunks(submission_ids):
         carried = aliased(Submission)  # the version, joined through its message for message-level problems
         rows = session.execute(
-            select(carried.id, Problem.code, Problem.detail, carried.origin)
+            select(carried.id, Problem.code, Problem.detail, carried.origin, carried.message_id)
             .join(Problem, Problem.message_id == carried.message_id)
             .where(
                 carried.id.in_(ids),
@@ -110,8 +112,8 @@ def _issues(session: Session, submission_ids: Sequence[int]) -> dict[int, tuple[
             )
             .order_by(carried.id, Problem.id)
         )
-        for submission_id, code, detail, origin in rows:
-            found[submission_id].append(Issue(code, detail, origin))
+        for submission_id, code, detail, origin, message_id in rows:
+            found[submission_id].append(Issue(code, detail, origin, message_id))
     return defaultdict(tuple, {key: tuple(value) for key, value in found.items()})
 
 

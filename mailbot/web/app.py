@@ -11,7 +11,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from mailbot.app import App
-from mailbot.web import auth, pages
+from mailbot.web import actions, api, auth, pages
 from mailbot.web.context import Console, templates
 
 SESSION_COOKIE = "mailbot_session"
@@ -24,6 +24,8 @@ def create_app(app: App, secret: str) -> Starlette:
     routes: list[BaseRoute] = [
         *auth.routes(console),
         *pages.routes(console),
+        *actions.routes(console),
+        *api.routes(console),
         Mount("/static", StaticFiles(packages=[("mailbot.web", "static")]), name="static"),
     ]
     session = Middleware(
