@@ -29,6 +29,7 @@ SCREENSHOTS_ENV = "MAILBOT_SCREENSHOTS"  # =1: write the PNGs into docs/console 
 WIDTHS = (390, 1280)  # a phone, an office screen: the widths the issue asks the console to work at
 PHONE_WIDTH = 600  # narrower viewports are emulated as a mobile device (touch, no scrollbars)
 MAX_HEIGHT = 4000  # a long page is cut here: a screenshot shows the layout, not every row
+MAX_PIXELS = 1280 * 1000  # and cut shorter when wide: a PNG of a page of text takes ~0.25 bytes a pixel
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +53,8 @@ def _options() -> webdriver.ChromeOptions:
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                      "--hide-scrollbars", "--window-size=1280,900", "--lang=zh-CN"):  # fmt: skip
         options.add_argument(argument)
+    # An alert stays open for the test to find (driver.switch_to.alert) instead of being dismissed unseen.
+    options.unhandled_prompt_behavior = "ignore"
     return options
 
 
@@ -99,7 +102,7 @@ def post_buttons(driver: WebDriver) -> list[WebElement]:
 
 
 def screenshots(driver: WebDriver, name: str) -> dict[int, tuple[bytes, int]]:
-    """The page now open, at each of WIDTHS, as tall as its content (up to MAX_HEIGHT): width → (PNG, the
+    """The page now open, at each of WIDTHS, as tall as its content (up to MAX_HEIGHT and MAX_PIXELS): width → (PNG, the
     document's scroll width, which is the width when nothing overflows sideways). Writes docs/console/NAME-WIDTH.png
     when MAILBOT_SCREENSHOTS=1, so that later tests can call it for their own pages."""
     shots = {width: _shot(driver, width) for width in WIDTHS}
@@ -113,10 +116,24 @@ def screenshots(driver: WebDriver, name: str) -> dict[int, tuple[bytes, int]]:
 
 def _shot(driver: WebDriver, width: int) -> tuple[bytes, int]:
     _viewport(driver, width, 800)
-    height = min(int(driver.execute_script("return document.documentElement.scrollHeight")), MAX_HEIGHT)
+    height = int(driver.execute_script("return document.documentElement.scrollHeight"))
+    height = min(height, MAX_HEIGHT, MAX_PIXELS // width)
     _viewport(driver, width, height)
     scroll_width = int(driver.execute_script("return document.documentElement.scrollWidth"))
     return driver.get_screenshot_as_png(), scroll_width
+
+
+def fits(driver: WebDriver, width: int) -> bool:
+    """Whether the page now open shows all its width at a viewport `width` px wide (nothing scrolls sideways)."""
+    _viewport(driver, width, 800)
+    try:
+        return bool(
+            driver.execute_script(
+                "const root = document.documentElement; return root.scrollWidth <= root.clientWidth + 1"
+            )
+        )
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
 def _viewport(driver: WebDriver, width: int, height: int) -> None:
