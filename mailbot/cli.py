@@ -337,7 +337,7 @@ def remind(ctx: Context, as_of: str | None, dry_run: bool, as_json: bool) -> Non
     for year in reminders.calendar.uncovered([as_local(moment).year]):
         click.echo(f"warning: the holidays of {year} are unknown; Monday to Friday count as working days "
                    "(see `mailbot doctor`)", err=True)  # fmt: skip
-    planned = reminders.planned(moment) if dry_run else reminders.queue(moment)
+    planned = reminders.planned(moment, attachments=False) if dry_run else reminders.queue(moment)
     if as_json:
         _echo_json([p.to_json() for p in planned])
     else:

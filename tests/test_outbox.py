@@ -60,6 +60,18 @@ def test_it_reminds_every_unit_once_even_when_run_twice(mailer: App, smtp: Scrip
     assert statuses(mailer) == ["sent"] * len(UNITS)
 
 
+@pytest.mark.parametrize("days", [0, 8, 22])  # a reminder, a late notice, a weekly one
+def test_it_plans_the_same_mails_with_or_without_their_attachments(mailer: App, days: int) -> None:
+    """`remind --dry-run` and the console's outbox list the mails without building their blank tables."""
+    at = MORNING + timedelta(days=days)
+    built = mailer.reminders().planned(at, attachments=True)
+    listed = mailer.reminders().planned(at, attachments=False)
+    assert built and all(p.mail.attachment for p in built if p.mail.attachment_name)
+    assert all(p.mail.attachment is None for p in listed)
+    assert [p.to_json() for p in listed] == [p.to_json() for p in built]
+    assert [(p.notice, replace(p.mail, attachment=None)) for p in built] == [(p.notice, p.mail) for p in listed]
+
+
 def test_two_planners_queueing_the_same_mails_at_once_queue_each_once(mailer: App) -> None:
     """The worker's receipts and a `mailbot poll` typed meanwhile plan the same mails in overlapping
     transactions: the second waits for the first and queues nothing, instead of failing on the unique key."""

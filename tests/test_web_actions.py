@@ -189,6 +189,21 @@ def test_an_accepted_problem_leaves_the_inbox(console: str, app: App, tmp_path: 
     assert entry.action == "accept_problem" and json.loads(entry.after)["note"] == "单位电话确认以明细为准"
 
 
+def test_a_unit_name_that_is_no_unit_is_refused_in_words(console: str, app: App, tmp_path: Path) -> None:
+    """The inbox's unit fields take typed text (one shared datalist, not a <select> per form)."""
+    _stranger(tmp_path, app, annex3_xlsx(unit="某某单位"))
+    with logged_in(console, STAFF) as client:
+        inbox = client.get("/inbox").text
+        assert inbox.count('<datalist id="units">') == 1 and '<option value="宝丰县总工会">' in inbox
+        assert 'list="units" name="unit"' in inbox and "<select" not in inbox
+        message = inbox.split('name="message" value="', 1)[1].split('"', 1)[0]
+        _post(client, "/actions/confirm-sender", address="x@qq.com", unit="宝丰县")
+        assert "操作未完成：没有名为“宝丰县”的单位，请从列表中选择" in client.get("/inbox").text
+        _post(client, "/actions/assign", message=message, unit="无此单位")
+        assert "操作未完成：没有名为“无此单位”的单位，请从列表中选择" in client.get("/inbox").text
+    assert _verdicts(app)["宝丰县总工会"] == MISSING and _audit(app) == []
+
+
 def test_an_assigned_message_counts_for_its_unit_and_survives_a_reread(console: str, app: App, tmp_path: Path) -> None:
     _stranger(tmp_path, app, annex3_xlsx(unit="某某单位"), "报表", "y@qq.com")  # names no registered unit
     assert _verdicts(app)["郏县总工会"] == MISSING

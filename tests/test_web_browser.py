@@ -173,7 +173,10 @@ def test_staff_confirm_an_unknown_sender_in_the_inbox_and_its_unit_counts(
     item = browser.find_element(By.CSS_SELECTOR, f".item[data-message='{message}']")
     assert STRANGER in item.text and "发件人待确认" in text_of(browser, "#group-senders")
     form = item.find_element(By.CSS_SELECTOR, "form[action='/actions/confirm-sender']")
-    Select(form.find_element(By.NAME, "unit")).select_by_visible_text(CONFIRMED)
+    field = form.find_element(By.NAME, "unit")
+    assert field.get_attribute("list") == "units"  # the page's one list of the registry's names
+    assert CONFIRMED in [o.get_attribute("value") for o in browser.find_elements(By.CSS_SELECTOR, "#units option")]
+    field.send_keys(CONFIRMED)
     submit(browser, form.find_element(By.TAG_NAME, "button"))  # 确认此地址属于该单位
     assert browser.current_url == f"{base}/inbox"
     assert text_of(browser, ".flash.ok") == f"已确认 {STRANGER} 属于 {CONFIRMED}，重新读取 1 封邮件"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -353,6 +353,34 @@ def test_it_draws_a_bar_chart_of_the_totals_by_unit(demo_app: App) -> None:
     last = len(reported) + 1
     assert series.val.numRef.f == f"'图表'!$B$2:$B${last}"
     assert series.cat.strRef.f == f"'图表'!$A$2:$A${last}"
+
+
+def _periods_with_tables(app: App) -> list[Period]:
+    calendar = WorkCalendar.from_config(app.config.calendar)
+    with app.sessions() as session:
+        ids = sorted(set(session.scalars(select(Submission.period))) | {DEMO_PERIOD})
+    return [find_period(period_id, app.config.deadlines, calendar) for period_id in ids]
+
+
+def test_it_reports_a_units_row_alone_as_the_full_report_has_it(demo_app: App) -> None:
+    """The unit page reads its own rows only: each row must be the grid's, whatever the moment."""
+    demo = find_period(DEMO_PERIOD, demo_app.config.deadlines, WorkCalendar.from_config(demo_app.config.calendar))
+    moments = [DAY_AFTER, demo.deadline, demo.deadline - timedelta(days=3)]
+    periods, seen = _periods_with_tables(demo_app), []
+    with demo_app.sessions() as session:
+        ids = {name: unit_id for name, unit_id in session.execute(select(Unit.name, Unit.id).where(Unit.active))}
+        for period in periods:
+            for as_of in moments:
+                full = period_report(session, period, as_of)
+                assert [unit.name for unit in full.units] == list(_registry(demo_app))
+                for unit in full.units:
+                    alone = period_report(session, period, as_of, unit_ids={ids[unit.name]})
+                    assert alone.units == (unit,), (period.id, as_of, unit.name)
+                    seen.append(unit)
+        assert period_report(session, demo, DAY_AFTER, unit_ids=set()).units == ()
+    # The comparison covered rows with lines and with problems, not only empty ones.
+    current = [unit.current for unit in seen if unit.current is not None]
+    assert any(v.lines for v in current) and any(v.issues for v in current)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -268,6 +268,9 @@ class Submission(Base):
 
 class SubmissionRow(Base):
     __tablename__ = "submission_rows"
+    # A table's rows are read by their submission (reports, a unit's page); neither backend indexes a foreign key
+    # by itself, and without this every small report scans all rows of ten years.
+    __table_args__ = (Index("ix_submission_rows_submission_id", "submission_id", "position"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"))

@@ -7,14 +7,14 @@ Only each unit's latest version carries its rows and problems; earlier versions 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import ColumnElement, or_, select, true
+from sqlalchemy.orm import QueryableAttribute, Session, aliased
 
 from mailbot.periods import Period
 from mailbot.report.facts import Arrival, Issue, Line, PeriodReport, UnitReport, Version
@@ -24,12 +24,16 @@ from mailbot.store.models import OutboxMail, Problem, Submission, SubmissionRow,
 ACCEPTED = ("current", "superseded")  # a duplicate repeats its original: it is neither a version nor news
 
 
-def period_report(session: Session, period: Period, as_of: datetime) -> PeriodReport:
+def period_report(
+    session: Session, period: Period, as_of: datetime, unit_ids: Collection[int] | None = None
+) -> PeriodReport:
     """Every active unit with its versions of the period received up to `as_of`, in the registry's order.
 
     Versions are chosen by received time, not by today's status, so that `--as-of` shows the state of that
-    moment even after a later correction superseded what was current then."""
-    versions = _versions(session, period.id, as_of)
+    moment even after a later correction superseded what was current then. Given `unit_ids`, only those
+    units' rows are read and reported (a unit's page needs its own row of a dozen grids, not 300 units' tables);
+    each row is the one the full report has."""
+    versions = _versions(session, period.id, as_of, unit_ids)
     latest = {unit_id: found[-1] for unit_id, found in versions.items()}
     lines = _lines(session, [v.submission for v in latest.values()])
     issues = _issues(session, [v.submission for v in latest.values()])
@@ -37,7 +41,7 @@ def period_report(session: Session, period: Period, as_of: datetime) -> PeriodRe
     units = []
     for unit_id, name, category, contact, phone in session.execute(
         select(Unit.id, Unit.name, Unit.category, Unit.contact, Unit.phone)
-        .where(Unit.active)
+        .where(Unit.active, _among(Unit.id, unit_ids))
         .order_by(Unit.position, Unit.id)
     ):
         found = versions.get(unit_id, [])
@@ -48,7 +52,14 @@ def period_report(session: Session, period: Period, as_of: datetime) -> PeriodRe
     return PeriodReport(period, as_of, tuple(units))
 
 
-def _versions(session: Session, period_id: str, as_of: datetime) -> dict[int, list[Version]]:
+def _among(column: QueryableAttribute[Any], unit_ids: Collection[int] | None) -> ColumnElement[bool]:
+    """A condition keeping the given units' rows, or every row when there is no filter."""
+    return true() if unit_ids is None else column.in_(list(unit_ids))
+
+
+def _versions(
+    session: Session, period_id: str, as_of: datetime, unit_ids: Collection[int] | None = None
+) -> dict[int, list[Version]]:
     found: dict[int, list[Version]] = defaultdict(list)
     rows = session.execute(
         select(
@@ -66,6 +77,7 @@ def _versions(session: Session, period_id: str, as_of: datetime) -> dict[int, li
             Submission.status.in_(ACCEPTED),
             Submission.unit_id.is_not(None),
             Submission.received_at <= as_of,
+            _among(Submission.unit_id, unit_ids),
         )
         .order_by(Submission.received_at, Submission.id)
     )

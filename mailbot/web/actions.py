@@ -202,9 +202,21 @@ def _required(form: FormData, name: str, label: str) -> str:
     return text
 
 
+def _unit(console: Console, form: FormData) -> str:
+    """The active unit named in the form. The inbox's unit fields suggest the registry's names (a datalist) but
+    let any text through, so a name that is not a unit is refused here, in words staff read, rather than with
+    the library's English message listing all 300 units."""
+    name = _required(form, "unit", "单位")
+    with transaction(console.app.sessions, readonly=True) as session:
+        known = session.scalar(select(Unit.id).where(Unit.name == name, Unit.active)) is not None
+    if not known:
+        raise InputError(f"没有名为“{name}”的单位，请从列表中选择")
+    return name
+
+
 ACTS: dict[str, Act] = {
     "confirm-sender": lambda c, v, f, now: actions.confirm_sender(
-        c.app, v.name, _required(f, "address", "地址"), _required(f, "unit", "单位"), now
+        c.app, v.name, _required(f, "address", "地址"), _unit(c, f), now
     ),
     "reject-sender": lambda c, v, f, now: actions.reject_sender(
         c.app, v.name, _required(f, "address", "地址"), _field(f, "note"), now
@@ -213,9 +225,7 @@ ACTS: dict[str, Act] = {
     "replace-address": lambda c, v, f, now: actions.replace_address(
         c.app, v.name, _required(f, "old", "原地址"), _required(f, "new", "新地址"), now
     ),
-    "assign": lambda c, v, f, now: actions.assign_message(
-        c.app, v.name, _number(f, "message"), _required(f, "unit", "单位"), now
-    ),
+    "assign": lambda c, v, f, now: actions.assign_message(c.app, v.name, _number(f, "message"), _unit(c, f), now),
     "handled": lambda c, v, f, now: actions.mark_handled(c.app, v.name, [str(_number(f, "message"))], now),
     "accept-problem": lambda c, v, f, now: actions.accept_problem(
         c.app, v.name, _number(f, "message"), _required(f, "code", "问题"), _required(f, "note", "说明"), now
