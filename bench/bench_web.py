@@ -15,28 +15,24 @@ PostgreSQL: createdb -h 127.0.0.1 -U postgres mailbot_bench_large, then
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import largedb
-import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from webfixtures import logged_in
+from webfixtures import serving as fixture_serving
 
 from mailbot.app import App
 from mailbot.store import users
 from mailbot.store.db import transaction
 from mailbot.store.models import User
-from mailbot.web.app import create_app
 
-SECRET = "bench-secret-for-signing-console-sessions"
 NAME, PASSWORD = "基准测试", "correct horse battery staple"
 TARGET_MS = 200.0
 PERIOD = "2021-annex3-11-25"  # the period that closed the day before AS_OF
@@ -62,26 +58,9 @@ def server_timed(app: ASGIApp) -> ASGIApp:
     return timed
 
 
-@contextmanager
-def serving(app: App) -> Iterator[str]:
-    """The console of `app` on a free loopback port (as tests/webfixtures.serving, with the timing wrapper)."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    asgi = server_timed(create_app(app, SECRET))
-    server = uvicorn.Server(uvicorn.Config(asgi, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the console did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        listener.close()
+def serving(app: App) -> AbstractContextManager[str]:
+    """The console of `app` on a free loopback port, with the timing wrapper (tests/webfixtures.serving)."""
+    return fixture_serving(app, wrap=server_timed)
 
 
 def ensure_user(app: App) -> None:

@@ -6,12 +6,14 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from typing import Any
 
 import httpx
 import uvicorn
+from starlette.applications import Starlette
 
 from mailbot.app import App
 from mailbot.store import users
@@ -23,12 +25,15 @@ STAFF, VIEWER, PASSWORD = "王维", "张敏", "correct horse battery"
 
 
 @contextmanager
-def serving(app: App) -> Iterator[str]:
-    """The console of `app` on a free loopback port; yields its base URL."""
+def serving(app: App, wrap: Callable[[Starlette], Any] | None = None) -> Iterator[str]:
+    """The console of `app` on a free loopback port; yields its base URL. `wrap` may put ASGI middleware around
+    the console (the benchmark's timing)."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
-    server = uvicorn.Server(uvicorn.Config(create_app(app, SECRET), log_level="warning", lifespan="off"))
+    console = create_app(app, SECRET)
+    asgi = wrap(console) if wrap is not None else console
+    server = uvicorn.Server(uvicorn.Config(asgi, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
