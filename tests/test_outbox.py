@@ -27,6 +27,7 @@ from mailbot.cli import main
 from mailbot.clock import TZ
 from mailbot.config import load_config
 from mailbot.errors import ConfigError
+from mailbot.notices import plan
 from mailbot.outbox import DrainResult
 from mailbot.report.attention import needs_a_person
 from mailbot.report.status import build_status
@@ -70,6 +71,27 @@ def test_it_plans_the_same_mails_with_or_without_their_attachments(mailer: App, 
     assert all(p.mail.attachment is None for p in listed)
     assert [p.to_json() for p in listed] == [p.to_json() for p in built]
     assert [(p.notice, replace(p.mail, attachment=None)) for p in built] == [(p.notice, p.mail) for p in listed]
+
+
+def test_planning_reads_only_what_the_planned_periods_need_and_plans_the_same_mails(mailer: App) -> None:
+    """`planned` reads the submitted pairs of the periods being planned and asks the outbox about its candidate
+    keys only; the mails are those that planning with every pair and every key of the outbox gives."""
+    reminders = mailer.reminders()
+    for days in (0, 8):  # a round queued and partly sent, then the next one beside it
+        reminders.queue(MORNING + timedelta(days=days))
+        mailer.outbox().drain()
+    planned_somewhere = False
+    for days in (8, 9, 15, 22):
+        at = MORNING + timedelta(days=days)
+        periods = reminders.periods(at)
+        config = mailer.config.reminders
+        max_age = timedelta(days=config.receipt_max_age_days)
+        with transaction(mailer.sessions) as session:
+            everything = store.planning_state(session, at, max_age, config.receipts)
+        expected = plan(everything, at, periods, config, mailer.calendar, max_age)
+        assert [p.notice for p in reminders.planned(at, attachments=False)] == expected
+        planned_somewhere |= bool(expected)
+    assert planned_somewhere  # the comparison was made on mails, not only on empty lists
 
 
 def test_two_planners_queueing_the_same_mails_at_once_queue_each_once(mailer: App) -> None:

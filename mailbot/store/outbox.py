@@ -48,19 +48,26 @@ class Outgoing:
     references: str = ""
 
 
-def planning_state(session: Session, now: datetime, receipt_max_age: timedelta, receipts: bool) -> State:
+def planning_state(
+    session: Session,
+    now: datetime,
+    receipt_max_age: timedelta,
+    receipts: bool,
+    periods: Collection[str] | None = None,
+    queued: bool = True,
+) -> State:
+    """What planning at `now` needs to know. `periods`: the ids of the periods being planned, when the caller
+    knows them: `submitted` then holds those periods' pairs only, which is all `plan` asks about, instead of
+    ten years of them. `queued=False` leaves the outbox keys out: the caller asks `existing_keys` about the
+    keys `plan` comes up with (ten years of keys are ~90,000 rows for a few hundred candidates)."""
+    accepted = [Submission.status.in_(ACCEPTED), Submission.received_at <= now]
+    if periods is not None:
+        accepted.append(Submission.period.in_(list(periods)))
+    submitted = select(Unit.name, Submission.period).join(Unit, Submission.unit_id == Unit.id).where(*accepted)
     return State(
         recipients=_recipients(session),
-        submitted=frozenset(
-            (name, period)
-            for name, period in session.execute(
-                select(Unit.name, Submission.period)
-                .join(Unit, Submission.unit_id == Unit.id)
-                .where(Submission.status.in_(ACCEPTED), Submission.received_at <= now)
-                .distinct()
-            )
-        ),
-        queued=frozenset(session.scalars(select(OutboxMail.key))),
+        submitted=frozenset((name, period) for name, period in session.execute(submitted.distinct())),
+        queued=frozenset(session.scalars(select(OutboxMail.key))) if queued else frozenset(),
         receipts=_receipts_due(session, now, receipt_max_age) if receipts else (),
         annex2_months=_annex2_months(session, now),
         undeliverable=undeliverable(session),
@@ -68,12 +75,27 @@ def planning_state(session: Session, now: datetime, receipt_max_age: timedelta, 
     )
 
 
+def existing_keys(session: Session, keys: Sequence[str]) -> frozenset[str]:
+    """Which of `keys` the outbox holds already (any status)."""
+    found: set[str] = set()
+    for start in range(0, len(keys), 500):  # bound the IN list: SQLite caps bound parameters per statement
+        found.update(session.scalars(select(OutboxMail.key).where(OutboxMail.key.in_(keys[start : start + 500]))))
+    return frozenset(found)
+
+
 def _annex2_months(session: Session, now: datetime) -> frozenset[tuple[str, str]]:
-    """(unit, "YYYY-MM") for each month, up to `now`, in which the unit sent an annex-2 table."""
+    """(unit, "YYYY-MM") for the month of `now`, when the unit sent an annex-2 table in it by `now`: the monthly
+    nudge asks only about the current month."""
+    month_start = as_local(now).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     found = session.execute(
         select(Unit.name, Submission.received_at)
         .join(Unit, Submission.unit_id == Unit.id)
-        .where(Submission.annex == "2", Submission.status.in_(ACCEPTED), Submission.received_at <= now)
+        .where(
+            Submission.annex == "2",
+            Submission.status.in_(ACCEPTED),
+            Submission.received_at <= now,
+            Submission.received_at >= month_start,
+        )
     )
     return frozenset((name, f"{as_local(received):%Y-%m}") for name, received in found)
 
