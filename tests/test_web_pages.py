@@ -174,6 +174,18 @@ def test_a_unit_page_shows_addresses_history_and_mail_both_ways(demo: tuple[App,
     assert "逾期通知" in shilong or "催报提醒" in shilong
 
 
+def test_a_units_history_pages_on_through_every_period(demo: tuple[App, str]) -> None:
+    _, base = demo
+    periods = re.compile(r'<tr data-period="([^"]+)"')
+    with logged_in(base) as client:
+        unit = f"/units/{quote('高新区工会联合会')}"
+        first, later, junk = (client.get(f"{unit}{query}").text for query in ("", "?from=1", "?from=x"))
+    newest = periods.findall(first)
+    assert len(newest) >= 2 and periods.findall(later) == newest[1:]  # the same list, one period on
+    assert "较新的期次" in later and 'href="?from=0"' in later and "较新的期次" not in first
+    assert periods.findall(junk) == newest  # an offset that is no number is the start
+
+
 def test_a_message_page_shows_kind_unit_rows_problems_receipt_and_versions(demo: tuple[App, str]) -> None:
     app, base = demo
     qingfang = _message(app, message_id="demo2021.qingfang@mailbot.demo")

@@ -36,7 +36,7 @@ from mailbot.web.context import Console, Viewer, page
 from mailbot.web.downloads import DOCX, XLSX, download
 from mailbot.worker import REMIND_AT
 
-UNIT_PERIODS = 12  # the unit page's history: its latest periods (older ones are in the workbooks)
+UNIT_PERIODS = 12  # the unit page's history, a page of periods at a time (newest first; links page on)
 
 
 def routes(console: Console) -> list[Route]:
@@ -147,21 +147,26 @@ class Pages:
             unit = unit_by_name(session, request.path_params["name"])
             if unit is None:
                 return self.console.not_found(request, "没有这个单位")
-            history = self.unit_history(session, unit.id, now)
+            start = _offset(request.query_params.get("from"))
+            periods = self.past_periods(session, now)
             context: dict[str, Any] = {
                 "unit": unit,
                 "addresses": store.unit_addresses(session, unit.id),
-                "history": history,
+                "history": self.unit_history(session, unit.id, periods[start : start + UNIT_PERIODS], now),
+                "newer": max(start - UNIT_PERIODS, 0) if start > 0 else None,
+                "older": start + UNIT_PERIODS if start + UNIT_PERIODS < len(periods) else None,
                 "messages": store.messages_of_unit(session, unit.id),
                 "mails": store.mails_to_unit(session, unit.id),
             }
             return self.console.render(request, "unit.html", title=unit.name, **context, **self.words())
 
-    def unit_history(self, session: Session, unit_id: int, now: datetime) -> list[dict[str, Any]]:
-        """The unit's row of each of its latest periods' grids (the same `period_report` as the grid, read for
-        this unit alone: the whole grid twelve times over was most of a second)."""
+    def unit_history(
+        self, session: Session, unit_id: int, periods: list[Period], now: datetime
+    ) -> list[dict[str, Any]]:
+        """The unit's row of each of these periods' grids (the same `period_report` as the grid, read for this
+        unit alone: the whole grid twelve times over was most of a second)."""
         history = []
-        for period in self.past_periods(session, now)[:UNIT_PERIODS]:
+        for period in periods:
             report = period_report(session, period, now, unit_ids={unit_id})
             found = next(iter(report.units), None)  # none when the unit is no longer active
             if found is not None:
@@ -270,3 +275,8 @@ class Pages:
             "mail_kinds": views.MAIL_KINDS,
             "wan": views.wan_or_blank,
         }
+
+
+def _offset(text: str | None) -> int:
+    """A `?from=` offset into a list: a non-negative number, anything else the start."""
+    return int(text) if text is not None and text.isdigit() else 0
