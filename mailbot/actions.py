@@ -131,7 +131,7 @@ def mark_handled(app: App, user: str, references: Sequence[str], now: datetime) 
     with transaction(app.sessions) as session:
         marked = ledger.mark_handled(session, references, now)
         if not marked:
-            raise InputError(f"no such message: {' '.join(references)} (see `mailbot status`)")
+            raise InputError(f"没有这封邮件：{' '.join(references)}（no such message）")
         audit(session, user, "handled", _targets("message", marked), {"handled": False}, {"handled": True}, now)
     return Done(f"已标记为处理完毕：{_ids(marked)}", tuple(marked))
 
@@ -140,7 +140,7 @@ def accept_problem(app: App, user: str, message_id: int, code: str, note: str, n
     """Staff accept the data problems `code` of a message, with a note saying why: they leave needs-a-person
     for that message. Keyed by code and detail, so a re-read that finds the same problem keeps it accepted."""
     if not note.strip():
-        raise InputError("accepting a problem needs a note saying why (--note)")
+        raise InputError("接受数据问题需要填写说明")
     with transaction(app.sessions) as session:
         _message(session, message_id)
         details = _problem_details(session, message_id, code)
@@ -158,7 +158,7 @@ def _problem_details(session: Session, message_id: int, code: str) -> list[str]:
     details = list(dict.fromkeys(detail for found_code, detail in found if found_code == code))
     if not details:
         codes = ", ".join(sorted({c for c, _ in found})) or "none"
-        raise InputError(f"message {message_id} has no problem {code!r} (its problems: {codes})")
+        raise InputError(f"邮件 {message_id} 没有“{code}”这个问题（它的问题：{codes}）")
     return details
 
 
@@ -177,7 +177,7 @@ def _acceptance(message_id: int, code: str, detail: str, note: str, user: str, n
 def _message(session: Session, message_id: int) -> Message:
     message = session.get(Message, message_id)
     if message is None:
-        raise InputError(f"no message #{message_id} (see `mailbot status`)")
+        raise InputError(f"没有编号为 {message_id} 的邮件")
     return message
 
 
@@ -261,7 +261,7 @@ def _mails_in(mail_ids: Sequence[int], statuses: Sequence[str] = ()) -> Any:
 def exempt_unit(app: App, user: str, unit: str, period: str, reason: str, now: datetime) -> Done:
     """Excuse a unit from a period: no reminders, no late notices; shown as 免报."""
     if not reason.strip():
-        raise InputError("an exemption needs a reason (--reason)")
+        raise InputError("免报需要填写原因")
     known_period(app, period, now)
     with transaction(app.sessions) as session:
         target = _unit(session, unit)
@@ -299,14 +299,14 @@ def known_period(app: App, period_id: str, now: datetime) -> Period:
     for period in periods:
         if period.id == period_id:
             return period
-    raise InputError(f"unknown period {period_id!r}; the periods of {year}: {', '.join(p.id for p in periods)}")
+    raise InputError(f"没有这一期：{period_id}（unknown period）；{year} 年的期次：{'、'.join(p.id for p in periods)}")
 
 
 def _unit(session: Session, name: str) -> Unit:
     unit = ledger.unit_by_name(session, name)
     if unit is None or not unit.active:
         known = "、".join(session.scalars(select(Unit.name).where(Unit.active).order_by(Unit.position, Unit.id)))
-        raise InputError(f"no unit named {name!r}; the units: {known}")
+        raise InputError(f"没有名为“{name}”的单位；现有单位：{known}")
     return unit
 
 

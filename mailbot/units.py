@@ -18,11 +18,11 @@ def confirm_address(session: Session, address: str, unit_name: str, now: datetim
     address = _normalise(address)
     unit = ledger.unit_by_name(session, unit_name)
     if unit is None:
-        raise InputError(f"no unit named {unit_name!r} (see `mailbot units list`)")
+        raise InputError(f"没有名为“{unit_name}”的单位")
     existing = session.scalar(select(UnitAddress).where(UnitAddress.address == address))
     if existing is not None and existing.unit_id != unit.id:
         owner = existing.unit.name
-        raise InputError(f"{address} already belongs to {owner}; change the config to move it")
+        raise InputError(f"{address} 已是 {owner} 的登记地址；要改归属，请修改配置文件")
     if existing is None:
         session.add(UnitAddress(address=address, unit_id=unit.id, source="confirmed", created_at=now))
     else:  # staff vouch for it again: a bounce or a retirement is over
@@ -36,7 +36,7 @@ def reject_address(session: Session, address: str, now: datetime, note: str = ""
     address = _normalise(address)
     learned = session.scalar(select(UnitAddress).where(UnitAddress.address == address))
     if learned is not None and learned.source == "config":
-        raise InputError(f"{address} is registered for {learned.unit.name} in the config; remove it there first")
+        raise InputError(f"{address} 在配置文件中登记为 {learned.unit.name} 的地址，请先在配置文件中删除")
     if learned is not None:
         session.delete(learned)
     decision = session.scalar(select(SenderDecision).where(SenderDecision.address == address))
@@ -64,7 +64,7 @@ def replace_address(session: Session, old: str, new: str, now: datetime) -> list
 def _unit_address(session: Session, address: str) -> UnitAddress:
     row = session.scalar(select(UnitAddress).where(UnitAddress.address == address))
     if row is None:
-        raise InputError(f"{address} is no unit's address (see `mailbot units list`)")
+        raise InputError(f"{address} 不是任何单位的地址")
     return row
 
 
@@ -75,5 +75,5 @@ def _messages_from(session: Session, address: str) -> list[int]:
 def _normalise(address: str) -> str:
     address = address.strip().lower()
     if "@" not in address:
-        raise InputError(f"not an email address: {address!r}")
+        raise InputError(f"不是有效的邮件地址：{address}")
     return address

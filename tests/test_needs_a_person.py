@@ -130,7 +130,7 @@ def test_a_bounced_late_notice_stops_mail_to_that_address_until_staff_replace_it
 
 
 def test_it_says_no_to_retiring_an_address_no_unit_has(config: Path) -> None:
-    with pytest.raises(InputError, match="no unit's address"):
+    with pytest.raises(InputError, match="不是任何单位的地址"):
         _run(config, "units", "retire-address", "nobody@example.cn")
 
 
