@@ -3,8 +3,11 @@ token, five wrong passwords lock an account, and accounts are managed with `mail
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
@@ -168,3 +171,33 @@ def test_accounts_are_managed_from_the_command_line_and_audited(tmp_path, databa
         ("命令行", "user_disable", "user:张敏"),
     ]
     assert verdict.ok
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_mailbot_web_serves_the_console_and_refuses_to_start_without_its_secret(tmp_path, database_url: str) -> None:
+    config = str(write_config(tmp_path, database={"url": database_url}))
+    assert subprocess.run([sys.executable, "-m", "mailbot", "--config", config, "db", "upgrade"]).returncode == 0
+    env = {k: v for k, v in os.environ.items() if k != "MAILBOT_WEB_SECRET"}
+    command = [sys.executable, "-m", "mailbot", "--config", config, "web", "--port", str(port := _free_port())]
+    refused = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "web.secret_env" in refused.stderr  # a config error, naming the key
+    server = subprocess.Popen(command, env={**env, "MAILBOT_WEB_SECRET": "s" * 32}, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/login", timeout=5)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None and time.monotonic() < deadline, "mailbot web did not start"
+                time.sleep(0.1)
+        assert answer.status_code == 200 and csrf_of(answer.text)
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 303  # behind the login
+    finally:
+        server.terminate()
+        server.wait(30)

@@ -33,7 +33,9 @@ from mailbot.report.facts import (
     EXEMPT,
     LATE,
     MISSING,
+    NIL_WORD,
     ON_TIME,
+    VERDICT_WORDS,
     Group,
     PeriodReport,
     UnitReport,
@@ -43,7 +45,7 @@ from mailbot.report.facts import (
 )
 
 TEMPLATE = "circular.txt"
-NOT_SENT, NO_DATA, EXEMPTED = "未报送", "本期无数据", "免报"
+NOT_SENT, NO_DATA, EXEMPTED = VERDICT_WORDS[MISSING], NIL_WORD, VERDICT_WORDS[EXEMPT]
 
 # ---------------------------------------------------------------------------------------------------------
 # What the template says

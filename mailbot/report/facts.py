@@ -27,6 +27,10 @@ WAN = Decimal(10000)  # yuan per 万元
 MONEY_ANNEXES = ("3",)  # the tables that carry amounts (monthly periods are annex 3): the consolidated table
 ON_TIME, LATE, MISSING = "on_time", "late", "missing"
 EXEMPT = "exempt"  # 免报: staff excused the unit from the period, and it sent nothing
+# How staff documents name each verdict (the workbook, the circular, the console), and a unit that said it had
+# nothing to report.
+VERDICT_WORDS = {ON_TIME: "按时", LATE: "逾期", MISSING: "未报送", EXEMPT: "免报"}
+NIL_WORD = "本期无数据"
 NO_SOURCE = "（未填写）"  # a row whose 产品来源 or 采购方式 is blank still counts, under this name
 
 

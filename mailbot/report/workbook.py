@@ -31,10 +31,8 @@ from mailbot.errors import InputError
 from mailbot.mails import Templates
 from mailbot.receipts import days_late, period_text
 from mailbot.report.facts import (
-    EXEMPT,
     LATE,
-    MISSING,
-    ON_TIME,
+    VERDICT_WORDS,
     Group,
     PeriodReport,
     UnitReport,
@@ -50,7 +48,7 @@ GRID = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
 BOLD = Font(bold=True)
 CENTRED = Alignment(horizontal="center", vertical="center", wrap_text=True)
 WRAPPED = Alignment(vertical="center", wrap_text=True)
-VERDICTS = {ON_TIME: "按时", LATE: "逾期", MISSING: "未报送", EXEMPT: "免报"}
+VERDICTS = VERDICT_WORDS
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,25 @@ from mailbot.periods import Period
 from mailbot.receipts import chinese_date, period_text
 from mailbot.recognise.headers import SPELLINGS
 from mailbot.report import blank
-from mailbot.report.facts import LATE, MISSING, ON_TIME, PeriodReport, UnitReport, days_between, wan_text
+from mailbot.report.facts import (
+    EXEMPT,
+    LATE,
+    MISSING,
+    NIL_WORD,
+    ON_TIME,
+    VERDICT_WORDS,
+    PeriodReport,
+    UnitReport,
+    days_between,
+    wan_text,
+)
+from mailbot.store.bounces import KIND_NAMES
 from mailbot.store.models import SubmissionRow
 from mailbot.workdays import WorkCalendar
 
-NIL, EXEMPT = "nil", "exempt"
+NIL = "nil"  # the console's and the JSON's status of a unit that reported nothing to report
 STATUSES = (ON_TIME, LATE, NIL, EXEMPT, MISSING)  # the order counts are shown in
-STATUS_WORDS = {ON_TIME: "按时", LATE: "逾期", MISSING: "未报送", NIL: "本期无数据", EXEMPT: "免报"}
+STATUS_WORDS = {**VERDICT_WORDS, NIL: NIL_WORD}
 KIND_WORDS = {
     "report": "报表",
     "nil_report": "无数据说明",
@@ -51,10 +63,7 @@ MAIL_WORDS = {
     "bounced": "被退回",
 }
 MAIL_KINDS = {
-    "reminder": "催报提醒",
-    "late_notice": "逾期通知",
-    "receipt": "回执",
-    "digest": "每日汇总",
+    **KIND_NAMES,
     "alert": "告警",
     "annex2_nudge": "附件2提醒",
 }
