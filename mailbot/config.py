@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
+import re
 import tomllib
 import types
 import typing
@@ -57,7 +58,7 @@ class SmtpConfig:
     password_env: str = "MAILBOT_SMTP_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
     password_file: str = ""
     from_address: str = ""
-    from_name: str = "平顶山市总工会统计机器人"
+    from_name: str = "平顶山市总工会"
     timeout_seconds: int = 60
 
 
@@ -80,6 +81,12 @@ class StaffConfig:
     addressee_names: tuple[str, ...] = ("平顶山市总工会", "市总工会", "市总")
     # Further addresses whose mail is mailbot's own (besides imap.user and smtp.from_address).
     own_addresses: tuple[str, ...] = ()
+    # Who signs every mail to units, and the person and phone they can call (seed 000: 联系人 王维 0375-3799638).
+    office: str = "平顶山市总工会"
+    contact_name: str = "王维"
+    contact_phone: str = "0375-3799638"
+    # The address units send their tables to, as the notices name it; empty: smtp.from_address.
+    mailbox: str = ""
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,16 @@ class LimitsConfig:
     max_attachment_bytes: int = 30 * 1024 * 1024
     # How far the Date header may be from the received time before it is flagged.
     date_header_tolerance_hours: int = 48
+
+
+# What people call each period (2021年上半年, not "the one due 2021-06-15"), by its id without the year; {year} and,
+# for months, {month} are filled in. A period without a name here is "2021年6月15日截止的一期".
+DEFAULT_PERIOD_NAMES: tuple[tuple[str, str], ...] = (
+    ("annex1-04-15", "{year}年度"),  # the year's product recommendations (推荐统计表), due 4月15日
+    ("annex3-06-15", "{year}年上半年"),
+    ("annex3-11-25", "{year}年全年"),  # seed 000: 11月底前完成全年任务; the 11-25 table reports the year
+    ("monthly", "{year}年{month}月"),
+)
 
 
 @dataclass(frozen=True)
@@ -104,6 +121,11 @@ class DeadlinesConfig:
     annex2_within_days: int = 7
     monthly: bool = False
     monthly_close_days: int = 10
+    # [deadlines.names]: a TOML table, merged over DEFAULT_PERIOD_NAMES (kept as pairs: the config is hashable).
+    names: tuple[tuple[str, str], ...] = DEFAULT_PERIOD_NAMES
+
+    def name_of(self, key: str) -> str:
+        return dict(self.names).get(key, "")
 
 
 @dataclass(frozen=True)
@@ -160,6 +182,24 @@ class WorkerConfig:
     heartbeat_seconds: int = 30
 
 
+CIRCULAR_PRAISE = ("on_time", "with_data", "no_problems")  # what a unit must have done to be named with praise
+CIRCULAR_CRITICISE = ("late", "missing")  # who the circular names as falling short
+
+
+@dataclass(frozen=True)
+class CircularConfig:
+    """Whom the draft circular names, as seed 003 does: a few exemplary units, and those that fell short."""
+
+    # Every condition must hold for praise: on_time (first table by the deadline), with_data (not 本期无数据),
+    # no_problems (no data problem left in the table that counts).
+    praise: tuple[str, ...] = CIRCULAR_PRAISE
+    praise_max: int = 10  # the earliest reporters first; 0 names every unit that qualifies
+    criticise: tuple[str, ...] = CIRCULAR_CRITICISE  # late, missing: named under 报送不够及时
+    # The 文号 line under the red masthead; staff fill in the number.
+    doc_number: str = "平工办〔{year}〕【 】号"
+    issuer: str = "平顶山市总工会办公室"  # the masthead (…文件) and the signature
+
+
 @dataclass(frozen=True)
 class WebConfig:
     """`mailbot web`: the staff console. It binds to loopback unless told otherwise (a reverse proxy in front
@@ -197,6 +237,7 @@ class Config:
     tables: TablesConfig = field(default_factory=TablesConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    circular: CircularConfig = field(default_factory=CircularConfig)
     units: tuple[UnitConfig, ...] = ()
     # The folder the config file lives in: relative paths in it are relative to this.
     base_dir: str = "."
@@ -215,6 +256,11 @@ class Config:
         if self.database.url:
             return self.database.url
         return f"sqlite:///{self.data_path / 'mailbot.db'}"
+
+    @property
+    def mailbox(self) -> str:
+        """The address units send tables to, as mails and blank annexes name it."""
+        return self.staff.mailbox or self.smtp.from_address or self.imap.user
 
     @property
     def own_addresses(self) -> frozenset[str]:
@@ -255,6 +301,7 @@ def config_from_dict(raw: dict[str, Any], base_dir: str = ".") -> Config:
         "tables",
         "worker",
         "web",
+        "circular",
     )
     for section in sections:
         if section in raw and not isinstance(raw[section], dict):
@@ -302,6 +349,8 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(hint)
     if dataclasses.is_dataclass(hint):
         return _build(typing.cast(type[Any], hint), value, where)
+    if origin is tuple and typing.get_args(hint)[0] == tuple[str, str]:
+        return _pairs(value, where)
     if origin is tuple:
         item_hint = typing.get_args(hint)[0]
         if not isinstance(value, list):
@@ -322,6 +371,18 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a string, got {_kind(value)}")
         return value
     raise ConfigError(f"{where}: unsupported type {hint!r}")
+
+
+def _pairs(value: Any, where: str) -> tuple[tuple[str, str], ...]:
+    """A TOML table of strings, merged over the field's defaults (only [deadlines.names] has this shape)."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: expected a table of names, got {_kind(value)}")
+    merged = dict(DEFAULT_PERIOD_NAMES)
+    for key, name in value.items():
+        if not isinstance(name, str):
+            raise ConfigError(f"{_join(where, key)}: expected a string, got {_kind(name)}")
+        merged[key] = name
+    return tuple(merged.items())
 
 
 def _toml_name(field_name: str) -> str:
@@ -349,6 +410,7 @@ def _check_semantics(config: Config) -> None:
     _check_closes("deadlines.annex1_close", config.deadlines.annex1, config.deadlines.annex1_close)
     _check_closes("deadlines.annex3_close", config.deadlines.annex3, config.deadlines.annex3_close)
     _check_positive("deadlines.monthly_close_days", config.deadlines.monthly_close_days)
+    _check_period_names(config.deadlines.names)
     if config.deadlines.monthly and config.deadlines.annex3:
         raise ConfigError(
             "deadlines.monthly: with monthly reporting on, annex-3 tables count toward their month, so the fixed "
@@ -380,6 +442,7 @@ def _check_semantics(config: Config) -> None:
     _check_positive("worker.poll_minutes", config.worker.poll_minutes)
     _check_positive("worker.heartbeat_seconds", config.worker.heartbeat_seconds)
     _check_web(config.web)
+    _check_circular(config.circular)
     _check_dates("calendar.workdays", config.calendar.workdays)
     _check_dates("calendar.days_off", config.calendar.days_off)
     if config.smtp.ssl and config.smtp.starttls:
@@ -398,6 +461,36 @@ def _check_staff(staff: StaffConfig) -> None:
         datetime.time.fromisoformat(staff.digest_time)
     except ValueError:
         raise ConfigError(f"staff.digest_time: expected HH:MM, got {staff.digest_time!r}") from None
+
+
+PERIOD_NAME_KEY = re.compile(r"monthly|annex[13]-\d\d-\d\d")
+
+
+def _check_period_names(names: tuple[tuple[str, str], ...]) -> None:
+    for key, name in names:
+        where = f"deadlines.names.{key}"
+        if not PERIOD_NAME_KEY.fullmatch(key):
+            raise ConfigError(f"{where}: expected a key such as annex3-06-15 or monthly")
+        try:
+            name.format(year=2021, month=6)
+        except (KeyError, IndexError, ValueError):
+            raise ConfigError(f"{where}: {name!r} may use only {{year}} and {{month}}") from None
+
+
+def _check_circular(circular: CircularConfig) -> None:
+    for where, values, known in (
+        ("circular.praise", circular.praise, CIRCULAR_PRAISE),
+        ("circular.criticise", circular.criticise, CIRCULAR_CRITICISE),
+    ):
+        for i, value in enumerate(values):
+            if value not in known:
+                raise ConfigError(f"{where}[{i}]: {value!r} is not one of {', '.join(known)}")
+    if circular.praise_max < 0:
+        raise ConfigError(f"circular.praise_max: must be 0 (no limit) or more, got {circular.praise_max}")
+    try:
+        circular.doc_number.format(year=2021)
+    except (KeyError, IndexError, ValueError):
+        raise ConfigError(f"circular.doc_number: {circular.doc_number!r} may use only {{year}}") from None
 
 
 def _check_web(web: WebConfig) -> None:

@@ -87,7 +87,11 @@ class Digests:
     def render(self, now: datetime) -> Digest:
         facts = self.facts(now)
         context = digest.context(
-            facts, self.templates.problem_name, self.config.smtp.from_name, self.config.web.base_url
+            facts,
+            self.templates.problem_name,
+            self.config.smtp.from_name,
+            self.config.web.base_url,
+            self.config.deadlines.names,
         )
         rendered = self.templates.render(digest.DIGEST, context)
         main = _main_period(facts)

@@ -30,6 +30,12 @@ class Period:
     annex: str
     deadline: datetime  # 23:59:59 Asia/Shanghai of the due day
     closes: datetime  # after this the period takes no more tables
+    name: str = ""  # what people call it (2021年上半年): `period_name`; "" in periods made without a config
+
+    @property
+    def title(self) -> str:
+        """Its name, or the deadline's: 2021年上半年, 2021年6月15日截止的一期."""
+        return self.name or period_name(self.id, self.deadline, ())
 
     @property
     def monthly(self) -> bool:
@@ -59,8 +65,8 @@ def year_periods(year: int, deadlines: DeadlinesConfig, workdays: WorkCalendar) 
     activities); the months only when monthly reporting is on. Cached: every table asks, and the answer depends
     only on the config and the calendar."""
     fixed = (
-        *_dated(year, "annex1", deadlines.annex1, deadlines.annex1_close),
-        *_dated(year, "annex3", deadlines.annex3, deadlines.annex3_close),
+        *_dated(year, "annex1", deadlines.annex1, deadlines.annex1_close, deadlines),
+        *_dated(year, "annex3", deadlines.annex3, deadlines.annex3_close, deadlines),
     )
     if not deadlines.monthly:
         return fixed
@@ -73,13 +79,17 @@ def periods_of(years: Iterable[int], deadlines: DeadlinesConfig, workdays: WorkC
     return sorted(found, key=lambda p: (p.deadline, p.id))
 
 
-def _dated(year: int, name: str, due: Sequence[str], closes: Sequence[str]) -> tuple[Period, ...]:
+def _dated(
+    year: int, name: str, due: Sequence[str], closes: Sequence[str], deadlines: DeadlinesConfig
+) -> tuple[Period, ...]:
     days = [_day(year, deadline) for deadline in due]
     close_days = [_day(year, c) for c in closes] if closes else _default_closes(days)
-    return tuple(
-        Period(f"{year}-{name}-{deadline}", name.removeprefix("annex"), end_of(day), end_of(close))
-        for deadline, day, close in zip(due, days, close_days, strict=True)
-    )
+    periods = []
+    for deadline, day, close in zip(due, days, close_days, strict=True):
+        period_id = f"{year}-{name}-{deadline}"
+        title = period_name(period_id, end_of(day), deadlines.names)
+        periods.append(Period(period_id, name.removeprefix("annex"), end_of(day), end_of(close), title))
+    return tuple(periods)
 
 
 def _default_closes(days: Sequence[date]) -> list[date]:
@@ -107,7 +117,27 @@ def _is_leap(year: int) -> bool:
 def monthly_period(year: int, month: int, deadlines: DeadlinesConfig, workdays: WorkCalendar) -> Period:
     due = workdays.last_working_day(year, month)
     closes = due + timedelta(days=deadlines.monthly_close_days)
-    return Period(f"{year}-monthly-{month:02d}", "3", end_of(due), end_of(closes))
+    period_id = f"{year}-monthly-{month:02d}"
+    return Period(period_id, "3", end_of(due), end_of(closes), period_name(period_id, end_of(due), deadlines.names))
+
+
+def period_name(period_id: str, deadline: datetime | None, names: Iterable[tuple[str, str]]) -> str:
+    """What people call a period, from `deadlines.names` (keyed by the id without its year, or `monthly`):
+    2021-annex3-06-15 → 2021年上半年, 2020-monthly-05 → 2020年5月, annex2:<活动> → 活动“<活动>”. A period without a
+    configured name is named by its deadline: 2021年6月15日截止的一期."""
+    if period_id.startswith("annex2:"):
+        return f"活动“{period_id.removeprefix('annex2:')}”"
+    year, _, rest = period_id.partition("-")
+    month = rest.removeprefix("monthly-")
+    template = dict(names).get("monthly" if month != rest else rest, "")
+    if template and year.isdigit():
+        return template.format(year=int(year), month=int(month) if month.isdigit() else month)
+    if month != rest and month.isdigit():
+        return f"{year}年{int(month)}月"
+    if deadline is not None:
+        local = as_local(deadline)
+        return f"{local.year}年{local.month}月{local.day}日截止的一期"
+    return period_id
 
 
 def assign(

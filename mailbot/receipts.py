@@ -17,6 +17,7 @@ from typing import Any
 
 from mailbot import problems
 from mailbot.clock import as_local
+from mailbot.periods import period_name
 from mailbot.report import blank
 
 # A finding about one cell, as normalise/rows.py words it: "{origin}第{N}行{column}：{message}".
@@ -79,14 +80,14 @@ class ReceiptFacts:
         return f"<{self.message_id}>" if self.message_id else ""
 
 
-def context(facts: ReceiptFacts, sender_name: str) -> dict[str, Any]:
+def context(facts: ReceiptFacts, sender_name: str, names: Iterable[tuple[str, str]] = ()) -> dict[str, Any]:
     """The receipt templates' variables."""
     return {
         "unit": facts.unit,
         "kind": facts.kind,
         "original_subject": facts.subject.strip(),
         "received_text": _moment(facts.received_at),
-        "tables": [_table(table, facts.received_at) for table in facts.tables],
+        "tables": [_table(table, facts.received_at, tuple(names)) for table in facts.tables],
         "problems": [_problem(p) for p in gather_rows(p for p in facts.problems if p.code not in STAFF_ONLY)],
         "sender_name": sender_name,
     }
@@ -147,10 +148,10 @@ def _problem(problem: ProblemFact) -> dict[str, str]:
     return {"code": problem.code, "detail": problem.detail, "where": where}
 
 
-def _table(table: TableFact, received_at: datetime) -> dict[str, Any]:
+def _table(table: TableFact, received_at: datetime, names: tuple[tuple[str, str], ...]) -> dict[str, Any]:
     return {
         "name": blank.table_name(table.annex),
-        "period_text": period_text(table.period, table.deadline),
+        "period_text": period_text(table.period, table.deadline, names),
         "origin": table.origin,
         "rows": table.rows,
         "nil": table.nil,
@@ -162,16 +163,9 @@ def _table(table: TableFact, received_at: datetime) -> dict[str, Any]:
     }
 
 
-def period_text(period: str, deadline: datetime | None) -> str:
-    """`2021-annex3-06-15` → 2021年6月15日截止的一期; `2021-monthly-05` → 2021年5月; `annex2:<活动>` → 活动“<活动>”."""
-    if period.startswith("annex2:"):
-        return f"活动“{period.removeprefix('annex2:')}”"
-    parts = period.split("-")
-    if len(parts) == 3 and parts[1] == "monthly":
-        return f"{parts[0]}年{int(parts[2])}月"
-    if deadline is not None:
-        return f"{chinese_date(as_local(deadline).date())}截止的一期"
-    return period
+def period_text(period: str, deadline: datetime | None, names: Iterable[tuple[str, str]]) -> str:
+    """What people call the period of a stored id: 2021年上半年 (`deadlines.names`), 2021年5月, 活动“<活动>”."""
+    return period_name(period, deadline, names)
 
 
 def days_late(deadline: datetime | None, received_at: datetime) -> int:

@@ -108,7 +108,9 @@ class Reminders:
         return [p for p in periods_of((year - 1, year), self.config.deadlines, self.calendar) if p.closes >= now]
 
     def _receipt(self, notice: Notice, facts: ReceiptFacts) -> store.Outgoing:
-        rendered = self.templates.render(RECEIPT, receipts.context(facts, self.config.smtp.from_name))
+        rendered = self.templates.render(
+            RECEIPT, receipts.context(facts, self.config.smtp.from_name, self.config.deadlines.names)
+        )
         return store.Outgoing(
             key=notice.key,
             kind=RECEIPT,

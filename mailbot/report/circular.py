@@ -27,7 +27,7 @@ from docx.table import Table, _Cell, _Row
 from mailbot.clock import as_local
 from mailbot.mails import Templates
 from mailbot.periods import Period
-from mailbot.receipts import STAFF_ONLY, chinese_date, days_late, period_text
+from mailbot.receipts import STAFF_ONLY, chinese_date, days_late
 from mailbot.report import blank
 from mailbot.report.facts import (
     EXEMPT,
@@ -56,7 +56,7 @@ def circular_context(report: PeriodReport, templates: Templates) -> dict[str, An
     period = report.period
     return {
         "year": as_local(report.as_of).year,
-        "period_text": period_text(period.id, period.deadline),
+        "period_text": period.title,
         "table_name": blank.table_name(period.form),
         "deadline_text": chinese_date(as_local(period.deadline).date()),
         "as_of_text": chinese_date(as_local(report.as_of).date()),

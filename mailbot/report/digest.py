@@ -9,7 +9,7 @@ Amounts are exact 万元 (wan_text), so they agree with the workbook and the cir
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 from decimal import Decimal
@@ -51,7 +51,13 @@ def key(now: datetime, address: str) -> str:
     return f"{DIGEST}:{as_local(now):%Y-%m-%d}:{address.lower()}"
 
 
-def context(facts: DigestFacts, problem_name: ProblemName, sender_name: str, base_url: str = "") -> dict[str, Any]:
+def context(
+    facts: DigestFacts,
+    problem_name: ProblemName,
+    sender_name: str,
+    base_url: str = "",
+    names: Iterable[tuple[str, str]] = (),
+) -> dict[str, Any]:
     """What the templates show. `base_url` is where staff reach the console (`[web] base_url`): with it every
     item links to the page where it is settled; without it the digest names the console's 待处理 page."""
     link = Links(base_url)
@@ -66,7 +72,7 @@ def context(facts: DigestFacts, problem_name: ProblemName, sender_name: str, bas
         "day_text": chinese_date(as_local(facts.as_of).date()),
         "since_text": _moment(facts.since) if facts.since else "",
         "periods": periods,
-        "arrivals": [_arrival(a, link) for a in facts.arrivals],
+        "arrivals": [_arrival(a, link, tuple(names)) for a in facts.arrivals],
         "senders": groups[attention.SENDERS],
         "unreadable": groups[attention.UNREADABLE],
         "uncounted": groups[attention.UNCOUNTED],
@@ -156,7 +162,7 @@ def _period(
     return {
         "id": period.id,
         "url": link.period(period.id),
-        "title": f"{blank.table_name(period.form)}（{period_text(period.id, period.deadline)}）",
+        "title": f"{blank.table_name(period.form)}（{period.title}）",
         "short": _short(period),
         "deadline_text": _moment(period.deadline),
         "days_left": -days,
@@ -170,7 +176,7 @@ def _period(
         "exempt": [u.name for u in report.with_verdict(EXEMPT)],
         "has_money": report.has_money,
         "total_text": wan_text(report.total),
-        "previous_title": period_text(previous.period.id, previous.period.deadline) if previous else "",
+        "previous_title": previous.period.title if previous else "",
         "previous_total_text": wan_text(previous.total) if previous else "",
         "by_unit": _side_by_side(report.by_unit(), previous.by_unit() if previous else {}),
         "by_source": _side_by_side(report.by_source(), previous.by_source() if previous else {}),
@@ -224,13 +230,13 @@ def _side_by_side(now: Mapping[str, Decimal], before: Mapping[str, Decimal]) -> 
 # Since the last digest, and what needs a person
 
 
-def _arrival(arrival: Arrival, link: Links) -> dict[str, Any]:
+def _arrival(arrival: Arrival, link: Links, names: tuple[tuple[str, str], ...]) -> dict[str, Any]:
     change = arrival.change
     return {
         "unit": arrival.unit,
         "url": link.unit(arrival.unit),
         "table": blank.table_name(arrival.annex),
-        "period_text": period_text(arrival.period, arrival.deadline),
+        "period_text": period_text(arrival.period, arrival.deadline, names),
         "received_text": _moment(arrival.received_at),
         "kind": _arrival_kind(arrival),
         "on_time": arrival.on_time,

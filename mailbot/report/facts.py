@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from mailbot.clock import as_local
 from mailbot.config import Config, DeadlinesConfig
@@ -260,20 +260,36 @@ def focus_periods(
 # Numbers and days as people read them
 
 
+CENT_OF_WAN = Decimal("0.01")  # 100 元: offices write 万元 with two decimals (seed 003: 3341.57万元)
+
+
 def wan(yuan: Decimal) -> Decimal:
-    """万元, exact: 1383540 元 is 138.354 万元, never rounded, so every figure agrees with the database to the fen."""
+    """万元, exact: 1383540 元 is 138.354 万元. For computing; what people read is `wan2`/`wan_text`."""
     return yuan / WAN
 
 
+def wan2(yuan: Decimal) -> Decimal:
+    """万元 rounded half up to two decimals, as every staff document shows it: 1383540 元 → 138.35. A shown total
+    is always the exact total rounded, never the sum of rounded parts (see `rounding_differs`)."""
+    return wan(yuan).quantize(CENT_OF_WAN, rounding=ROUND_HALF_UP)
+
+
 def wan_text(yuan: Decimal) -> str:
-    """万元 with at least two decimals and as many more as the fen need: 3329.494, 138.354, 0.00."""
-    value = wan(yuan).quantize(Decimal("0.000001"))
-    text = f"{value:.6f}".rstrip("0")
-    whole, _, decimals = text.partition(".")
-    return f"{whole}.{decimals.ljust(2, '0')}"
+    """万元 as offices write it: 3329.49, 138.35, 0.00 (no thousands separator, as in seed 003)."""
+    return f"{wan2(yuan):.2f}"
+
+
+def rounding_differs(parts: Iterable[Decimal], total: Decimal) -> bool:
+    """Whether the parts, each rounded to 万元 with two decimals, add up to something other than the rounded exact
+    total: then a document says so in a footnote (ROUNDING_NOTE) instead of showing a sum that does not add up."""
+    return sum((wan2(part) for part in parts), Decimal(0)) != wan2(total)
+
+
+ROUNDING_NOTE = "注：金额以万元为单位，四舍五入保留两位小数；合计按精确金额计算，与各项之和可能相差0.01万元左右。"
 
 
 def yuan_text(yuan: Decimal) -> str:
+    """元 as every mail to units writes it: 1,383,540.00 (thousands separated, two decimals)."""
     return f"{yuan:,.2f}"
 
 

@@ -29,7 +29,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from mailbot.clock import as_local
 from mailbot.errors import InputError
 from mailbot.mails import Templates
-from mailbot.receipts import days_late, period_text
+from mailbot.receipts import days_late
 from mailbot.report.facts import (
     LATE,
     VERDICT_WORDS,
@@ -86,7 +86,7 @@ def consolidated_workbook(report: PeriodReport, templates: Templates, unit: str 
 
 def file_name(report: PeriodReport) -> str:
     """What to call the attachment: 消费惠农汇总表（2021年6月15日截止的一期）.xlsx."""
-    return f"消费惠农汇总表（{period_text(report.period.id, report.period.deadline)}）.xlsx"
+    return f"消费惠农汇总表（{report.period.title}）.xlsx"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -163,7 +163,7 @@ def _moment(moment: datetime) -> str:
 
 
 def _heading(report: PeriodReport) -> str:
-    return period_text(report.period.id, report.period.deadline)
+    return report.period.title
 
 
 # ---------------------------------------------------------------------------------------------------------

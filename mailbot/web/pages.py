@@ -19,7 +19,6 @@ from starlette.routing import Route
 from mailbot.errors import ArchiveCorruptError, InputError
 from mailbot.notices import RECEIPT
 from mailbot.periods import Period, periods_of
-from mailbot.receipts import period_text
 from mailbot.remind import ALL_KINDS, Planned, Reminders
 from mailbot.report import attention, blank
 from mailbot.report.circular import circular_docx
@@ -128,7 +127,7 @@ class Pages:
             return self.console.not_found(request, "这一期没有金额，不生成通报")
         with self.session() as session:
             report = period_report(session, period, self.app.clock())
-        name = f"通报草稿（{period_text(period.id, period.deadline)}）.docx"
+        name = f"通报草稿（{period.title}）.docx"
         return download(circular_docx(report, self.app.templates), name, DOCX)
 
     def blank_annex(self, request: Request, viewer: Viewer) -> Response:

@@ -13,7 +13,7 @@ from typing import Any
 
 from mailbot.clock import TZ, as_local
 from mailbot.periods import Period
-from mailbot.receipts import chinese_date, period_text
+from mailbot.receipts import chinese_date
 from mailbot.recognise.headers import SPELLINGS
 from mailbot.report import blank
 from mailbot.report.facts import (
@@ -92,7 +92,7 @@ def moment_text(moment: datetime | None) -> str:
 
 
 def period_title(period: Period) -> str:
-    return f"{blank.table_name(period.form)}（{period_text(period.id, period.deadline)}）"
+    return f"{blank.table_name(period.form)}（{period.title}）"
 
 
 def days_text(deadline: datetime, now: datetime) -> str:
