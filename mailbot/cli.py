@@ -311,7 +311,7 @@ def status(ctx: Context, as_of: str | None, as_json: bool) -> None:
     if as_json:
         _echo_json(result.to_json())
     else:
-        print_status(result)
+        print_status(result, app.templates.problem_name)
 
 
 @cli.command()
@@ -341,9 +341,11 @@ def remind(ctx: Context, as_of: str | None, dry_run: bool, as_json: bool) -> Non
     if as_json:
         _echo_json([p.to_json() for p in planned])
     else:
+        from mailbot.console import mail_kind
+
         for item in planned:
             to = item.notice.to or "HELD: no deliverable address (see `mailbot status`)"
-            click.echo(f"{item.notice.kind:<12} {item.notice.unit:<16} {item.mail.period:<20} {to}")
+            click.echo(f"{mail_kind(item.notice.kind)}\t{item.notice.unit}\t{item.mail.period}\t{to}")
         click.echo(f"{len(planned)} mail(s) {'due' if dry_run else 'queued'} as of {moment:%Y-%m-%d %H:%M}")
     if not dry_run:
         _report_drain(app.outbox().drain(), as_json)
@@ -438,10 +440,9 @@ def outbox_list(ctx: Context, statuses: tuple[str, ...], as_json: bool) -> None:
     if as_json:
         _echo_json({"paused": paused, "mails": rows})
         return
-    for row in rows:
-        click.echo(f"{row['id']:>5} {row['status']:<10} {row['kind']:<12} {row['to']:<30} {row['subject']}")
-        if row["last_error"]:
-            click.echo(f"      {row['last_error']}")
+    from mailbot.console import print_outbox
+
+    print_outbox(rows)
     if paused:
         click.echo(f"sending is paused: {paused}", err=True)
 
@@ -1008,7 +1009,7 @@ def report_circular(ctx: Context, period_id: str, output: Path, as_of: str | Non
     moment = _parse_time(as_of) or app.clock()
     with transaction(app.ready_pipeline().sessions, readonly=True) as session:
         facts = period_report(session, period, moment)
-    output.write_bytes(circular_docx(facts, app.templates))
+    output.write_bytes(circular_docx(facts, app.templates, app.config))
     click.echo(f"wrote {output}", err=True)
 
 

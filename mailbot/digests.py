@@ -65,6 +65,7 @@ class Digests:
         with transaction(self.sessions, readonly=True) as session:
             since = last_digest_at(session, now)
             reports = self.focus(session, now)
+            main = _main_period(reports, now)
             return digest.DigestFacts(
                 as_of=now,
                 since=since,
@@ -74,6 +75,8 @@ class Digests:
                 attention=tuple(self.needs_a_person(session, now, reports)),
                 other_mail=other_mail(session, since or now - timedelta(days=1), now),
                 uncovered_years=tuple(self.calendar.uncovered([year, year + 1])),
+                upcoming=digest.next_deadline(self._periods(now), now),
+                attached=main.period if main is not None else None,
             )
 
     def _periods(self, now: datetime) -> list[Period]:
@@ -94,7 +97,7 @@ class Digests:
             self.config.deadlines.names,
         )
         rendered = self.templates.render(digest.DIGEST, context)
-        main = _main_period(facts)
+        main = next((p for p in facts.periods if p.period == facts.attached), None)
         if main is None:
             return Digest(facts, rendered)
         workbook = consolidated_workbook(main, self.templates, self.config.staff.digest_amounts)
@@ -125,7 +128,7 @@ class Digests:
         )
 
 
-def _main_period(facts: digest.DigestFacts) -> PeriodReport | None:
+def _main_period(reports: Sequence[PeriodReport], now: datetime) -> PeriodReport | None:
     """The period whose workbook goes with the digest: of those with amounts, the one due nearest today."""
-    money = [p for p in facts.periods if p.has_money]
-    return min(money, key=lambda p: abs(p.period.deadline - facts.as_of), default=None)
+    money = [p for p in reports if p.has_money]
+    return min(money, key=lambda p: abs(p.period.deadline - now), default=None)

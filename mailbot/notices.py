@@ -29,6 +29,9 @@ ANNEX2_NUDGE = "annex2-nudge"  # the period of the monthly annex-2 nudge: annex2
 NUDGE_STEP = "nudge"
 # How long the last step of a period stays sendable for a worker that was down (a week: the weekly rhythm).
 LAST_STEP_WINDOW = timedelta(days=7)
+# A receipt held for an unconfirmed sender is released when staff confirm the address within this time of the
+# mail; confirming an address that wrote last year does not answer last year's mail.
+HOLD_LIMIT = timedelta(days=14)
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,19 @@ class ReceiptDue:
     unit: str
     address: str  # the sender: the receipt answers the mail it came in
     received_at: datetime
+    # Whether the sender's address is registered for the unit (config or staff-confirmed): mail attributed by
+    # its content from another address is held until staff confirm it, not answered to a stranger.
+    registered: bool = True
+    confirmed_at: datetime | None = None  # when staff confirmed the address, if they did
+
+    @property
+    def since(self) -> datetime:
+        """What a receipt's age counts from: the mail, or the confirmation that released it (staff may confirm
+        days later; the receipt is still news to the unit then)."""
+        confirmed = self.confirmed_at
+        if confirmed is None or not self.received_at <= confirmed <= self.received_at + HOLD_LIMIT:
+            return self.received_at
+        return confirmed
 
 
 @dataclass(frozen=True)
@@ -84,7 +100,9 @@ class Notice:
     step: str  # the step name, or "receipt"
     deadline: datetime | None
     message: int | None = None  # the ledger id a receipt answers
-    held: bool = False  # every address of the unit is undeliverable: not sent, shown to staff (`to` is "")
+    # Not sent, shown to staff: every address of the unit is undeliverable (`to` is ""), or a receipt's sender is
+    # not confirmed for the unit yet (`to` is the sender).
+    held: bool = False
 
 
 def route(addresses: Sequence[str], undeliverable: Collection[str]) -> tuple[str, bool]:
@@ -214,10 +232,13 @@ def _receipt(
 ) -> Notice | None:
     """A receipt is due once per message, and only for recent mail: a first sync of last year's mailbox must
     not answer every old message. It answers the sender's address, unless that one is undeliverable: then the
-    unit's other addresses, or it is held."""
+    unit's other addresses, or it is held. A sender not registered for the unit is held until staff confirm it;
+    the receipt's age then counts from the confirmation (`ReceiptDue.since`)."""
     key = f"receipt:{due.sha256}"
-    if key in state.queued or not due.address or now - due.received_at > max_age or due.received_at > now:
+    if key in state.queued or not due.address or now - due.since > max_age or due.received_at > now:
         return None
+    if not due.registered:
+        return Notice(key, RECEIPT, due.unit, due.address, "", RECEIPT, None, due.message, held=True)
     to, held = due.address, False
     if to in state.undeliverable:
         to, held = route(units[due.unit].addresses if due.unit in units else (to,), state.undeliverable)

@@ -9,7 +9,8 @@ it without touching code.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+import unicodedata
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -19,6 +20,7 @@ from mailbot import problems
 from mailbot.clock import as_local
 from mailbot.periods import period_name
 from mailbot.report import blank
+from mailbot.report.facts import yuan_text
 
 # A finding about one cell, as normalise/rows.py words it: "{origin}第{N}行{column}：{message}".
 _ROW_DETAIL = re.compile(r"(?P<origin>.*?)第(?P<line>\d+)行(?P<column>(?:“[^“”]*”列)?)：(?P<message>.+)", re.DOTALL)
@@ -38,6 +40,35 @@ STAFF_ONLY = frozenset(
         problems.ARCHIVE_CORRUPT,  # mailbot's own copy is damaged: nothing the unit did
     }
 )
+# Problems the receipt mentions that ask nothing of the unit now (mailbot coped, or staff will look): they do not
+# make the subject say 请更正, which would send a unit to fix what needs no fixing.
+NO_CORRECTION = frozenset(
+    {problems.NO_OPEN_PERIOD, problems.PATH_TRAVERSAL_NAME, problems.CHANNEL_TYPO, problems.UNMAPPED_VALUE}
+)
+# How many rows a receipt echoes per table: enough to check a table at a glance, not a copy of a long one.
+ECHO_LIMIT = 30
+# The columns a receipt echoes for each layout, with their Chinese headings: GUIDE §3's canonical row fields.
+ECHO_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "1": (("product", "推荐产品"), ("recommender", "推荐人"), ("phone", "联系电话"), ("remark", "备注")),
+    "2": (
+        ("activity", "活动名称"),
+        ("mode", "开展方式"),
+        ("platform", "组织活动平台"),
+        ("partners", "联合单位"),
+        ("participants", "参与人次"),
+        ("invested_yuan", "投入资金"),
+        ("consumption_yuan", "拉动消费金额"),
+    ),
+    "3": (("product", "产品名称"), ("source", "产品来源"), ("channel", "采购方式"), ("amount_yuan", "金额")),
+}
+# The 2020 layout also has these; a table shows them when any row has one.
+ECHO_2020 = (("purchased_on", "采购时间"), ("quantity_tonnes", "数量（吨）"))
+_MONEY_FIELDS = frozenset({"amount_yuan", "invested_yuan", "consumption_yuan"})
+_NUMBERS = _MONEY_FIELDS | {"participants", "quantity_tonnes"}  # flush right in the text echo
+# A plain figure followed by its unit, as the checks write them ("合计为 1383500 元", "138.35 万元").
+_YUAN_FIGURE = re.compile(r"(?<![\d.,])(?P<figure>\d+(?:\.\d+)?)\s*(?P<unit>万元|元)")
+# A cell the unit wrote, quoted: left as written, so that the unit finds it in its table.
+_QUOTE = re.compile(r"(“[^“”]*”)")
 
 
 @dataclass(frozen=True)
@@ -54,6 +85,7 @@ class TableFact:
     nil: bool
     status: str
     earlier: datetime | None = None  # received time of the version it replaced, or duplicates
+    read: tuple[Mapping[str, str], ...] = ()  # the first rows as stored (canonical fields), for the unit to check
 
 
 @dataclass(frozen=True)
@@ -80,17 +112,52 @@ class ReceiptFacts:
         return f"<{self.message_id}>" if self.message_id else ""
 
 
-def context(facts: ReceiptFacts, sender_name: str, names: Iterable[tuple[str, str]] = ()) -> dict[str, Any]:
-    """The receipt templates' variables."""
+def context(facts: ReceiptFacts, letter: Mapping[str, str], names: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """The receipt templates' variables; `letter` is the office's signature (`remind.letter`)."""
+    shown = [_problem(p) for p in gather_rows(p for p in facts.problems if p.code not in STAFF_ONLY)]
+    subject = facts.subject.strip()
     return {
         "unit": facts.unit,
         "kind": facts.kind,
-        "original_subject": facts.subject.strip(),
+        "original_subject": subject,
+        "reply_subject": reply_subject(subject),
+        "unit_in_subject": facts.unit in subject,
+        "needs_correction": needs_correction(facts),
         "received_text": _moment(facts.received_at),
         "tables": [_table(table, facts.received_at, tuple(names)) for table in facts.tables],
-        "problems": [_problem(p) for p in gather_rows(p for p in facts.problems if p.code not in STAFF_ONLY)],
-        "sender_name": sender_name,
+        "problems": shown,
+        "letter": letter,
     }
+
+
+def needs_correction(facts: ReceiptFacts) -> bool:
+    """Whether the receipt asks the unit to correct and resend: nothing was read, or a problem is the unit's."""
+    if facts.kind == "rejected_input":
+        return True
+    return any(p.code not in STAFF_ONLY and p.code not in NO_CORRECTION for p in facts.problems)
+
+
+def reply_subject(subject: str) -> str:
+    """The original subject as a mail client answers it ("Re: …" first), without stacking a second Re:."""
+    if not subject:
+        return ""
+    if re.match(r"(?i)(re|回复|答复)\s*[:：]", subject):
+        return subject
+    return f"Re: {subject}"
+
+
+def yuan_figures(detail: str) -> str:
+    """A problem detail with its plain yuan figures written as every mail to units writes money:
+    "合计为 1383500 元" → "合计为 1,383,500.00元", "138.35 万元" → "1,383,500.00元". The checks word their details
+    for staff and logs; the receipt must not show one amount in two formats. Cells the unit wrote, quoted in
+    “…”, stay as written, so that the unit finds them in its table."""
+    parts = _QUOTE.split(detail)
+    return "".join(part if _QUOTE.fullmatch(part) else _YUAN_FIGURE.sub(_as_yuan, part) for part in parts)
+
+
+def _as_yuan(match: re.Match[str]) -> str:
+    scale = Decimal(10000) if match["unit"] == "万元" else Decimal(1)
+    return money(Decimal(match["figure"]) * scale)
 
 
 @dataclass(frozen=True)
@@ -145,7 +212,7 @@ def _merged(group: list[tuple[ProblemFact, _RowDetail]]) -> ProblemFact:
 def _problem(problem: ProblemFact) -> dict[str, str]:
     # Most details already start with the file and sheet they concern: name it once, not twice.
     where = "" if problem.detail.startswith(problem.where) else problem.where
-    return {"code": problem.code, "detail": problem.detail, "where": where}
+    return {"code": problem.code, "detail": yuan_figures(problem.detail), "where": where}
 
 
 def _table(table: TableFact, received_at: datetime, names: tuple[tuple[str, str], ...]) -> dict[str, Any]:
@@ -160,7 +227,59 @@ def _table(table: TableFact, received_at: datetime, names: tuple[tuple[str, str]
         "days_late": days_late(table.deadline, received_at),
         "status": table.status,
         "earlier_text": _moment(table.earlier) if table.earlier else "",
+        **echo(table),
     }
+
+
+def echo(table: TableFact) -> dict[str, Any]:
+    """The rows as read, for the unit to check against its table: headings, cells, the same as aligned text
+    lines, and how many rows are not shown."""
+    columns = echo_columns(table)
+    cells = [[_cell(row, field) for field, _ in columns] for row in table.read[:ECHO_LIMIT]]
+    headings = [heading for _, heading in columns]
+    return {
+        "echo_headings": headings if cells else [],
+        "echo_cells": cells,
+        "echo_lines": aligned([headings, *cells], {i for i, (f, _) in enumerate(columns) if f in _NUMBERS}),
+        "echo_more": max(table.rows - len(cells), 0) if cells else 0,
+    }
+
+
+def echo_columns(table: TableFact) -> tuple[tuple[str, str], ...]:
+    columns = ECHO_COLUMNS.get(table.annex, ())
+    extra = tuple(column for column in ECHO_2020 if any(row.get(column[0]) for row in table.read))
+    if not extra:
+        return columns
+    return (*columns[:-1], *extra, columns[-1])  # as the 2020 layout has them: 采购时间, 数量 before 金额
+
+
+def _cell(row: Mapping[str, str], field: str) -> str:
+    value = str(row.get(field) or "")
+    if field in _MONEY_FIELDS and value:
+        try:
+            return money(Decimal(value))
+        except ArithmeticError:  # stored as text the unit wrote: show it as it is
+            return value
+    return value
+
+
+def aligned(lines: Sequence[Sequence[str]], right: Collection[int] = ()) -> list[str]:
+    """Rows of cells as text lines in columns, counting a Chinese character two columns wide (as a
+    fixed-width font shows it); two spaces between columns, the `right` ones (figures) flush right, trailing
+    blanks dropped."""
+    if not lines:
+        return []
+    widths = [max(_width(line[i]) for line in lines) for i in range(len(lines[0]))]
+    return ["  ".join(_padded(line[i], width, i in right) for i, width in enumerate(widths)).rstrip() for line in lines]
+
+
+def _padded(text: str, width: int, right: bool) -> str:
+    blank = " " * (width - _width(text))
+    return blank + text if right else text + blank
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
 
 
 def period_text(period: str, deadline: datetime | None, names: Iterable[tuple[str, str]]) -> str:
@@ -176,7 +295,8 @@ def days_late(deadline: datetime | None, received_at: datetime) -> int:
 
 
 def money(amount: Decimal) -> str:
-    return f"{amount:,.2f}元"
+    """Yuan as every mail to units writes it: 1,383,540.00元."""
+    return f"{yuan_text(amount)}元"
 
 
 def chinese_date(day: date) -> str:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot import receipts
 from mailbot.clock import as_local
-from mailbot.config import Config
+from mailbot.config import Config, DeadlinesConfig
 from mailbot.mails import Rendered, Templates, new_message_id
 from mailbot.notices import ANNEX2_NUDGE, LATE_NOTICE, NUDGE_STEP, RECEIPT, REMINDER, Notice, plan
 from mailbot.periods import Period, periods_of
@@ -109,7 +109,7 @@ class Reminders:
 
     def _receipt(self, notice: Notice, facts: ReceiptFacts) -> store.Outgoing:
         rendered = self.templates.render(
-            RECEIPT, receipts.context(facts, self.config.smtp.from_name, self.config.deadlines.names)
+            RECEIPT, receipts.context(facts, letter(self.config), self.config.deadlines.names)
         )
         return store.Outgoing(
             key=notice.key,
@@ -134,10 +134,11 @@ class Reminders:
             "month_text": f"{today.year}年{today.month}月",
             "within_days": self.config.deadlines.annex2_within_days,
             "attachment_name": blank.file_name("2"),
-            "sender_name": self.config.smtp.from_name,
+            "letter": letter(self.config),
         }
         rendered = self.templates.render(ANNEX2_NUDGE.replace("-", "_"), context)
-        return self._outgoing(notice, rendered, now, "2", attachments)
+        due = blank.due_after_activity(self.config.deadlines.annex2_within_days)
+        return self._outgoing(notice, rendered, now, ("2", due), attachments)
 
     def _render(self, notice: Notice, period: Period, now: datetime, attachments: bool) -> store.Outgoing:
         today = as_local(now).date()
@@ -146,20 +147,25 @@ class Reminders:
             "unit": notice.unit,
             "table_name": blank.table_name(period.form),
             "period": period.id,
+            "period_title": period.title,
             "deadline_text": chinese_date(due),
-            "closes_text": chinese_date(as_local(period.closes).date()),
+            "deadline_short": f"{due.month}月{due.day}日",
+            "closes_text": closes_text(period, self.config.deadlines),
             "as_of_text": chinese_date(today),
             "days_left": (due - today).days,
             "days_late": (today - due).days,
             "attachment_name": blank.file_name(period.form),
-            "sender_name": self.config.smtp.from_name,
+            "letter": letter(self.config),
         }
-        return self._outgoing(notice, self.templates.render(notice.kind, context), now, period.form, attachments)
+        rendered = self.templates.render(notice.kind, context)
+        return self._outgoing(notice, rendered, now, (period.form, blank.due_before(period.deadline)), attachments)
 
     def _outgoing(
-        self, notice: Notice, rendered: Rendered, now: datetime, annex: str, attachments: bool
+        self, notice: Notice, rendered: Rendered, now: datetime, form: tuple[str, str], attachments: bool
     ) -> store.Outgoing:
-        """A reminder-like mail to a unit, with the annex's blank table attached (or only named)."""
+        """A reminder-like mail to a unit, with the blank table attached (or only named); `form` is the
+        annex and when it is due, as its 备注 line says."""
+        annex, due = form
         return store.Outgoing(
             key=notice.key,
             kind=notice.kind,
@@ -171,5 +177,26 @@ class Reminders:
             unit=notice.unit,
             period=notice.period,
             attachment_name=blank.file_name(annex),
-            attachment=blank.blank_workbook(annex, notice.unit) if attachments else None,
+            attachment=blank.blank_workbook(annex, notice.unit, due, self.config.mailbox) if attachments else None,
         )
+
+
+def letter(config: Config) -> dict[str, str]:
+    """Who signs every mail to units, and how to reach a person there: the `_letter.txt` partial shows it."""
+    staff = config.staff
+    return {
+        "office": staff.office,
+        "contact_name": staff.contact_name,
+        "contact_phone": staff.contact_phone,
+        "mailbox": config.mailbox,
+    }
+
+
+def closes_text(period: Period, deadlines: DeadlinesConfig) -> str:
+    """The day the period stops taking tables, only when the config sets it (annex1_close / annex3_close): a
+    mail states no date that neither the config nor a notice announced. The derived default (the end of the
+    deadline's month) and the monthly regime's close (counted in days from a default) are not announced."""
+    explicit = {"1": deadlines.annex1_close, "3": deadlines.annex3_close}.get(period.annex, ())
+    if period.monthly or not explicit:
+        return ""
+    return chinese_date(as_local(period.closes).date())

@@ -213,20 +213,50 @@ def test_it_reports_an_unreachable_database_as_a_database_error(tmp_path: Path, 
     assert "error:" in capsys.readouterr().err
 
 
-def test_it_prints_status_tables_with_units_and_what_needs_a_person(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from rich.console import Console
-
-    import mailbot.console
-
-    # A fixed width: rich sizes tables to the terminal, and narrow ones wrap names across lines.
-    monkeypatch.setattr(mailbot.console, "console", Console(width=200))
+def test_it_prints_status_tables_with_units_and_what_needs_a_person(tmp_path: Path) -> None:
     config = _ingested(tmp_path)
     code, out, _ = _run(config, "status", "--as-of", "2021-06-30")
     assert code == 0
     assert "2 messages" in out and "郏县总工会" in out and "宝丰县总工会" in out
-    assert "needs a person" in out and "unknown_sender" in out
+    assert "needs a person" in out
+
+
+def test_it_shows_codes_in_the_digests_words_with_the_code_in_brackets(tmp_path: Path) -> None:
+    config = _ingested(tmp_path, at=datetime(2021, 6, 10, 9, 5, tzinfo=TZ))  # fresh: a receipt is queued
+    _, out, _ = _run(config, "status", "--as-of", "2021-06-30")
+    assert "报表 (report)" in out and "非报表来信 (not_a_report)" in out  # messages by kind
+    assert "发件地址未登记 (unknown_sender): " in out  # the problem, as the digest names it
+    _, out, _ = _run(config, "outbox", "list")
+    assert "待发送 (pending)" in out and "回执 (receipt)" in out
+    assert json.loads(_run(config, "outbox", "list", "--json")[1])["mails"][0]["status"] == "pending"  # unchanged
+    _, out, _ = _run(config, "remind", "--as-of", "2021-06-16", "--dry-run")
+    assert "逾期通知 (late_notice)\t宝丰县总工会\t2021-annex3-06-15\tbaofeng@example.cn" in out
+
+
+LONG_ADDRESS = "zhang.san.statistics.office-of-the-union@branch-committee.very-long-subdomain.example.cn"
+LONG_PHONE = "0375-2900001 转 8801（工作日 8:30-17:30）、13800000000"
+
+
+def test_piped_output_carries_long_addresses_phones_and_problems_in_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a terminal (a pipe, a file): every value whole on its line, however narrow $COLUMNS says it is."""
+    monkeypatch.setenv("COLUMNS", "80")
+    unit = {**UNITS[0], "emails": [LONG_ADDRESS], "phone": LONG_PHONE}
+    config = write_config(tmp_path, units=[unit], imap={"user": "pingqf163@example.cn"})
+    assert _run(config, "db", "upgrade")[0] == 0
+    _, out, _ = _run(config, "units", "list")
+    assert LONG_ADDRESS in out and LONG_PHONE in out and "…" not in out
+    stranger = "someone.who.is.not.registered.anywhere@a-rather-long-mail-provider.example.com"
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    raw = make_message(sender=stranger, subject="郏县总工会 附件3", attachments=[("附件3.xlsx", annex3_xlsx())])
+    (inbox / "1.eml").write_bytes(raw)
+    assert _run(config, "ingest", str(inbox))[0] == 0
+    [item] = json.loads(_run(config, "status", "--json")[1])["attention"]
+    assert len(item["detail"]) > 80
+    _, out, _ = _run(config, "status")
+    assert f"{item['detail']}" in out and stranger in out and "…" not in out
 
 
 def test_it_lists_the_mails_due_without_queueing_them_on_a_dry_run(tmp_path: Path) -> None:

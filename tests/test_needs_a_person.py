@@ -206,6 +206,6 @@ def test_a_bounced_digest_to_staff_shows_until_staff_cancel_it(
     assert (item["code"], item["kind"], item["address"]) == ("bounced", "digest", "wangwei@example.cn")
     preview = tmp_path / "digest.txt"
     assert _run(config, "digest", "--dry-run", "-o", str(preview), at=evening.replace(day=17))[0] == 0
-    assert f"！邮件 {item['mail']}（digest，发往 wangwei@example.cn）被退回" in preview.read_text(encoding="utf-8")
+    assert f"！邮件 {item['mail']}（每日汇总，发往 wangwei@example.cn）被退回" in preview.read_text(encoding="utf-8")
     assert _run(config, "outbox", "cancel", str(item["mail"]))[0] == 0
     assert [i for i in _attention(config, "2021-06-17T09:00") if i["group"] == "mails"] == []

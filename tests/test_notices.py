@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 
 import pytest
 
 from mailbot.clock import TZ, as_local
 from mailbot.config import DeadlinesConfig, RemindersConfig
-from mailbot.notices import LATE_NOTICE, RECEIPT, REMINDER, Notice, ReceiptDue, Recipient, State, plan, steps
+from mailbot.notices import (
+    HOLD_LIMIT,
+    LATE_NOTICE,
+    RECEIPT,
+    REMINDER,
+    Notice,
+    ReceiptDue,
+    Recipient,
+    State,
+    plan,
+    steps,
+)
 from mailbot.periods import year_periods
 from mailbot.workdays import WorkCalendar
 
@@ -176,3 +188,21 @@ def test_it_routes_past_undeliverable_addresses_and_holds_when_none_is_left() ->
     held = found[(LATE_NOTICE, "宝丰县总工会")]
     assert held.held and held.to == ""
     assert found[(RECEIPT, "宝丰县总工会")].held  # the receipt would answer a dead address
+
+
+def test_a_receipt_to_an_unregistered_sender_is_held_and_its_age_counts_from_the_confirmation() -> None:
+    arrived = at("2021-06-10", 15)
+    stranger = ReceiptDue(7, "ab" * 32, "郏县总工会", "clerk@qq.example", arrived, registered=False)
+
+    def receipts(due: ReceiptDue, now: datetime) -> list[Notice]:
+        state = State(UNITS, frozenset(), frozenset(), (due,))
+        return plan(state, now, [], RemindersConfig(), CALENDAR, timedelta(days=3))
+
+    [held] = receipts(stranger, at("2021-06-10", 16))
+    assert held.held and held.to == "clerk@qq.example"
+    confirmed = replace(stranger, registered=True, confirmed_at=at("2021-06-14"))
+    [released] = receipts(confirmed, at("2021-06-16"))  # six days after the mail, two after the confirmation
+    assert not released.held and released.to == "clerk@qq.example"
+    assert receipts(confirmed, at("2021-06-18")) == []  # four days after the confirmation: too old
+    long_after = replace(confirmed, confirmed_at=arrived + HOLD_LIMIT + timedelta(days=1))
+    assert receipts(long_after, long_after.confirmed_at + timedelta(hours=1)) == []  # type: ignore[operator]

@@ -52,7 +52,7 @@ def test_it_reminds_every_unit_once_even_when_run_twice(mailer: App, smtp: Scrip
     assert all(len(d.rcpt_tos) == 1 for d in smtp.delivered)
     first = next(d.message for d in smtp.delivered if d.rcpt_tos == ["jiaxian@example.cn"])
     assert first["Auto-Submitted"] == "auto-generated" and first["X-Auto-Response-Suppress"] == "All"
-    assert "2021年6月15日" in first["Subject"] and "工会消费惠农统计表" in first["Subject"]
+    assert first["Subject"] == "【提醒】请于6月15日前报送2021年上半年工会消费惠农统计表（郏县总工会）"
     text = first.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert text.startswith("郏县总工会：") and "还有7天" in text
     [attachment] = list(first.iter_attachments())
@@ -270,7 +270,9 @@ def test_the_monthly_annex2_nudge_carries_the_blank_annex2(mailer: App, smtp: Sc
     assert "2021年6月" in first["Subject"] and "工会消费惠农专项活动统计表" in first["Subject"]
     [attachment] = list(first.iter_attachments())
     sheet = openpyxl.load_workbook(io.BytesIO(attachment.get_content())).active
-    assert sheet["A1"].value == "附件2 工会消费惠农专项活动统计表" and sheet["B3"].value == "活动名称"
+    assert (sheet["A1"].value, sheet["A2"].value) == ("附件2", "工会消费惠农专项活动统计表")
+    assert sheet["A3"].value == "填报单位：郏县总工会" and sheet["B4"].value == "活动名称"
+    assert sheet["A15"].value == "（备注：此表于单项活动结束后1周内发送至pingqf163@example.cn）"
 
 
 def _with_lease(app: App, seconds: int) -> App:

@@ -12,12 +12,23 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from mailbot import actions
 from mailbot.app import App
 from mailbot.classify import no_reply_reason, reply_references
 from mailbot.clock import TZ
+from mailbot.config import DeadlinesConfig
 from mailbot.message.split import parse_message
 from mailbot.notices import RECEIPT
-from mailbot.receipts import ProblemFact, ReceiptFacts, TableFact, context, days_late, gather_rows, period_text
+from mailbot.receipts import (
+    ProblemFact,
+    ReceiptFacts,
+    TableFact,
+    context,
+    days_late,
+    gather_rows,
+    period_text,
+    yuan_figures,
+)
 from mailbot.store.db import transaction
 from mailbot.store.models import Message, OutboxMail
 
@@ -26,6 +37,8 @@ from mailgen import annex3_xlsx, make_message
 from smtpservers import PASSWORD, USER, ScriptedSmtp
 from tablegen import encrypted_xlsx, xlsx_bytes
 
+NAMES = DeadlinesConfig().names
+LETTER = {"office": "平顶山市总工会", "contact_name": "王维", "contact_phone": "0375-3799638", "mailbox": "p@163.com"}
 ARRIVED = datetime(2021, 6, 10, 15, 32, tzinfo=TZ)  # five days before the 06-15 deadline
 SOON = ARRIVED + timedelta(minutes=5)  # the next poll
 
@@ -64,9 +77,9 @@ def test_it_answers_a_report_once_in_its_thread_with_what_was_read(
     assert receipt["In-Reply-To"] == "<report-1@example.cn>"
     assert receipt["References"] == "<earlier@example.cn> <report-1@example.cn>"
     assert receipt["Auto-Submitted"] == "auto-generated" and receipt["X-Mailbot-Kind"] == "receipt"
-    assert receipt["Subject"].startswith("【回执】已收到报表（郏县总工会）")
+    assert receipt["Subject"] == "Re: 郏县总工会 消费惠农统计表【回执】已收到"  # the unit named once, by the unit
     text = _text(receipt)
-    assert "2021年6月10日 15:32" in text and "工会消费惠农统计表（2021年6月15日截止的一期）" in text
+    assert "2021年6月10日 15:32" in text and "工会消费惠农统计表（2021年上半年）" in text
     assert "读取 2 行，合计 1,500.00元" in text and "按时报送" in text
     assert "合计 <b>1,500.00元</b>" in _html(receipt)
 
@@ -148,7 +161,7 @@ def test_it_tells_a_unit_to_resend_a_file_it_could_not_read(mailer: App, smtp: S
     ingest_raws(mailer, tmp_path / "in", raw)
     _send_receipts(mailer, SOON)
     [delivered] = smtp.delivered
-    assert delivered.message["Subject"].startswith("【回执】文件未能读取，请重新发送")
+    assert delivered.message["Subject"] == "Re: 郏县总工会 消费惠农统计表【回执·请更正】文件未能读取，请重新发送"
     text = _text(delivered.message)
     assert "未能读取" in text and "附件3.xlsx：" in text and "请取消密码后重新发送" in text
 
@@ -158,7 +171,7 @@ def test_it_confirms_a_nil_report(mailer: App, smtp: ScriptedSmtp, tmp_path: Pat
     ingest_raws(mailer, tmp_path / "in", raw)
     _send_receipts(mailer, SOON)
     [delivered] = smtp.delivered
-    assert delivered.message["Subject"].startswith("【回执】已登记本期无数据")
+    assert delivered.message["Subject"] == "Re: 郏县总工会 消费惠农统计【回执】已登记本期无数据"
     assert "已登记为本期无数据" in _text(delivered.message)
 
 
@@ -203,14 +216,31 @@ def test_a_receipt_read_back_from_the_mailbox_is_not_answered(mailer: App, smtp:
     assert kinds == ["report", "auto_or_bounce"]
 
 
-def test_a_unit_writing_from_a_new_address_is_answered_there(mailer: App, smtp: ScriptedSmtp, tmp_path: Path) -> None:
-    """Attributed by its content (the table names the unit), the mail is the unit's: the receipt tells whoever
-    sent it that it arrived, and staff confirm the address separately."""
+def test_it_holds_a_receipt_to_an_unconfirmed_address_until_staff_confirm_it(
+    mailer: App, smtp: ScriptedSmtp, tmp_path: Path
+) -> None:
+    """Attributed by its content (the table names the unit), the mail counts for the unit, but its receipt
+    waits for staff to confirm the address: a receipt names the unit's figures. Confirmed two days later, it
+    goes out then (its age counts from the confirmation), to that address, once."""
     raw = make_message(sender="clerk@qq.example", attachments=[("附件3.xlsx", annex3_xlsx())], received=ARRIVED)
     ingest_raws(mailer, tmp_path / "in", raw)
-    _send_receipts(mailer, SOON)
+    assert _send_receipts(mailer, SOON) == []
+    [held] = [p for p in mailer.reminders().planned(SOON, {RECEIPT}) if p.notice.kind == RECEIPT]
+    assert held.notice.held and held.notice.to == "clerk@qq.example"  # listed for staff, not queued
+    confirmed = ARRIVED + timedelta(days=2, hours=20)  # later than receipt_max_age_days after the mail
+    actions.confirm_sender(mailer, "staff", "clerk@qq.example", "郏县总工会", confirmed)
+    assert len(_send_receipts(mailer, confirmed + timedelta(days=1))) == 1
     assert [d.rcpt_tos for d in smtp.delivered] == [["clerk@qq.example"]]
     assert _text(smtp.delivered[0].message).startswith("郏县总工会：")
+    assert _send_receipts(mailer, confirmed + timedelta(days=1, minutes=5)) == []
+
+
+def test_confirming_an_address_does_not_answer_its_old_mail(mailer: App, smtp: ScriptedSmtp, tmp_path: Path) -> None:
+    raw = make_message(sender="clerk@qq.example", attachments=[("附件3.xlsx", annex3_xlsx())], received=ARRIVED)
+    ingest_raws(mailer, tmp_path / "in", raw)
+    confirmed = ARRIVED + timedelta(days=30)
+    actions.confirm_sender(mailer, "staff", "clerk@qq.example", "郏县总工会", confirmed)
+    assert _send_receipts(mailer, confirmed + timedelta(minutes=5)) == []
 
 
 def test_old_mail_gets_no_receipt(mailer: App, smtp: ScriptedSmtp, tmp_path: Path) -> None:
@@ -273,7 +303,7 @@ def _facts(**more: object) -> ReceiptFacts:
 
 def test_it_leaves_problems_that_are_staff_business_out_of_the_receipt() -> None:
     found = (ProblemFact("unknown_sender", "x", ""), ProblemFact("sum_mismatch", "合计不符", "附件3.xlsx"))
-    shown = context(_facts(problems=found), "市总工会")["problems"]
+    shown = context(_facts(problems=found), LETTER, NAMES)["problems"]
     assert [p["code"] for p in shown] == ["sum_mismatch"]
 
 
@@ -282,7 +312,7 @@ def test_it_names_the_file_a_problem_concerns_once() -> None:
         ProblemFact("sum_mismatch", "附件3.xlsx（Sheet1）合计不符", "附件3.xlsx（Sheet1）"),
         ProblemFact("encrypted", "文件已加密", "附件3.xlsx"),
     )
-    shown = context(_facts(problems=found), "市总工会")["problems"]
+    shown = context(_facts(problems=found), LETTER, NAMES)["problems"]
     assert [p["where"] for p in shown] == ["", "附件3.xlsx"]
 
 
@@ -321,7 +351,7 @@ def test_it_lists_rows_of_a_message_that_quotes_no_cell() -> None:
 
 def test_it_shows_gathered_rows_in_the_receipt_once() -> None:
     found = (_cell(3, "采购时间", "“大米”不是有效日期"), _cell(4, "采购时间", "“大米”不是有效日期"))
-    [shown] = context(_facts(problems=found), "市总工会")["problems"]
+    [shown] = context(_facts(problems=found), LETTER, NAMES)["problems"]
     assert shown == {
         "code": "bad_value",
         "detail": "附件3.xlsx（Sheet1）第3、4行“采购时间”列：“大米”不是有效日期",
@@ -330,10 +360,11 @@ def test_it_shows_gathered_rows_in_the_receipt_once() -> None:
 
 
 def test_it_words_periods_the_way_units_know_them() -> None:
-    assert period_text("2021-monthly-05", None) == "2021年5月"
-    assert period_text("annex2:助农直播", None) == "活动“助农直播”"
+    assert period_text("2021-monthly-05", None, NAMES) == "2021年5月"
+    assert period_text("annex2:助农直播", None, NAMES) == "活动“助农直播”"
     deadline = datetime(2021, 11, 25, 23, 59, 59, tzinfo=TZ)
-    assert period_text("2021-annex3-11-25", deadline) == "2021年11月25日截止的一期"
+    assert period_text("2021-annex3-11-25", deadline, NAMES) == "2021年全年"
+    assert period_text("2021-annex3-11-25", deadline, ()) == "2021年11月25日截止的一期"  # no name configured
 
 
 def test_it_counts_days_late_by_calendar_day() -> None:
@@ -360,3 +391,99 @@ def test_a_reply_keeps_the_thread_but_not_without_end() -> None:
     parsed = parse_message(make_message(message_id="<last@example.cn>", headers={"References": chain}))
     references = reply_references(parsed).split()
     assert len(references) == 10 and references[-1] == "<last@example.cn>" and references[0] == "<m6@example.cn>"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Written as the office writes: subjects, signature, one money format, the rows echoed
+
+
+def _mismatched_table(rows: int = 2) -> bytes:
+    """An annex 3 whose stated 合计 (1383500) is 40 yuan short of its rows (1383540)."""
+    header = ("单位名称", "产品名称", "产品来源", "采购方式", "金额(单位：元)", "合计(单位：元)")
+    body = [("郏县总工会", "小米", "832平台", "线上", 1383040 - 10 * (rows - 2), 1383500)]
+    body += [(None, f"香菇{i}", "农户", "线下", 500 if i == 0 else 10, None) for i in range(rows - 1)]
+    return xlsx_bytes((("郏县总工会消费惠农统计表",), header, *body))
+
+
+def test_it_asks_for_a_correction_in_the_subject_only_when_the_unit_has_something_to_fix(
+    mailer: App, smtp: ScriptedSmtp, tmp_path: Path
+) -> None:
+    clean = make_message(subject="2021上半年统计表", attachments=[("附件3.xlsx", annex3_xlsx())], received=ARRIVED)
+    wrong = make_message(
+        subject="Re: 郏县总工会 统计表", attachments=[("附件3.xlsx", _mismatched_table())], received=ARRIVED
+    )
+    ingest_raws(mailer, tmp_path / "in", clean, wrong)
+    _send_receipts(mailer, SOON)
+    subjects = [d.message["Subject"] for d in smtp.delivered]
+    assert subjects == [
+        "Re: 2021上半年统计表【回执】已收到（郏县总工会）",  # their subject lacks the unit: named once, at the end
+        "Re: 郏县总工会 统计表【回执·请更正】已收到，部分内容请更正后重新发送",  # no second Re:
+    ]
+
+
+def test_it_writes_every_amount_in_one_format_problem_details_too(
+    mailer: App, smtp: ScriptedSmtp, tmp_path: Path
+) -> None:
+    raw = make_message(attachments=[("附件3.xlsx", _mismatched_table())], received=ARRIVED)
+    ingest_raws(mailer, tmp_path / "in", raw)
+    _send_receipts(mailer, SOON)
+    message = smtp.delivered[0].message
+    for body in (_text(message), _html(message)):
+        assert "合计为 1,383,500.00元，各行金额之和为 1,383,540.00元，相差 40.00元" in body
+        assert "1383500" not in body and "1383540" not in body and " 元" not in body
+
+
+def test_it_echoes_the_rows_it_read_for_the_unit_to_check(mailer: App, smtp: ScriptedSmtp, tmp_path: Path) -> None:
+    raw = make_message(attachments=[("附件3.xlsx", _mismatched_table(rows=35))], received=ARRIVED)
+    ingest_raws(mailer, tmp_path / "in", raw)
+    _send_receipts(mailer, SOON)
+    message = smtp.delivered[0].message
+    text, html = _text(message), _html(message)
+    lines = text.splitlines()
+    heading = next(i for i, line in enumerate(lines) if line.split() == ["产品名称", "产品来源", "采购方式", "金额"])
+    assert lines[heading + 1].split() == ["小米", "832平台", "线上", "1,382,710.00元"]
+    assert lines[heading + 2].split() == ["香菇0", "农户", "线下", "500.00元"]
+    # In columns as a fixed-width font shows them: 产品名称 is 8 wide, 小米 4, and two spaces between columns.
+    assert "小米      832平台   线上      1,382,710.00元" in lines[heading + 1]
+    assert "（另有5行）" in text and "香菇28" in text and "香菇29" not in text  # the first 30 rows
+    assert "<th" in html and ">1,382,710.00元</td>" in html
+    assert "（另有5行）" in html
+
+
+def test_the_receipt_says_on_time_in_its_own_column_and_when_it_came_above(
+    mailer: App, smtp: ScriptedSmtp, tmp_path: Path
+) -> None:
+    late = datetime(2021, 6, 18, 8, 0, tzinfo=TZ)
+    ingest_raws(mailer, tmp_path / "in", make_message(attachments=[("附件3.xlsx", annex3_xlsx())], received=late))
+    _send_receipts(mailer, late + timedelta(hours=1))
+    html = _html(smtp.delivered[0].message)
+    assert ">是否按时</th>" in html and "报送时间" not in html
+    assert "我们于2021年6月18日 08:00收到" in html and "逾期3天" in html
+
+
+def test_a_receipt_is_signed_by_the_office_with_a_person_to_call(
+    mailer: App, smtp: ScriptedSmtp, tmp_path: Path
+) -> None:
+    raws = (
+        make_message(attachments=[("附件3.xlsx", annex3_xlsx())], received=ARRIVED),
+        make_message(attachments=[("附件3.xlsx", encrypted_xlsx())], received=ARRIVED),
+        make_message(body="我单位本期未开展相关工作。", received=ARRIVED),
+    )
+    ingest_raws(mailer, tmp_path / "in", *raws)
+    _send_receipts(mailer, SOON)
+    assert len(smtp.delivered) == 3
+    for delivered in smtp.delivered:
+        assert_signed(_text(delivered.message), _html(delivered.message))
+
+
+def assert_signed(text: str, html: str) -> None:
+    """The office signs, names its contact and phone and the mailbox tables go to; no robot signs."""
+    for body in (text, html):
+        assert "平顶山市总工会" in body and "联系人：王维，联系电话：0375-3799638" in body
+        assert "pingqf163@example.cn" in body and "机器人" not in body
+    assert text.rstrip().endswith("（本邮件由系统自动发送）")
+
+
+def test_it_keeps_a_quoted_cell_as_the_unit_wrote_it() -> None:
+    detail = "附件3.xlsx第3行：“1.2万元”不是有效金额；合计为 12.5 万元"
+    assert yuan_figures(detail) == "附件3.xlsx第3行：“1.2万元”不是有效金额；合计为 125,000.00元"

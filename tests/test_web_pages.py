@@ -134,7 +134,7 @@ def test_the_period_downloads_are_attachments_never_sniffed(demo: tuple[App, str
     from openpyxl import load_workbook
 
     book = load_workbook(BytesIO(workbook.content))
-    assert book.sheetnames == ["汇总表", "报送情况", "数据问题", "分类汇总", "图表"]
+    assert book.sheetnames == ["汇总表", "报送情况", "数据问题", "分类汇总", "图表", "明细"]
 
 
 def test_unknown_ids_are_404(demo: tuple[App, str]) -> None:
@@ -169,7 +169,7 @@ def test_a_unit_page_shows_addresses_history_and_mail_both_ways(demo: tuple[App,
     assert "gaoxin@example.cn" in page and "配置中登记" in page
     assert "1538846217@qq.com" in page  # mail from an address not (yet) confirmed is still the unit's mail
     assert f'data-period="{DEMO_PERIOD}" data-status="on_time"' in page
-    assert "【回执】已收到报表（高新区工会联合会）" in page
+    assert "【回执" not in page  # its receipt waits until staff confirm the QQ address
     assert f'data-period="{DEMO_PERIOD}" data-status="missing"' in shilong
     assert "逾期通知" in shilong or "催报提醒" in shilong
 
@@ -195,7 +195,7 @@ def test_a_message_page_shows_kind_unit_rows_problems_receipt_and_versions(demo:
         versions = client.get(f"/messages/{correction.id}").text
     assert "报表" in page and "发件地址已登记为该单位" in page
     assert "合计与明细不符" in page and "相差 40 元" in page
-    assert "【回执】已收到报表（轻纺工会）" in page
+    assert "【回执·请更正】" in page  # its 合计 does not match its rows
     assert "内部平台" in page and "46940.00" in page  # a row read, as a table cell
     assert f'href="/messages/{qingfang.id}/attachments/0"' in page
     # The demo's 更正 repeats the first table: a duplicate, which changes nothing.

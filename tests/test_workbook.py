@@ -1,10 +1,14 @@
-"""The consolidated workbook: every figure of every sheet checked against the demo's database, the seed's layout
-(merged unit blocks in the registry's order), the edge states, and text from units kept as text."""
+"""The consolidated workbook: every figure of every sheet checked against the demo's database (万元 rounded to two
+decimals as offices write them, exact 元 in 明细), the seed's layout (merged unit blocks in the registry's order,
+status in 备注), the edge states, text from units kept as text, and what printing needs: fonts, row heights that
+fit wrapped names, page breaks that never cut a unit's block, page numbers. tests/test_workbook_pdf.py prints it."""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+import math
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -13,6 +17,8 @@ from typing import Any
 
 import pytest
 from openpyxl import load_workbook
+from openpyxl.utils import column_index_from_string, get_column_letter
+from openpyxl.utils.cell import coordinate_from_string
 from openpyxl.workbook.workbook import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import or_, select
@@ -25,8 +31,21 @@ from mailbot.demo.run import DemoResult
 from mailbot.errors import InputError
 from mailbot.mails import Templates
 from mailbot.periods import Period, end_of
-from mailbot.report.facts import NO_SOURCE, Issue, Line, PeriodReport, UnitReport, Version, find_period, money_period
-from mailbot.report.workbook import consolidated_workbook, file_name
+from mailbot.report.facts import (
+    NO_SOURCE,
+    ROUNDING_NOTE,
+    Issue,
+    Line,
+    PeriodReport,
+    UnitReport,
+    Version,
+    find_period,
+    grouped,
+    money_period,
+    rounding_differs,
+    wan2,
+)
+from mailbot.report.workbook import consolidated_workbook, file_name, page_breaks
 from mailbot.store.models import Problem, Submission, SubmissionRow, Unit
 from mailbot.store.reports import period_report
 from mailbot.workdays import WorkCalendar
@@ -35,6 +54,10 @@ from reportfixtures import DAY_AFTER, DEMO_PERIOD
 
 WAN = Decimal(10000)
 FIRST_ROW = 4  # title, as-of line, header
+SHEETS = ["汇总表", "报送情况", "数据问题", "分类汇总", "图表", "明细"]
+STATUS_WORDS = ("未报送", "免报", "本期无数据", "逾期")
+A4 = 9  # the paper size code of A4 in a spreadsheet's page setup
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -49,12 +72,13 @@ def _number(value: Any) -> Decimal:
 
 @dataclass
 class Block:
-    """One unit's block of the 汇总表 sheet: its rows (product, source, channel, amount) and its 合计."""
+    """One unit's block of the 汇总表 sheet: its rows (product, source, channel, amount), its 合计 and 备注."""
 
     name: str
     first: int
     last: int
     total: Any
+    remark: Any
     rows: list[tuple[Any, ...]] = field(default_factory=list)
 
 
@@ -62,14 +86,26 @@ def _blocks(sheet: Worksheet) -> tuple[list[Block], Any]:
     """The unit blocks, and the grand total from the 合计 row."""
     blocks: list[Block] = []
     for row in range(FIRST_ROW, sheet.max_row + 1):
-        name, *middle, total = (sheet.cell(row=row, column=c).value for c in range(1, sheet.max_column + 1))
+        name, *middle, total, remark = (sheet.cell(row=row, column=c).value for c in range(1, sheet.max_column + 1))
         if name == "合计":
             return blocks, total
         if name is not None:
-            blocks.append(Block(name, row, row, total))
+            blocks.append(Block(name, row, row, total, remark))
         blocks[-1].last = row
         blocks[-1].rows.append(tuple(middle))
     raise AssertionError("no 合计 row")
+
+
+def _grand_row(sheet: Worksheet) -> int:
+    return next(row for row in range(FIRST_ROW, sheet.max_row + 1) if sheet.cell(row=row, column=1).value == "合计")
+
+
+def _footnotes(sheet: Worksheet) -> list[str]:
+    return [cell.value for cells in sheet.iter_rows() for cell in cells if cell.value == ROUNDING_NOTE]
+
+
+def _two_decimals(value: Any) -> bool:
+    return _number(value) == _number(value).quantize(Decimal("0.01"))
 
 
 def _rows(sheet: Worksheet, first: int = 2) -> list[tuple[Any, ...]]:
@@ -151,18 +187,31 @@ def _registry(app: App) -> list[str]:
 
 
 def test_it_has_the_sheets_in_order(demo_app: App) -> None:
-    assert _book(demo_app).sheetnames == ["汇总表", "报送情况", "数据问题", "分类汇总", "图表"]
+    assert _book(demo_app).sheetnames == SHEETS
 
 
-def test_it_titles_the_table_with_the_period_and_the_seeds_header(demo_app: App) -> None:
+def test_it_titles_the_table_with_the_periods_name_and_the_seeds_header(demo_app: App) -> None:
     sheet = _book(demo_app)["汇总表"]
-    assert sheet["A1"].value == "平顶山市工会系统消费惠农统计（2021年6月15日截止的一期）"
-    assert "2021-06-16 17:30" in sheet["A2"].value
+    assert sheet["A1"].value == "平顶山市工会系统消费惠农统计（2021年上半年）"
     header = [cell.value for cell in sheet[3]]
-    assert header == ["单位名称", "产品名称", "产品来源", "采购方式", "金额（单位：万元）", "合计（单位：万元）"]
-    assert {"A1:F1", "A2:F2"} <= {str(r) for r in sheet.merged_cells.ranges}
+    assert header == [
+        "单位名称",
+        "产品名称",
+        "产品来源",
+        "采购方式",
+        "金额（单位：万元）",
+        "合计（单位：万元）",
+        "备注",
+    ]
+    assert {"A1:G1", "A2:G2"} <= {str(r) for r in sheet.merged_cells.ranges}
     assert sheet.freeze_panes == "A4"
-    assert sheet.page_setup.orientation == "landscape" and sheet.page_setup.fitToWidth == 1
+
+
+def test_it_says_when_the_figures_are_as_of_in_chinese(demo_app: App) -> None:
+    line = _book(demo_app)["汇总表"]["A2"].value
+    assert line == "统计截至2021年6月16日17时30分　金额单位：万元"
+    assert not ISO_DATE.search(line)
+    assert _book(demo_app, unit="yuan")["汇总表"]["A2"].value.endswith("金额单位：元")
 
 
 def test_it_lists_every_unit_in_the_registrys_order(demo_app: App) -> None:
@@ -170,14 +219,55 @@ def test_it_lists_every_unit_in_the_registrys_order(demo_app: App) -> None:
     assert [block.name for block in blocks] == _registry(demo_app)
 
 
-def test_it_totals_every_unit_to_the_fen_as_the_database(demo_app: App) -> None:
-    blocks, grand = _blocks(_book(demo_app)["汇总表"])
+def test_it_totals_every_unit_as_its_exact_total_rounded_to_two_decimals(demo_app: App) -> None:
+    sheet = _book(demo_app)["汇总表"]
+    blocks, grand = _blocks(sheet)
     current = _current(demo_app)
     for block in blocks:
         if block.name in current:
-            assert _number(block.total) == current[block.name].total_yuan / WAN, block.name
-    assert _number(grand) == sum(s.total_yuan or 0 for s in current.values()) / WAN
-    assert _number(grand) == Decimal("3325.844")  # the demo's seed figures as of the day after the deadline
+            assert _number(block.total) == wan2(current[block.name].total_yuan), block.name
+    assert _number(grand) == wan2(sum(s.total_yuan or Decimal(0) for s in current.values()))
+    assert _number(grand) == Decimal("3325.84")  # the demo's seed figures as of the day after the deadline
+    assert sheet.cell(row=_grand_row(sheet), column=6).number_format == "0.00"
+
+
+def test_it_writes_every_wan_figure_with_two_decimals_on_every_sheet(demo_app: App) -> None:
+    book = _book(demo_app)
+    columns = {"汇总表": ("E", "F"), "报送情况": ("K",), "分类汇总": ("B",), "图表": ("B",)}
+    checked = 0
+    for name, letters in columns.items():
+        sheet = book[name]
+        for letter in letters:
+            for cell in sheet[letter]:
+                if isinstance(cell.value, int | float) and not isinstance(cell.value, bool):
+                    assert cell.number_format == "0.00", (name, cell.coordinate)
+                    assert _two_decimals(cell.value), (name, cell.coordinate, cell.value)
+                    checked += 1
+    assert checked > 150
+
+
+def test_it_keeps_the_exact_yuan_of_every_counted_row_in_the_detail_sheet(demo_app: App) -> None:
+    sheet = _book(demo_app)["明细"]
+    assert sheet["A1"].value == "平顶山市工会系统消费惠农统计明细（2021年上半年）"
+    assert [c.value for c in sheet[2]] == ["单位名称", "产品名称", "产品来源", "采购方式", "金额（元）"]
+    current = _current(demo_app)
+    rows: dict[str, list[Decimal]] = {}
+    subtotals: dict[str, Decimal] = {}
+    grand = None
+    for name, product, _source, _channel, amount in _rows(sheet, first=3):
+        if name == "合计":
+            grand = _number(amount)
+        elif product == "小计":
+            subtotals[name] = _number(amount)
+        elif amount is not None:
+            rows.setdefault(name, []).append(_number(amount))
+    database = sum(s.total_yuan or Decimal(0) for s in current.values())
+    assert sum(sum(amounts) for amounts in rows.values()) == database == grand
+    assert subtotals == {name: s.total_yuan for name, s in current.items()}
+    for name, amounts in rows.items():
+        assert amounts == [r.amount_yuan for r in _db_rows(demo_app, current[name]) if r.amount_yuan is not None]
+    amount_cells = [row[4] for row in sheet.iter_rows(min_row=3) if isinstance(row[4].value, int | float)]
+    assert {cell.number_format for cell in amount_cells} == {"#,##0.00"}
 
 
 def test_it_writes_a_row_per_source_and_channel_summed_from_the_rows(demo_app: App) -> None:
@@ -188,12 +278,11 @@ def test_it_writes_a_row_per_source_and_channel_summed_from_the_rows(demo_app: A
         if block.name not in current or current[block.name].nil:
             continue
         expected = [
-            (products or None, source, channel, amount / WAN)
+            (products or None, source, channel, wan2(amount))
             for products, source, channel, amount in _db_groups(_db_rows(demo_app, current[block.name]))
         ]
         written = [(product, source, channel, _number(amount)) for product, source, channel, amount in block.rows]
         assert written == expected, block.name
-        assert sum(row[3] for row in written) == current[block.name].total_yuan / WAN
         checked += 1
     assert checked == 26
 
@@ -205,27 +294,45 @@ def test_it_merges_the_unit_name_and_total_over_each_block(demo_app: App) -> Non
     long_blocks = [block for block in blocks if block.last > block.first]
     assert len(long_blocks) > 20
     for block in long_blocks:
-        assert {f"A{block.first}:A{block.last}", f"F{block.first}:F{block.last}"} <= merged, block.name
+        columns = {f"{letter}{block.first}:{letter}{block.last}" for letter in "AFG"}  # name, 合计, 备注
+        assert columns <= merged, block.name
     assert f"A{blocks[-1].last + 1}:E{blocks[-1].last + 1}" in merged  # the grand total's label
     assert sheet.cell(row=FIRST_ROW, column=1).border.left.style == "thin"
 
 
-def test_it_shows_missing_units_as_not_reported_without_a_total(demo_app: App) -> None:
+def test_it_shows_missing_units_as_not_reported_in_the_remark_without_a_total(demo_app: App) -> None:
     blocks = {block.name: block for block in _blocks(_book(demo_app)["汇总表"])[0]}
     for name in ("石龙区总工会", "新华区总工会"):  # 新华区 sent its table on 06-18, after this moment
-        assert blocks[name].rows == [("未报送", None, None, None)]
-        assert blocks[name].total is None
+        assert blocks[name].rows == [(None, None, None, None)]
+        assert (blocks[name].remark, blocks[name].total) == ("未报送", None)
 
 
-def test_it_shows_a_nil_unit_with_no_data_and_zero(demo_app: App) -> None:
+def test_it_shows_a_nil_unit_with_no_data_in_the_remark_and_zero(demo_app: App) -> None:
     block = next(b for b in _blocks(_book(demo_app)["汇总表"])[0] if b.name == "舞阳铁矿工会")
-    assert block.rows == [("本期无数据", None, None, None)]
+    assert block.rows == [(None, None, None, None)]
+    assert block.remark == "本期无数据"
     assert _number(block.total) == 0
+
+
+def test_it_says_how_many_days_a_late_unit_was_in_the_remark(demo_app: App) -> None:
+    blocks = {b.name: b for b in _blocks(_book(demo_app, as_of=datetime(2021, 7, 1, 9, 0, tzinfo=TZ))["汇总表"])[0]}
+    assert blocks["新华区总工会"].remark == "逾期3天"  # received 06-18, due 06-15
+    assert blocks["新华区总工会"].rows[0][1:] == ("832平台", "线上", 0.6)
+    assert blocks["汝州市总工会"].remark is None
+
+
+def test_it_never_writes_a_status_word_in_the_product_column(demo_app: App) -> None:
+    for as_of in (DAY_AFTER, datetime(2021, 7, 1, 9, 0, tzinfo=TZ)):
+        blocks, _ = _blocks(_book(demo_app, as_of=as_of)["汇总表"])
+        products = [str(row[0]) for block in blocks for row in block.rows if row[0] is not None]
+        assert not [p for p in products if any(word in p for word in STATUS_WORDS)]
+        remarks = [block.remark for block in blocks if block.remark]
+        assert remarks and all(any(r.startswith(word) for word in STATUS_WORDS) for r in remarks)
 
 
 def test_it_writes_yuan_when_asked(demo_app: App) -> None:
     sheet = _book(demo_app, unit="yuan")["汇总表"]
-    assert [cell.value for cell in sheet[3]][-2:] == ["金额（单位：元）", "合计（单位：元）"]
+    assert [cell.value for cell in sheet[3]][-3:-1] == ["金额（单位：元）", "合计（单位：元）"]
     blocks, grand = _blocks(sheet)
     current = _current(demo_app)
     for block in blocks:
@@ -233,7 +340,39 @@ def test_it_writes_yuan_when_asked(demo_app: App) -> None:
             assert _number(block.total) == current[block.name].total_yuan, block.name
     assert _number(grand) == sum(s.total_yuan or 0 for s in current.values())
     assert sheet.cell(row=FIRST_ROW, column=6).number_format == "#,##0.00"
+    assert sheet.cell(row=FIRST_ROW, column=5).number_format == "#,##0.00"
+    assert _footnotes(sheet) == []  # 元 are exact: nothing to explain
     assert _book(demo_app, unit="yuan")["报送情况"]["K1"].value == "合计（单位：元）"
+
+
+def test_it_notes_under_the_table_when_rounded_figures_do_not_add_up() -> None:
+    # 50 元 is 0.005 万元, shown as 0.01: two such rows show 0.02 above a 合计 of 100 元, shown as 0.01.
+    halves = _unit(
+        "甲县总工会", _version(Line("大米", "农户", "线下", Decimal(50)), Line("面粉", "合作社", "线下", Decimal(50)))
+    )
+    sheet = _hand_made(halves)["汇总表"]
+    (block,), grand = _blocks(sheet)
+    assert [row[3] for row in block.rows] == [0.01, 0.01] and _number(block.total) == Decimal("0.01")
+    assert _number(grand) == Decimal("0.01")
+    row = _grand_row(sheet) + 1
+    assert sheet.cell(row=row, column=1).value == ROUNDING_NOTE
+    assert f"A{row}:G{row}" in {str(r) for r in sheet.merged_cells.ranges}
+    # Between units too: each unit's 合计 shows 0.01, their exact sum shows 0.01.
+    one = _unit("乙县总工会", _version(Line("大米", "农户", "线下", Decimal(50))))
+    other = _unit("丙县总工会", _version(Line("面粉", "农户", "线下", Decimal(50))))
+    assert _footnotes(_hand_made(one, other)["汇总表"]) == [ROUNDING_NOTE]
+    assert _footnotes(_hand_made(one)["汇总表"]) == []  # 0.01 over 0.01: nothing to explain
+
+
+def test_it_notes_rounding_exactly_when_the_figures_of_the_demo_need_it(demo_app: App) -> None:
+    report = _report(demo_app)
+    counted = [unit for unit in report.units if unit.current is not None]
+    differs = rounding_differs((u.total for u in counted), report.total) or any(
+        rounding_differs((g.amount for g in grouped(u.current.lines)), u.total) for u in counted if u.current
+    )
+    sheet = _open(consolidated_workbook(report, demo_app.templates))["汇总表"]
+    assert bool(_footnotes(sheet)) == differs
+    assert sheet.cell(row=_grand_row(sheet) + 1, column=1).value == (ROUNDING_NOTE if differs else None)
 
 
 def test_it_refuses_an_unknown_amount_unit(demo_app: App) -> None:
@@ -243,6 +382,11 @@ def test_it_refuses_an_unknown_amount_unit(demo_app: App) -> None:
 
 # ---------------------------------------------------------------------------------------------------------
 # The other sheets against the database
+
+
+def _chinese(moment: datetime) -> str:
+    local = as_local(moment)
+    return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
 
 
 def _expected_status(app: App, as_of: datetime) -> list[tuple[Any, ...]]:
@@ -258,8 +402,8 @@ def _expected_status(app: App, as_of: datetime) -> list[tuple[Any, ...]]:
         first, last = found[0], found[-1]
         late = (as_local(first.received_at).date() - deadline.date()).days if first.on_time is False else None
         verdict = ("逾期" if first.on_time is False else "按时") + ("（无数据）" if last.nil else "")
-        times = [f"{as_local(v.received_at):%Y-%m-%d %H:%M}" for v in (first, last)]
-        rows.append((name, verdict, *times, len(found), late, (last.total_yuan or 0) / WAN))
+        times = [_chinese(v.received_at) for v in (first, last)]
+        rows.append((name, verdict, *times, len(found), late, wan2(last.total_yuan or Decimal(0))))
     return rows
 
 
@@ -275,7 +419,7 @@ def test_it_shows_each_units_status_with_received_times(demo_app: App) -> None:
     book = _book(demo_app)
     assert _status(book) == _expected_status(demo_app, DAY_AFTER)
     rows = {row[1]: row for row in _rows(book["报送情况"])}
-    assert rows["城乡一体化示范区工会联合会"][5:8] == ("按时", "2021-06-15 23:58", "2021-06-15 23:58")
+    assert rows["城乡一体化示范区工会联合会"][5:8] == ("按时", "2021年6月15日 23:58", "2021年6月15日 23:58")
     assert rows["舞阳铁矿工会"][5] == "按时（无数据）"
     assert rows["石龙区总工会"][3:6] == ("联系人", "0375-2900110", "未报送")
 
@@ -285,7 +429,8 @@ def test_it_counts_the_days_a_late_unit_was_late(demo_app: App) -> None:
     book = _book(demo_app, as_of=now)
     assert _status(book) == _expected_status(demo_app, now)
     rows = {row[1]: row for row in _rows(book["报送情况"])}
-    assert rows["新华区总工会"][5:10] == ("逾期", "2021-06-18 10:05", "2021-06-18 10:05", 1, 3)
+    assert rows["新华区总工会"][5:10] == ("逾期", "2021年6月18日 10:05", "2021年6月18日 10:05", 1, 3)
+    assert not any(ISO_DATE.search(str(value)) for row in rows.values() for value in row)
 
 
 def test_it_lists_the_data_problems_of_the_tables_that_count(demo_app: App) -> None:
@@ -324,19 +469,22 @@ def _kind_tables(sheet: Worksheet) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def test_it_sums_by_channel_and_by_source_to_the_grand_total(demo_app: App) -> None:
-    tables = _kind_tables(_book(demo_app)["分类汇总"])
+    sheet = _book(demo_app)["分类汇总"]
+    tables = _kind_tables(sheet)
     assert set(tables) == {"按采购方式汇总", "按产品来源汇总"}
-    grand = sum(s.total_yuan or 0 for s in _current(demo_app).values())
+    grand = sum(s.total_yuan or Decimal(0) for s in _current(demo_app).values())
+    differs = False
     for title, field_name in (("按采购方式汇总", "channel"), ("按产品来源汇总", "source")):
         *rows, total = tables[title]
-        assert {key: _number(amount) for key, amount, _ in rows} == {
-            key: yuan / WAN for key, yuan in _by_field(demo_app, field_name).items()
-        }
-        assert total[0] == "合计" and _number(total[1]) == grand / WAN == sum(_number(r[1]) for r in rows)
+        exact = _by_field(demo_app, field_name)
+        assert {key: _number(amount) for key, amount, _ in rows} == {key: wan2(yuan) for key, yuan in exact.items()}
+        assert total[0] == "合计" and _number(total[1]) == wan2(grand)
         assert [r[1] for r in rows] == sorted((r[1] for r in rows), reverse=True)
-        for _key, amount, share in rows:
-            assert share == pytest.approx(float(_number(amount) * WAN / grand))
+        for key, _amount, share in rows:
+            assert share == pytest.approx(float(exact[key] / grand))  # the share of the exact amounts
         assert total[2] == 1
+        differs = differs or rounding_differs(exact.values(), grand)
+    assert bool(_footnotes(sheet)) == differs
 
 
 def test_it_draws_a_bar_chart_of_the_totals_by_unit(demo_app: App) -> None:
@@ -344,7 +492,7 @@ def test_it_draws_a_bar_chart_of_the_totals_by_unit(demo_app: App) -> None:
     current = _current(demo_app)
     reported = [name for name in _registry(demo_app) if name in current]
     assert [(name, _number(total)) for name, total in _rows(sheet)] == [
-        (name, current[name].total_yuan / WAN) for name in reported
+        (name, wan2(current[name].total_yuan)) for name in reported
     ]
     (chart,) = sheet._charts
     assert chart.tagname == "barChart"
@@ -353,6 +501,34 @@ def test_it_draws_a_bar_chart_of_the_totals_by_unit(demo_app: App) -> None:
     last = len(reported) + 1
     assert series.val.numRef.f == f"'图表'!$B$2:$B${last}"
     assert series.cat.strRef.f == f"'图表'!$A$2:$A${last}"
+
+
+def test_it_makes_the_chart_readable_on_one_printed_page(demo_app: App) -> None:
+    sheet = _book(demo_app)["图表"]
+    (chart,) = sheet._charts
+    labels = chart.dataLabels
+    assert labels.showVal and labels.numFmt == "0.00"
+    assert not (labels.showCatName or labels.showSerName or labels.showLegendKey or labels.showPercent)
+    for axis in (chart.x_axis, chart.y_axis):
+        (paragraph,) = axis.txPr.p
+        assert paragraph.pPr.defRPr.sz == 900  # 9 pt: a unit's name fits beside its bar
+    count = len(_rows(sheet))
+    size = chart.anchor.ext  # EMU, 360000 a centimetre
+    width, height = size.cx / 360000, size.cy / 360000
+    assert height >= 0.5 * count  # cm: at least half a centimetre a bar
+    setup = sheet.page_setup
+    assert (setup.fitToWidth, setup.fitToHeight, int(setup.paperSize)) == (1, 1, A4)
+    assert sheet.sheet_properties.pageSetUpPr.fitToPage
+    # The print area covers the figures and the whole chart, anchored at D2.
+    area = sheet.print_area.split("!")[-1].replace("$", "")
+    first, last = area.split(":")
+    assert first == "A1"
+    last_column, last_row = coordinate_from_string(last)
+    columns = range(column_index_from_string("D"), column_index_from_string(last_column) + 1)
+    widths = sum(sheet.column_dimensions[get_column_letter(column)].width for column in columns)
+    assert widths * 7 / 96 * 2.54 >= width  # cm: a width unit is 7 px at 96 dpi
+    heights = sum(sheet.row_dimensions[row].height or 15 for row in range(2, last_row + 1))
+    assert heights * 2.54 / 72 >= height and last_row >= count + 1
 
 
 def _periods_with_tables(app: App) -> list[Period]:
@@ -384,6 +560,105 @@ def test_it_reports_a_units_row_alone_as_the_full_report_has_it(demo_app: App) -
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Printing
+
+
+def _cells(sheet: Worksheet) -> Iterator[Any]:
+    for cells in sheet.iter_rows():
+        yield from (cell for cell in cells if cell.value is not None)
+
+
+def _lines(text: str, width: float) -> int:
+    """Lines a wrapped text needs at least: a CJK character is two width units; a cell keeps one unit free."""
+    units = sum(1 if ord(char) < 0x2E80 else 2 for char in text)
+    return math.ceil(units / (width - 1))
+
+
+def test_it_names_chinese_office_fonts_on_every_cell(demo_app: App) -> None:
+    book = _book(demo_app)
+    for sheet in book.worksheets:
+        assert {cell.font.name for cell in _cells(sheet)} <= {"宋体", "黑体"}, sheet.title
+    table = book["汇总表"]
+    assert (table["A1"].font.name, table["A1"].font.sz, table["A1"].font.b) == ("黑体", 16, True)
+    assert {(c.font.name, c.font.b) for c in table[3]} == {("黑体", True)}
+    assert (table["A4"].font.name, table["A4"].font.sz) == ("宋体", 11)
+
+
+def test_it_makes_rows_tall_enough_for_a_wrapped_unit_name(demo_app: App) -> None:
+    sheet = _book(demo_app)["汇总表"]
+    block = next(b for b in _blocks(sheet)[0] if b.name == "城乡一体化示范区工会联合会")
+    assert block.first == block.last  # one row: its height alone must hold the name
+    width = sheet.column_dimensions["A"].width
+    assert _lines(block.name, width) >= 2
+    assert sheet.row_dimensions[block.first].height >= _lines(block.name, width) * 15 > 15
+
+
+def test_it_makes_merged_rows_together_tall_enough_for_a_long_name_and_product_list() -> None:
+    name = "平顶山市某某区某某街道某某社区联合工会委员会"
+    products = "、".join(["新鲜有机大米", "小磨香油", "手工挂面", "野生香菇", "土鸡蛋", "红薯粉条"] * 3)
+    lines = (Line(products, "农户", "线下", Decimal(100)), Line("面粉", "合作社", "线下", Decimal(200)))
+    sheet = _hand_made(_unit(name, _version(*lines)))["汇总表"]
+    (block,) = _blocks(sheet)[0]
+    assert (block.first, block.last) == (4, 5)
+    heights = [sheet.row_dimensions[row].height for row in (4, 5)]
+    assert heights[0] >= _lines(products, sheet.column_dimensions["B"].width) * 15
+    assert sum(heights) >= _lines(name, sheet.column_dimensions["A"].width) * 15
+    assert all(cell.alignment.wrap_text for cell in (sheet["A4"], sheet["B4"]))
+
+
+def _assert_blocks_kept_whole(sheet: Worksheet) -> list[int]:
+    """No manual break strictly inside a block (a break at r ends a page after row r); returns the breaks."""
+    breaks = [brk.id for brk in sheet.row_breaks.brk]
+    blocks, _ = _blocks(sheet)
+    for block in blocks:
+        assert not [r for r in breaks if block.first <= r < block.last], (block.name, breaks)
+    grand = _grand_row(sheet)
+    assert not [r for r in breaks if r >= grand]  # the grand total stays with its footnote
+    return breaks
+
+
+def test_it_breaks_pages_between_unit_blocks_only(demo_app: App) -> None:
+    sheet = _book(demo_app, as_of=datetime(2021, 6, 18, 12, 0, tzinfo=TZ))["汇总表"]
+    breaks = _assert_blocks_kept_whole(sheet)
+    assert len(breaks) >= 3  # about a hundred rows: several pages
+    starts = {block.first for block in _blocks(sheet)[0]}
+    assert all(r + 1 in starts for r in breaks)
+    assert sheet.print_title_rows == "$3:$3"
+
+
+def test_it_keeps_long_blocks_whole_in_a_long_table() -> None:
+    def unit(index: int) -> UnitReport:
+        rows = [Line(f"产品{k}", f"来源{k}", "线下", Decimal(index * 100 + k)) for k in range(1 + index % 7)]
+        return _unit(f"第{index}号单位工会委员会联合会", _version(*rows))
+
+    sheet = _hand_made(*(unit(index) for index in range(40)))["汇总表"]
+    breaks = _assert_blocks_kept_whole(sheet)
+    assert len(breaks) >= 3
+
+
+def test_it_places_a_break_before_a_block_that_does_not_fit() -> None:
+    blocks = [(4, 100.0), (6, 100.0), (9, 150.0), (12, 300.0), (20, 50.0), (22, 60.0)]
+    # Page 1 holds rows 4-8 (200 of 300), page 2 rows 9-11 (150 of 400), page 3 rows 12-21 (350), then 22.
+    assert page_breaks(blocks, first_page=300, later_pages=400) == [8, 11, 21]
+    assert page_breaks([(4, 900.0), (10, 10.0)], first_page=300, later_pages=400) == [9]  # too tall: it splits
+    assert page_breaks([], 300, 400) == []
+
+
+def test_it_sets_up_every_sheet_for_a4_with_page_numbers(demo_app: App) -> None:
+    book = _book(demo_app)
+    for sheet in book.worksheets:
+        setup = sheet.page_setup
+        assert int(setup.paperSize) == A4, sheet.title
+        assert sheet.oddFooter.center.text == "第 &P 页，共 &N 页", sheet.title
+        assert sheet.print_title_rows or setup.fitToHeight == 1, sheet.title  # the header on every page
+        assert sheet.page_margins.left == 0.5 and sheet.page_margins.top == 0.75
+        assert setup.fitToWidth == 1 and sheet.sheet_properties.pageSetUpPr.fitToPage
+    table = book["汇总表"]
+    assert table.page_setup.orientation == "landscape" and table.page_setup.fitToHeight == 0
+    assert book["分类汇总"].page_setup.fitToHeight == 1
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Edge states, without a database
 
 PERIOD = Period("2021-annex3-06-15", "3", end_of(date(2021, 6, 15)), end_of(date(2021, 6, 30)))
@@ -406,9 +681,9 @@ def _hand_made(*units: UnitReport, period: Period = PERIOD) -> Workbook:
 def test_it_makes_a_workbook_before_anyone_reported() -> None:
     book = _hand_made(_unit("甲县总工会"), _unit("乙县总工会"))
     blocks, grand = _blocks(book["汇总表"])
-    assert [(b.name, b.rows, b.total) for b in blocks] == [
-        ("甲县总工会", [("未报送", None, None, None)], None),
-        ("乙县总工会", [("未报送", None, None, None)], None),
+    assert [(b.name, b.rows, b.total, b.remark) for b in blocks] == [
+        ("甲县总工会", [(None, None, None, None)], None, "未报送"),
+        ("乙县总工会", [(None, None, None, None)], None, "未报送"),
     ]
     assert grand == 0
     assert [row[5] for row in _rows(book["报送情况"])] == ["未报送", "未报送"]
@@ -427,15 +702,16 @@ def test_it_makes_a_workbook_when_every_unit_reported() -> None:
         _unit("乙县总工会", _version(Line("", "832平台", "线上", Decimal("0.01")), on_time=False, at=late)),
     )
     blocks, grand = _blocks(book["汇总表"])
-    assert [(b.rows, _number(b.total)) for b in blocks] == [
-        ([("大米", "农户", "线下", 0.123456)], Decimal("0.123456")),
-        ([(None, "832平台", "线上", 0.000001)], Decimal("0.000001")),
+    assert [(b.rows, _number(b.total), b.remark) for b in blocks] == [
+        ([("大米", "农户", "线下", 0.12)], Decimal("0.12"), None),  # 1234.56 元 is 0.123456 万元
+        ([(None, "832平台", "线上", 0)], Decimal("0.00"), "逾期2天"),  # a fen is 0.000001 万元
     ]
-    assert _number(grand) == Decimal("0.123457")
+    assert _number(grand) == Decimal("0.12")
+    assert [row[4] for row in _rows(book["明细"], first=3)] == [1234.56, 1234.56, 0.01, 0.01, 1234.57]
     status = [row[5:10] for row in _rows(book["报送情况"])]
     assert status == [
-        ("按时", "2021-06-16 09:00", "2021-06-16 09:00", 1, None),
-        ("逾期", *["2021-06-17 00:10"] * 2, 1, 2),
+        ("按时", "2021年6月16日 09:00", "2021年6月16日 09:00", 1, None),
+        ("逾期", *["2021年6月17日 00:10"] * 2, 1, 2),
     ]
     assert len(book["图表"]._charts) == 1
 
@@ -449,8 +725,9 @@ def test_it_groups_a_units_rows_and_joins_their_products() -> None:
     )
     sheet = _hand_made(_unit("甲县总工会", _version(*lines)))["汇总表"]
     (block,), _ = _blocks(sheet)
-    assert block.rows == [("大米、香菇", "农户", "线下", 0.01255), ("面粉", "合作社", "线下", 0.005)]
-    assert {"A4:A5", "F4:F5"} <= {str(r) for r in sheet.merged_cells.ranges}
+    assert block.rows == [("大米、香菇", "农户", "线下", 0.01), ("面粉", "合作社", "线下", 0.01)]  # half up
+    assert _number(block.total) == Decimal("0.02")  # 175.5 元, rounded once
+    assert {"A4:A5", "F4:F5", "G4:G5"} <= {str(r) for r in sheet.merged_cells.ranges}
 
 
 def test_it_adds_date_and_tonnes_columns_for_a_monthly_period() -> None:
@@ -459,7 +736,11 @@ def test_it_adds_date_and_tonnes_columns_for_a_monthly_period() -> None:
     sheet = _hand_made(_unit("甲县总工会", _version(line)), period=monthly)["汇总表"]
     assert sheet["A1"].value == "平顶山市工会系统消费惠农统计（2021年5月）"
     assert [c.value for c in sheet[3]][4:6] == ["采购时间", "数量（单位：吨）"]
-    assert [c.value for c in sheet[4]] == ["甲县总工会", "大米", "农户", "线下", "2021-05-06", 1.5, 2, 2]
+    assert [c.value for c in sheet[4]] == ["甲县总工会", "大米", "农户", "线下", "2021-05-06", 1.5, 2, 2, None]
+    assert [c.value for c in sheet[3]][-1] == "备注"
+    detail = sheet.parent["明细"]
+    assert [c.value for c in detail[2]][4:] == ["采购时间", "数量（单位：吨）", "金额（元）"]
+    assert [c.value for c in detail[3]] == ["甲县总工会", "大米", "农户", "线下", "2021-05-06", "1.5", 20000]
 
 
 def test_it_takes_the_2021_form_for_an_annex3_period_whatever_layout_a_unit_sent() -> None:
@@ -467,8 +748,8 @@ def test_it_takes_the_2021_form_for_an_annex3_period_whatever_layout_a_unit_sent
     new = Line("面粉", "合作社", "线下", Decimal("10000"))
     sheet = _hand_made(_unit("甲县总工会", _version(old)), _unit("乙县总工会", _version(new)))["汇总表"]
     assert "采购时间" not in [c.value for c in sheet[3]]
-    assert [c.value for c in sheet[4]] == ["甲县总工会", "大米", "农户", "线下", 2, 2]
-    assert [c.value for c in sheet[5]] == ["乙县总工会", "面粉", "合作社", "线下", 1, 1]
+    assert [c.value for c in sheet[4]] == ["甲县总工会", "大米", "农户", "线下", 2, 2, None]
+    assert [c.value for c in sheet[5]] == ["乙县总工会", "面粉", "合作社", "线下", 1, 1, None]
 
 
 @pytest.mark.parametrize("prefix", ["=", "+", "@", "-"])
@@ -489,6 +770,8 @@ def test_it_drops_characters_a_spreadsheet_cannot_hold() -> None:
 
 
 def test_it_names_the_file_after_the_period() -> None:
+    named = Period(PERIOD.id, PERIOD.annex, PERIOD.deadline, PERIOD.closes, name="2021年上半年")
+    assert file_name(PeriodReport(named, MOMENT, ())) == "消费惠农汇总表（2021年上半年）.xlsx"
     assert file_name(PeriodReport(PERIOD, MOMENT, ())) == "消费惠农汇总表（2021年6月15日截止的一期）.xlsx"
 
 
@@ -516,9 +799,9 @@ def test_it_exports_the_consolidated_workbook_from_the_command_line(
     current = _current(demo_app, now)
     assert [b.name for b in blocks] == _registry(demo_app)
     assert {b.name: _number(b.total) for b in blocks if b.total is not None} == {
-        name: s.total_yuan / WAN for name, s in current.items()
+        name: wan2(s.total_yuan) for name, s in current.items()
     }
-    assert _number(grand) == sum(s.total_yuan or 0 for s in current.values()) / WAN
+    assert _number(grand) == wan2(sum(s.total_yuan or Decimal(0) for s in current.values()))
     assert _status(book) == _expected_status(demo_app, now)
     assert {row[1]: row[5] for row in _rows(book["报送情况"])}["新华区总工会"] == "逾期"
 

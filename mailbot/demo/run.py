@@ -36,11 +36,14 @@ from rich.table import Table
 
 from mailbot.clock import TZ, Clock, as_local
 from mailbot.config import Config, UnitConfig, config_from_dict
+from mailbot.console import mail_kind, with_code, worded
 from mailbot.defaults import load_default_units
 from mailbot.demo.samples import DEADLINE, PERIOD, SampleMessage, build_mailbox
-from mailbot.demo.seed2020 import WAN
 from mailbot.demo.servers import DEMO_PASSWORD, DEMO_USER, DemoImapServer, DemoSmtpServer
 from mailbot.errors import InputError
+from mailbot.mails import Templates
+from mailbot.report.facts import wan_text
+from mailbot.words import KIND_WORDS, MAIL_WORDS, STATUS_WORDS
 
 IMAP_PASSWORD_ENV = "MAILBOT_DEMO_IMAP_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
 SMTP_PASSWORD_ENV = "MAILBOT_DEMO_SMTP_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
@@ -293,7 +296,7 @@ def _staff_files(app: Any, folder: Path) -> None:
     with transaction(app.sessions) as session:
         report = period_report(session, period, now)
     (folder / WORKBOOK_FILE).write_bytes(consolidated_workbook(report, app.templates))
-    (folder / CIRCULAR_FILE).write_bytes(circular_docx(report, app.templates))
+    (folder / CIRCULAR_FILE).write_bytes(circular_docx(report, app.templates, app.config))
 
 
 def _sent(session: Any) -> list[dict[str, str]]:
@@ -344,6 +347,7 @@ def _current(submissions: Sequence[Mapping[str, Any]], period: str) -> dict[str,
 # Printing
 
 
+_TEMPLATES = Templates()  # the demo's staff have edited no template
 WIDE_TERMINAL = 140  # narrower terminals get fewer message columns (see _messages_table)
 _VERDICT_STYLE = {"on_time": "green", "late": "yellow", "nil": "cyan", "missing": "bold red"}
 
@@ -352,10 +356,10 @@ def _print_report(out: Console, result: DemoResult, units: Sequence[UnitConfig])
     out.print(_messages_table(result.messages, out.width))
     out.print(_units_table(result, units, out.width >= WIDE_TERMINAL))
     counts = Counter(result.verdicts.values())
-    out.print("units: " + ", ".join(f"{counts[v]} {v}" for v in VERDICTS))
+    out.print("units: " + ", ".join(f"{counts[v]} {worded(STATUS_WORDS, v)}" for v in VERDICTS))
     total = sum(result.totals.values(), Decimal(0))
-    out.print(f"read from {len(result.submissions)} tables: {total / WAN:.2f} 万元 counted for {PERIOD}")
-    out.print("messages by kind: " + ", ".join(f"{k} {n}" for k, n in result.by_kind.items()))
+    out.print(f"read from {len(result.submissions)} tables: {wan_text(total)} 万元 counted for {PERIOD}")
+    out.print("messages by kind: " + ", ".join(f"{worded(KIND_WORDS, k)} {n}" for k, n in result.by_kind.items()))
     out.print(_sent_table(result.sent))
     out.print(
         f"\nrecorded {result.recorded} of {result.mailbox_count} messages in {result.seconds:.1f} s\n"
@@ -377,14 +381,14 @@ def _sent_table(sent: Sequence[Mapping[str, str]]) -> Table:
     """What mailbot sent as of the demo's day: receipts counted, every other mail listed."""
     counts = Counter(mail["kind"] for mail in sent)
     title = f"mails sent as of {AS_OF:%Y-%m-%d %H:%M}: " + ", ".join(
-        f"{n} {kind}" for kind, n in sorted(counts.items())
+        f"{n} {mail_kind(kind)}" for kind, n in sorted(counts.items())
     )
     table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
     for name in ("kind", "unit", "subject", "status"):
         table.add_column(name, overflow="fold")
     shown = [mail for mail in sent if mail["kind"] != "receipt"] + [m for m in sent if m["kind"] == "receipt"][:3]
     for mail in shown:
-        table.add_row(mail["kind"], mail["unit"], mail["subject"], mail["status"])
+        table.add_row(mail_kind(mail["kind"]), mail["unit"], mail["subject"], worded(MAIL_WORDS, mail["status"]))
     if counts["receipt"] > 3:
         table.add_row("…", f"{counts['receipt'] - 3} more receipts", "", "")
     return table
@@ -403,8 +407,9 @@ def _messages_table(messages: Sequence[Mapping[str, Any]], width: int) -> Table:
     table.add_column("problems")
     for message in messages:
         received = as_local(datetime.fromisoformat(message["received_at"]))
-        problems = "\n".join(dict.fromkeys(p["code"] for p in message["problems"])) or "-"
-        table.add_row(f"{received:%m-%d %H:%M}", *_who(message, wide), message["kind"] or "-", problems)
+        problems = "\n".join(dict.fromkeys(_problem(p["code"]) for p in message["problems"])) or "-"
+        kind = worded(KIND_WORDS, message["kind"]) if message["kind"] else "-"
+        table.add_row(f"{received:%m-%d %H:%M}", *_who(message, wide), kind, problems)
     return table
 
 
@@ -437,17 +442,23 @@ def _units_table(result: DemoResult, units: Sequence[UnitConfig], wide: bool) ->
         verdict = result.verdicts[unit.name]
         note = "unregistered sender" if any(not m["sender_known"] for m in counted) else ""
         total = result.totals.get(unit.name)
-        amount = f"{total / WAN:.2f}" if total is not None else "-"
+        amount = wan_text(total) if total is not None else "-"
         note = ", ".join(filter(None, [note, *_problem_codes(result.submissions, unit.name)]))
         category = [unit.category] if wide else []
-        table.add_row(str(position), unit.name, *category, f"[{_VERDICT_STYLE[verdict]}]{verdict}[/]",
+        shown = f"[{_VERDICT_STYLE[verdict]}]{worded(STATUS_WORDS, verdict)}[/]"
+        table.add_row(str(position), unit.name, *category, shown,
                       f"{first:%m-%d %H:%M}" if first else "-", str(len(mine)), amount, note)  # fmt: skip
     return table
 
 
 def _problem_codes(submissions: Sequence[Mapping[str, Any]], unit: str) -> list[str]:
     current = _current(submissions, PERIOD).get(unit)
-    return list(dict.fromkeys(p["code"] for p in current["problems"])) if current else []
+    return list(dict.fromkeys(_problem(p["code"]) for p in current["problems"])) if current else []
+
+
+def _problem(code: str) -> str:
+    """合计与明细不符 (sum_mismatch): the digest's name for it, from the shipped templates."""
+    return with_code(_TEMPLATES.problem_name(code), code)
 
 
 __all__ = ["DemoResult", "SampleMessage", "demo_config_dict", "run_demo", "to_toml", "unit_totals", "unit_verdicts"]

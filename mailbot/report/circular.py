@@ -1,30 +1,38 @@
-"""The draft circular (通报) of a period, following seed 003: the total, who reported on time, late or never,
-the data problems by kind, and the consolidated statistics table. Pure: a PeriodReport in, .docx bytes out.
+"""The draft circular (通报) of a period, following seed 003: the total, the units that reported on time and
+well, those late or missing, each data problem explained, what comes next, and the consolidated statistics table
+in a landscape annex. Pure: a PeriodReport and the config in, .docx bytes out.
 
 Every word staff read comes from the editable template `circular.txt`; its lines carry a small markup (described
 at the top of the template) that becomes Word paragraphs, and a `[[统计表]]` line where the table goes. Amounts
-are exact 万元 (`wan_text`), the same figures as the digest and the workbook, so the three agree to the fen.
+are 万元 with two decimals (`wan_text`), the same figures as the digest and the workbook; a shown total is the
+exact total rounded, and the template adds a note when the rounded parts do not add up to it.
 """
 
 from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterable, Sequence
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from docx import Document
 from docx.document import Document as DocxDocument
+from docx.enum.section import WD_ORIENT
 from docx.enum.style import WD_STYLE_TYPE
 from docx.enum.table import WD_ALIGN_VERTICAL
 from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_BREAK
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
+from docx.section import Section
 from docx.shared import Length, Mm, Pt, RGBColor
 from docx.table import Table, _Cell, _Row
+from docx.text.paragraph import Paragraph
 
 from mailbot.clock import as_local
+from mailbot.config import Config
 from mailbot.mails import Templates
 from mailbot.periods import Period
 from mailbot.receipts import STAFF_ONLY, chinese_date, days_late
@@ -37,12 +45,16 @@ from mailbot.report.facts import (
     ON_TIME,
     VERDICT_WORDS,
     Group,
+    Issue,
     PeriodReport,
     UnitReport,
     Version,
     grouped,
+    next_period,
+    rounding_differs,
     wan_text,
 )
+from mailbot.workdays import WorkCalendar
 
 TEMPLATE = "circular.txt"
 NOT_SENT, NO_DATA, EXEMPTED = VERDICT_WORDS[MISSING], NIL_WORD, VERDICT_WORDS[EXEMPT]
@@ -51,25 +63,98 @@ NOT_SENT, NO_DATA, EXEMPTED = VERDICT_WORDS[MISSING], NIL_WORD, VERDICT_WORDS[EX
 # What the template says
 
 
-def circular_context(report: PeriodReport, templates: Templates) -> dict[str, Any]:
+def circular_context(report: PeriodReport, templates: Templates, config: Config) -> dict[str, Any]:
     """The template's variables: plain strings, numbers and lists (the template's header documents each)."""
-    period = report.period
+    year = as_local(report.as_of).year
     return {
-        "year": as_local(report.as_of).year,
-        "period_text": period.title,
-        "table_name": blank.table_name(period.form),
-        "deadline_text": chinese_date(as_local(period.deadline).date()),
+        "year": year,
+        "issuer": config.circular.issuer,
+        "doc_number": config.circular.doc_number.replace("{year}", str(year)),
+        "period_text": report.period.title,
+        "table_name": blank.table_name(report.period.form),
+        "deadline_text": chinese_date(as_local(report.period.deadline).date()),
         "as_of_text": chinese_date(as_local(report.as_of).date()),
         "total_text": wan_text(report.total),
         "unit_count": report.expected,
         "reported_count": len(report.reported),
-        "on_time": _names(report.with_verdict(ON_TIME)),
-        "late": [_late(unit.name, unit.first, period) for unit in report.with_verdict(LATE) if unit.first],
-        "missing": _names(report.with_verdict(MISSING)),
         "nil": _names(unit for unit in report.units if unit.nil),
         "exempt": _names(report.with_verdict(EXEMPT)),
         "problems": _problems(report, templates),
+        "rounding": _rounding_differs(report),
+        "cn": chinese_number,
+        **_verdicts(report, config),
+        **_next_steps(report, config),
     }
+
+
+def _verdicts(report: PeriodReport, config: Config) -> dict[str, Any]:
+    """Who is praised and who is named for falling short, by the configured rules; the counts always, so the
+    text stays true about units the rules do not name."""
+    rules = config.circular
+    qualifying = praised(report, rules.praise)
+    late, missing = report.with_verdict(LATE), report.with_verdict(MISSING)
+    named_late = [_late(unit.name, unit.first, report.period) for unit in late if unit.first]
+    return {
+        "on_time_count": len(report.with_verdict(ON_TIME)),
+        "praise_rules": list(rules.praise),
+        "praised": _names(qualifying[: rules.praise_max] if rules.praise_max else qualifying),
+        "praise_count": len(qualifying),
+        "late": named_late if LATE in rules.criticise else [],
+        "late_count": len(late),
+        "missing": _names(missing) if MISSING in rules.criticise else [],
+        "missing_count": len(missing),
+    }
+
+
+def praised(report: PeriodReport, rules: Sequence[str]) -> list[UnitReport]:
+    """The units that meet every praise rule, the earliest first table first. Only a unit that reported can be
+    praised, whatever the rules: praising a silence would read as a mistake."""
+    checks = [PRAISE_RULES[rule] for rule in rules]
+    qualifying = [unit for unit in report.units if unit.first and all(check(unit) for check in checks)]
+    return sorted(qualifying, key=_first_received)
+
+
+def _first_received(unit: UnitReport) -> datetime:
+    assert unit.first is not None  # only units that reported are sorted
+    return unit.first.received_at
+
+
+def data_issues(unit: UnitReport) -> list[Issue]:
+    """The problems of the unit's counted table that are the unit's (not the staff's mail problems)."""
+    current = unit.current
+    return [issue for issue in current.issues if issue.code not in STAFF_ONLY] if current else []
+
+
+PRAISE_RULES: dict[str, Callable[[UnitReport], bool]] = {
+    "on_time": lambda unit: unit.verdict == ON_TIME,
+    "with_data": lambda unit: not unit.nil,
+    "no_problems": lambda unit: not data_issues(unit),
+}
+
+
+def _next_steps(report: PeriodReport, config: Config) -> dict[str, Any]:
+    """What section 三 can say for sure: the statistic's next deadline, the day this period stops taking tables
+    (only while it still does), the mailbox and the staff contact."""
+    coming = next_period(report.period, config.deadlines, WorkCalendar.from_config(config.calendar))
+    still_open = report.period.closes > report.as_of
+    return {
+        "next_title": coming.title if coming else "",
+        "next_deadline_text": chinese_date(as_local(coming.deadline).date()) if coming else "",
+        "closes_text": chinese_date(as_local(report.period.closes).date()) if still_open else "",
+        "mailbox": config.mailbox,
+        "contact_name": config.staff.contact_name,
+        "contact_phone": config.staff.contact_phone,
+    }
+
+
+def _rounding_differs(report: PeriodReport) -> bool:
+    """Whether a shown 合计 differs from the sum of the shown amounts it totals: within a unit or over units."""
+    over_units = rounding_differs((unit.total for unit in report.units), report.total)
+    return over_units or any(
+        rounding_differs((group.amount for group in grouped(unit.current.lines)), unit.total)
+        for unit in report.units
+        if unit.current is not None
+    )
 
 
 def _plain(text: str) -> str:
@@ -94,8 +179,8 @@ def _problems(report: PeriodReport, templates: Templates) -> list[dict[str, Any]
     """Data problems by kind, in order of first appearance, with the units that have each and how often.
     Problems of the mail itself (an unregistered sender, a wrong Date header) are staff's, not the data's."""
     by_code: dict[str, dict[str, int]] = {}
-    for unit, issue in report.issues():
-        if issue.code not in STAFF_ONLY:
+    for unit in report.units:
+        for issue in data_issues(unit):
             counts = by_code.setdefault(issue.code, {})
             counts[_plain(unit.name)] = counts.get(_plain(unit.name), 0) + 1
     return [
@@ -103,11 +188,23 @@ def _problems(report: PeriodReport, templates: Templates) -> list[dict[str, Any]
             "code": code,
             "name": templates.problem_name(code),
             "units": list(counts),
+            "places": [{"name": name, "count": count} for name, count in counts.items()],
             "unit_count": len(counts),
             "count": sum(counts.values()),
         }
         for code, counts in by_code.items()
     ]
+
+
+DIGITS = "零一二三四五六七八九"
+
+
+def chinese_number(number: int) -> str:
+    """1 → 一, 10 → 十, 12 → 十二, 23 → 二十三: the ordinals of the （一）（二）… headings (1 to 99)."""
+    tens, ones = divmod(number, 10)
+    if tens == 0:
+        return DIGITS[ones]
+    return f"{DIGITS[tens] if tens > 1 else ''}十{DIGITS[ones] if ones else ''}"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -116,10 +213,11 @@ def _problems(report: PeriodReport, templates: Templates) -> list[dict[str, Any]
 
 @dataclass(frozen=True)
 class Block:
-    """One paragraph, the table or a page break, as the template's markup describes it."""
+    """One paragraph, the table, a page or section break or the red rule, as the template's markup says."""
 
-    kind: str  # masthead | title | heading | subheading | centre | left | right | body | table | page
+    kind: str  # masthead | title | heading | subheading | centre | left | right | note | body | table | page | …
     text: str = ""
+    run_in: str = ""  # a subheading's text that follows it in the same paragraph, as seed 003 writes （三）
 
 
 PREFIXES = (  # longest first: "### " also starts with "# "
@@ -130,25 +228,29 @@ PREFIXES = (  # longest first: "### " also starts with "# "
     ("^ ", "centre"),
     ("< ", "left"),
     ("> ", "right"),
+    ("~ ", "note"),
 )
-MARKS = {"[[统计表]]": "table", "[[分页]]": "page"}
+MARKS = {"[[统计表]]": "table", "[[分页]]": "page", "[[横向]]": "landscape", "[[红线]]": "rule"}
 
 
 def blocks(text: str) -> list[Block]:
     """The rendered template as blocks: marked lines stand alone; neighbouring plain lines make one body
-    paragraph (joined without a space, as Chinese is written) and blank lines end it."""
+    paragraph (joined without a space, as Chinese is written) and blank lines end it. Plain lines right under a
+    subheading (no blank line between) run on in the subheading's paragraph."""
     found: list[Block] = []
     body: list[str] = []
+    lead: Block | None = None
     for raw in text.splitlines():
         line = raw.strip()
         block = _marked(line)
-        if block is not None or not line:
-            _end_paragraph(body, found)
-        if block is not None:
-            found.append(block)
-        elif line:
+        if line and block is None:
             body.append(line)
-    _end_paragraph(body, found)
+            continue
+        _end_paragraph(lead, body, found)
+        lead = block if block is not None and block.kind == "subheading" else None
+        if block is not None and lead is None:
+            found.append(block)
+    _end_paragraph(lead, body, found)
     return found
 
 
@@ -161,10 +263,12 @@ def _marked(line: str) -> Block | None:
     return None
 
 
-def _end_paragraph(body: list[str], found: list[Block]) -> None:
-    if body:
+def _end_paragraph(lead: Block | None, body: list[str], found: list[Block]) -> None:
+    if lead is not None:
+        found.append(Block(lead.kind, lead.text, "".join(body)))
+    elif body:
         found.append(Block("body", "".join(body)))
-        body.clear()
+    body.clear()
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -186,7 +290,8 @@ def table_header(report: PeriodReport) -> list[str]:
 
 
 def table_rows(report: PeriodReport) -> list[UnitRows]:
-    """A block per unit in the registry's order; a row per 产品来源 and 采购方式, amounts in exact 万元."""
+    """A block per unit in the registry's order; a row per 产品来源 and 采购方式. Every shown amount is its exact
+    amount rounded, the unit's 合计 included (never the sum of rounded rows)."""
     return [_unit_rows(unit, report.dated) for unit in report.units]
 
 
@@ -207,6 +312,54 @@ def _group_cells(group: Group, dated: bool) -> tuple[str, ...]:
     quantity = f"{group.quantity:f}" if group.quantity is not None else ""
     when = ("、".join(group.purchased_on), quantity) if dated else ()
     return ("、".join(group.products), group.source, group.channel, *when, wan_text(group.amount))
+
+
+def table_columns(units: Sequence[UnitRows], total: str) -> list[list[str]]:
+    """Every body cell's text by column (the grand total row's included), for fitting the widths."""
+    middle = [row for unit in units for row in unit.rows]
+    columns = [list(cells) for cells in zip(*middle, strict=True)] if middle else []
+    return [[unit.name for unit in units] + ["合计"], *columns, [unit.total for unit in units] + [total]]
+
+
+# Widths are measured in ems of the table's font: a CJK character is one, anything else (digits, the point,
+# Latin letters) at most 0.6 in the fonts Word and LibreOffice use for 宋体.
+NARROW_EM = 0.6
+CELL_PADDING_MM = 5.5  # Word's default cell margins (1.9 mm a side), and room for a bold figure
+AMOUNT_MIN_EMS = 6.0  # an amount column's header breaks as "金额（单位：" / "万元）"
+TEXT_MIN_EMS = 4.0  # "单位名称", "产品来源" on one line
+AMOUNT_COLUMNS = 2  # 金额 and 合计, the last two
+
+
+def text_ems(text: str) -> float:
+    return sum(1.0 if unicodedata.east_asian_width(char) in "WF" else NARROW_EM for char in text)
+
+
+def column_widths(columns: Sequence[Sequence[str]], room_mm: float, em_mm: float) -> list[float]:
+    """Column widths in mm: the amount columns as wide as their widest figure, so that no figure ever wraps; the
+    rest of the room shared fairly among the text columns (see `fair_shares`)."""
+    amount_from = len(columns) - AMOUNT_COLUMNS
+    needs = [
+        max(AMOUNT_MIN_EMS if index >= amount_from else TEXT_MIN_EMS, *map(text_ems, cells)) * em_mm + CELL_PADDING_MM
+        for index, cells in enumerate(columns)
+    ]
+    fixed = needs[amount_from:]
+    minimum = TEXT_MIN_EMS * em_mm + CELL_PADDING_MM
+    return [*fair_shares(needs[:amount_from], room_mm - sum(fixed), minimum), *fixed]
+
+
+def fair_shares(needs: Sequence[float], room: float, minimum: float) -> list[float]:
+    """Max-min fair shares of the room: a column that needs less than an equal share gets what it needs, the
+    others split what is left (long product lists wrap, short columns do not); room left over when every column
+    fits is spread in proportion. No column is narrower than `minimum`, even when the room is too small."""
+    widths = [0.0] * len(needs)
+    order = sorted(range(len(needs)), key=lambda index: needs[index])
+    left = room
+    for position, index in enumerate(order):
+        widths[index] = max(min(needs[index], left / (len(order) - position)), minimum)
+        left -= widths[index]
+    if left > 0 and widths:
+        widths = [width + left * width / sum(widths) for width in widths]
+    return widths
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -237,21 +390,33 @@ LOOKS = {
     "centre": Look("通报居中", BODY_FONT, 16, WD_ALIGN_PARAGRAPH.CENTER),
     "left": Look("通报顶格", BODY_FONT, 16, WD_ALIGN_PARAGRAPH.LEFT),
     "right": Look("通报落款", BODY_FONT, 16, WD_ALIGN_PARAGRAPH.RIGHT),
+    "note": Look("通报表注", BODY_FONT, 12, WD_ALIGN_PARAGRAPH.LEFT, pitch=None),
     "cell": Look("通报表格", "宋体", 10.5, WD_ALIGN_PARAGRAPH.CENTER, pitch=None),
+    "page_number": Look("通报页码", "宋体", 14, WD_ALIGN_PARAGRAPH.CENTER, pitch=None),
 }
+RUN_IN_STYLE = "通报正文字符"  # the body font for the text that runs on after a （一） lead
 RED = RGBColor(0xC0, 0x00, 0x00)
-TEXT_WIDTH_MM = 210 - 28 - 26  # A4 less the standard's left and right margins
-COLUMN_WEIGHTS = {"单位名称": 3.0, "产品名称": 4.0, "产品来源": 3.2, "采购方式": 2.2, "采购时间": 2.2}
+RED_RULE = {"w:val": "single", "w:sz": "12", "w:space": "11", "w:color": "C00000"}  # 1.5 pt, 4 mm under the 文号
+# pPr children that come after w:pBdr in the schema's order (Word refuses a document with them out of order).
+AFTER_BORDER = ("w:shd", "w:tabs", "w:suppressAutoHyphens", "w:kinsoku", "w:wordWrap", "w:overflowPunct",
+                "w:topLinePunct", "w:autoSpaceDE", "w:autoSpaceDN", "w:bidi", "w:adjustRightInd", "w:snapToGrid",
+                "w:spacing", "w:ind", "w:contextualSpacing", "w:mirrorIndents", "w:suppressOverlap", "w:jc",
+                "w:textDirection", "w:textAlignment", "w:textboxTightWrap", "w:outlineLvl", "w:divId",
+                "w:cnfStyle", "w:rPr", "w:sectPr", "w:pPrChange")  # fmt: skip
+FOOTER_ABOVE_MARGIN_MM = 12  # GB/T 9704: 7 mm below the text block, and the 14 pt number's height
+DASH = "—"  # GB/T 9704's page number: "— 1 —", a 一字线 each side
 # Characters XML 1.0 cannot hold: a unit's cell may carry them, and lxml refuses the whole document then.
 NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
-def circular_docx(report: PeriodReport, templates: Templates) -> bytes:
-    """The draft circular as .docx bytes: the rendered template, with the statistics table at [[统计表]]."""
-    text = templates.render_file(TEMPLATE, circular_context(report, templates))
+def circular_docx(report: PeriodReport, templates: Templates, config: Config) -> bytes:
+    """The draft circular as .docx bytes: the rendered template, with the statistics table at [[统计表]], and
+    page numbers on every page."""
+    text = templates.render_file(TEMPLATE, circular_context(report, templates, config))
     document = _new_document()
     for block in blocks(text):
         _add(document, block, report)
+    _page_numbers(document)
     buffer = io.BytesIO()
     document.save(buffer)
     return buffer.getvalue()
@@ -262,8 +427,19 @@ def _add(document: DocxDocument, block: Block, report: PeriodReport) -> None:
         _table(document, report)
     elif block.kind == "page":
         document.add_paragraph(style=LOOKS["body"].name).add_run().add_break(WD_BREAK.PAGE)
+    elif block.kind == "landscape":
+        _landscape_section(document)
+    elif block.kind == "rule":
+        _red_rule(document)
     else:
-        document.add_paragraph(_xml_safe(block.text), style=LOOKS[block.kind].name)
+        paragraph = document.add_paragraph(style=LOOKS[block.kind].name)
+        _add_text(paragraph, block.text)
+        if block.run_in:
+            _add_text(paragraph, block.run_in, RUN_IN_STYLE)
+
+
+def _add_text(paragraph: Paragraph, text: str, style: str | None = None) -> None:
+    paragraph.add_run(_xml_safe(text), style)
 
 
 def _xml_safe(text: str) -> str:
@@ -280,6 +456,8 @@ def _new_document() -> DocxDocument:
     _set_font(document.styles["Normal"].element, BODY_FONT)
     for look in LOOKS.values():
         _add_style(document, look)
+    run_in = document.styles.add_style(RUN_IN_STYLE, WD_STYLE_TYPE.CHARACTER)
+    _set_font(run_in.element, BODY_FONT)
     return document
 
 
@@ -304,8 +482,63 @@ def _set_font(style_element: Any, font: str) -> None:
         fonts.set(qn(attribute), font)
 
 
+def _red_rule(document: DocxDocument) -> None:
+    """The red line under the 文号: the bottom border of the paragraph above the mark (an empty one if none)."""
+    paragraphs = document.element.body.xpath("./w:p")
+    target = paragraphs[-1] if paragraphs else document.add_paragraph()._p
+    border = OxmlElement("w:pBdr")
+    bottom = OxmlElement("w:bottom", attrs={qn(name): value for name, value in RED_RULE.items()})
+    border.append(bottom)
+    target.get_or_add_pPr().insert_element_before(border, *AFTER_BORDER)
+
+
+def _landscape_section(document: DocxDocument) -> None:
+    """A new landscape section from the next page on (the annex's wide table). The section break goes into the
+    last paragraph, as Word puts it, rather than an empty paragraph that could spill onto a page of its own."""
+    body = document.element.body
+    sentinel = body.get_or_add_sectPr()
+    last = body[-2] if len(body) > 1 else None  # body[-1] is the sentinel
+    free = last is not None and last.tag == qn("w:p") and not last.xpath("./w:pPr/w:sectPr")
+    holder = last if free and last is not None else body.add_p()
+    holder.set_sectPr(sentinel.clone())
+    section = document.sections[-1]
+    section.orientation = WD_ORIENT.LANDSCAPE
+    section.page_width, section.page_height = Mm(297), Mm(210)
+    section.top_margin, section.bottom_margin = Mm(28), Mm(26)  # the portrait margins turned with the page
+    section.left_margin, section.right_margin = Mm(37), Mm(35)
+
+
+def _page_numbers(document: DocxDocument) -> None:
+    """ "— 1 —" in every section's footer, on the outer side as GB/T 9704 asks: odd pages right, even pages left,
+    one character in from the margin."""
+    document.settings.odd_and_even_pages_header_footer = True
+    indent = Pt(LOOKS["page_number"].size)
+    for section in document.sections:
+        # The number's line 7 mm under the text block: its foot about 12 mm above the bottom margin's edge.
+        section.footer_distance = Mm(round(Length(section.bottom_margin or Mm(35)).mm) - FOOTER_ABOVE_MARGIN_MM)
+        odd, even = section.footer, section.even_page_footer
+        odd.is_linked_to_previous = even.is_linked_to_previous = False  # its own footer in each section
+        _page_number(odd.paragraphs[0], WD_ALIGN_PARAGRAPH.RIGHT).right_indent = indent
+        _page_number(even.paragraphs[0], WD_ALIGN_PARAGRAPH.LEFT).left_indent = indent
+
+
+def _page_number(paragraph: Paragraph, align: WD_ALIGN_PARAGRAPH) -> Any:
+    """The paragraph as "— PAGE —"; its paragraph format, for the side's indent."""
+    paragraph.style = LOOKS["page_number"].name
+    paragraph.alignment = align
+    paragraph.add_run(f"{DASH} ")
+    field = OxmlElement("w:fldSimple", attrs={qn("w:instr"): "PAGE"})
+    shown = OxmlElement("w:r")
+    shown.append(OxmlElement("w:t"))
+    shown[-1].text = "1"  # what a reader shows before it updates the field
+    field.append(shown)
+    paragraph._p.append(field)
+    paragraph.add_run(f" {DASH}")
+    return paragraph.paragraph_format
+
+
 def _table(document: DocxDocument, report: PeriodReport) -> None:
-    header, units = table_header(report), table_rows(report)
+    header, units, total = table_header(report), table_rows(report), wan_text(report.total)
     table = document.add_table(rows=2 + sum(len(unit.rows) for unit in units), cols=len(header))
     table.style = document.styles["Table Grid"]
     # By id, looked up once: python-docx resolves a style given by name by scanning every style, per cell.
@@ -316,9 +549,12 @@ def _table(document: DocxDocument, report: PeriodReport) -> None:
     for unit in units:
         _unit_block(rows[start : start + len(unit.rows)], unit, style)
         start += len(unit.rows)
+    _keep_with_next(rows[start - 1])  # the grand total never opens a page on its own
     _write(rows[-1].cells[0], "合计", style, bold=True)
-    _write(rows[-1].cells[-1], wan_text(report.total), style, bold=True)
-    _column_widths(table, header)
+    _write(rows[-1].cells[-1], total, style, bold=True)
+    for row in rows:  # a row is never split over two pages
+        row._tr.get_or_add_trPr().append(OxmlElement("w:cantSplit"))
+    _column_widths(table, column_widths(table_columns(units, total), _room_mm(document.sections[-1]), _em_mm()))
 
 
 def _header_row(row: _Row, header: Sequence[str], style: str) -> None:
@@ -329,13 +565,21 @@ def _header_row(row: _Row, header: Sequence[str], style: str) -> None:
 
 
 def _unit_block(rows: Sequence[_Row], unit: UnitRows, style: str) -> None:
-    """The unit's name and 合计 once, in cells merged down its rows; one row per group between them."""
+    """The unit's name and 合计 once, in cells merged down its rows; one row per group between them. Every row
+    but the last keeps with the next, so a block that would cross a page moves whole to the next one."""
     for row, cells in zip(rows, unit.rows, strict=True):
         for cell, text in zip(row.cells[1:-1], cells, strict=True):
             _write(cell, text, style)
     first, last = rows[0].cells, rows[-1].cells
     _write(first[0].merge(last[0]) if len(rows) > 1 else first[0], unit.name, style)
     _write(first[-1].merge(last[-1]) if len(rows) > 1 else first[-1], unit.total, style)
+    for row in rows[:-1]:
+        _keep_with_next(row)
+
+
+def _keep_with_next(row: _Row) -> None:
+    for paragraph in row._tr.iter(qn("w:p")):
+        paragraph.get_or_add_pPr().keepNext_val = True
 
 
 def _write(cell: _Cell, text: str, style: str, bold: bool = False) -> None:
@@ -346,9 +590,18 @@ def _write(cell: _Cell, text: str, style: str, bold: bool = False) -> None:
     paragraph.add_run(_xml_safe(text)).bold = bold or None
 
 
-def _column_widths(table: Table, header: Sequence[str]) -> None:
-    weights = [COLUMN_WEIGHTS.get(name, 2.0) for name in header]
-    widths = [Length(int(Mm(TEXT_WIDTH_MM) * weight / sum(weights))) for weight in weights]
+def _room_mm(section: Section) -> float:
+    """The text width of the section the table is in (the landscape annex's, unless staff removed [[横向]])."""
+    width = (section.page_width or Mm(210)) - (section.left_margin or 0) - (section.right_margin or 0)
+    return float(Length(width).mm)
+
+
+def _em_mm() -> float:
+    return float(Pt(LOOKS["cell"].size).mm)
+
+
+def _column_widths(table: Table, widths_mm: Sequence[float]) -> None:
+    widths = [Mm(width) for width in widths_mm]
     table.autofit = False
     for column, width in zip(table.columns, widths, strict=True):
         column.width = width

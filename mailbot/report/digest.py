@@ -4,7 +4,8 @@
 templates `digest.subject.txt`, `digest.body.txt` and `digest.body.html` show: per period who is in (on time,
 late) and who is missing with their phone, the days left, what came in since the last digest with the change in
 the total, what needs a person, and running totals by unit, 产品来源 and 采购方式 next to the previous period.
-Amounts are exact 万元 (wan_text), so they agree with the workbook and the circular to the fen.
+At the top, the next configured deadline. Amounts are 万元 with two decimals (wan_text), each figure rounded on its
+own as in the workbook and the circular; columns are named by their period (2021年上半年), never "本期".
 """
 
 from __future__ import annotations
@@ -20,7 +21,19 @@ from mailbot.clock import as_local
 from mailbot.periods import Period
 from mailbot.receipts import chinese_date, period_text
 from mailbot.report import attention, blank
-from mailbot.report.facts import EXEMPT, LATE, MISSING, Arrival, PeriodReport, UnitReport, days_between, wan_text
+from mailbot.report.facts import (
+    EXEMPT,
+    LATE,
+    MISSING,
+    ROUNDING_NOTE,
+    Arrival,
+    PeriodReport,
+    UnitReport,
+    days_between,
+    rounding_differs,
+    wan_text,
+)
+from mailbot.words import MAIL_KINDS, word
 from mailbot.workdays import WorkCalendar
 
 DIGEST = "digest"  # the outbox kind and the templates' name
@@ -38,6 +51,14 @@ class DigestFacts:
     attention: tuple[attention.Item, ...] = ()  # report.attention.needs_a_person: the same list as `status`
     other_mail: int = 0  # mail since the last digest that concerns nobody (spam, newsletters)
     uncovered_years: tuple[int, ...] = ()  # years whose holidays the calendar does not know
+    upcoming: Period | None = None  # the configured deadline nearest after `as_of` (`next_deadline`)
+    attached: Period | None = None  # the period whose consolidated workbook goes with the digest
+
+
+def next_deadline(periods: Iterable[Period], as_of: datetime) -> Period | None:
+    """The first deadline still ahead (today's counts until 23:59:59): what staff plan the coming weeks by."""
+    ahead = [p for p in periods if p.deadline >= as_of]
+    return min(ahead, key=lambda p: (p.deadline, p.id), default=None)
 
 
 def is_due(now: datetime, at: time, calendar: WorkCalendar) -> bool:
@@ -87,6 +108,8 @@ def context(
         "inbox_url": link.inbox(),
         "outbox_url": link.outbox(),
         "uncovered_years": list(facts.uncovered_years),
+        "next_deadline": _upcoming(facts.upcoming, facts.as_of, link),
+        "attached_title": facts.attached.title if facts.attached else "",
         "todo": todo,
         "headline": _headline(periods, todo),
         "sender_name": sender_name,
@@ -98,6 +121,18 @@ def _headline(periods: Sequence[Mapping[str, Any]], todo: int) -> str:
     parts = [f"{p['short']}已报{p['reported']}/{p['units']}" for p in periods[:2]]
     parts.append(f"待处理{todo}项" if todo else "无待处理事项")
     return "，".join(parts)
+
+
+def _upcoming(period: Period | None, as_of: datetime, link: Links) -> dict[str, Any] | None:
+    """下一个截止：2021年11月25日（2021年全年工会消费惠农统计表），还有160天."""
+    if period is None:
+        return None
+    return {
+        "date_text": chinese_date(as_local(period.deadline).date()),
+        "table": f"{period.title}{blank.table_name(period.form)}",
+        "days_left": days_between(as_of, period.deadline),
+        "url": link.period(period.id),
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -163,6 +198,7 @@ def _period(
         "id": period.id,
         "url": link.period(period.id),
         "title": f"{blank.table_name(period.form)}（{period.title}）",
+        "name": period.title,  # the column of this period's amounts: 2021年上半年, never an ambiguous 本期
         "short": _short(period),
         "deadline_text": _moment(period.deadline),
         "days_left": -days,
@@ -181,6 +217,8 @@ def _period(
         "by_unit": _side_by_side(report.by_unit(), previous.by_unit() if previous else {}),
         "by_source": _side_by_side(report.by_source(), previous.by_source() if previous else {}),
         "by_channel": _side_by_side(report.by_channel(), previous.by_channel() if previous else {}),
+        # Each row is rounded to the fen of 万元 on its own, as in the workbook: say so when they do not add up.
+        "rounding_note": ROUNDING_NOTE if rounding_differs(report.by_unit().values(), report.total) else "",
         # The period's share of the one needs-a-person list (attention.data_problems), shown under its heading.
         "issues": [
             {
@@ -275,7 +313,7 @@ def _items(facts: DigestFacts, group: str, problem_name: ProblemName, link: Link
             # a mail that failed or may have gone out
             "id": item.mail,
             "status": item.code,
-            "mail_kind": item.kind,
+            "mail_kind": word(MAIL_KINDS, item.kind),  # 催报提醒, not the outbox's code
             "to": item.address,
             "error": item.detail,
         }

@@ -247,6 +247,19 @@ def previous_period(period: Period, deadlines: DeadlinesConfig, calendar: WorkCa
     return max(earlier, key=lambda p: p.deadline, default=None)
 
 
+def next_period(period: Period, deadlines: DeadlinesConfig, calendar: WorkCalendar) -> Period | None:
+    """The same statistic's period due just after this one (2021-annex3-06-15 → 2021-annex3-11-25), in the same
+    form: a month of the monthly regime is followed by the next month, never by a fixed-date period."""
+    year = as_local(period.deadline).year
+    later = [
+        p
+        for y in (year, year + 1)
+        for p in year_periods(y, deadlines, calendar)
+        if p.form == period.form and p.deadline > period.deadline
+    ]
+    return min(later, key=lambda p: p.deadline, default=None)
+
+
 def focus_periods(
     candidates: Iterable[Period], now: datetime, lookahead: timedelta, overdue: timedelta
 ) -> list[Period]:

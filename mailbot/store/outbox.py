@@ -12,12 +12,12 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mailbot.clock import as_local
-from mailbot.notices import ReceiptDue, Recipient, State, route
+from mailbot.notices import HOLD_LIMIT, ReceiptDue, Recipient, State, route
 from mailbot.store import exemptions
 from mailbot.store.models import Flag, Message, OutboxMail, Submission, Unit, UnitAddress
 
@@ -150,19 +150,38 @@ def redirect_pending(session: Session, address: str) -> tuple[int, int]:
 
 
 def _receipts_due(session: Session, now: datetime, max_age: timedelta) -> tuple[ReceiptDue, ...]:
+    """Recent messages that deserve a receipt, with whether their sender is registered for their unit. Those
+    up to HOLD_LIMIT older are read too: a receipt held for its sender counts its age from the confirmation."""
+    address = UnitAddress.address == func.lower(Message.from_address)
     rows = session.execute(
-        select(Message.id, Message.sha256, Unit.name, Message.from_address, Message.received_at)
+        select(
+            Message.id,
+            Message.sha256,
+            Unit.name,
+            Message.from_address,
+            Message.received_at,
+            UnitAddress.source,
+            UnitAddress.created_at,
+        )
         .join(Unit, Message.unit_id == Unit.id)
+        .outerjoin(UnitAddress, and_(address, UnitAddress.unit_id == Message.unit_id))
         .where(
             Message.status == "processed",
             Message.kind.in_(RECEIPT_KINDS),
             Message.no_reply == "",
-            Message.received_at >= now - max_age,
+            Message.received_at >= now - max_age - HOLD_LIMIT,
             Message.received_at <= now,
         )
         .order_by(Message.received_at, Message.id)
     )
-    return tuple(ReceiptDue(row.id, row.sha256, row.name, row.from_address, row.received_at) for row in rows)
+    return tuple(_receipt_due(*row) for row in rows)
+
+
+def _receipt_due(
+    message: int, sha256: str, unit: str, sender: str, received: datetime, source: str | None, since: datetime | None
+) -> ReceiptDue:
+    confirmed = since if source == "confirmed" else None
+    return ReceiptDue(message, sha256, unit, sender, received, registered=source is not None, confirmed_at=confirmed)
 
 
 def enqueue(session: Session, mails: Sequence[Outgoing], now: datetime) -> list[str]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
-from mailbot.receipts import ProblemFact, ReceiptFacts, TableFact
+from mailbot.receipts import ECHO_LIMIT, ProblemFact, ReceiptFacts, TableFact
 from mailbot.store.models import Attachment, Message, Problem, Submission, SubmissionRow, Unit
 
 
@@ -38,7 +40,8 @@ def _tables(session: Session, message_id: int) -> tuple[TableFact, ...]:
         .outerjoin(earlier, Submission.supersedes_id == earlier.id)
         .where(Submission.message_id == message_id)
         .order_by(Submission.position, Submission.id)
-    )
+    ).all()
+    read = _rows_read(session, [s.id for s, _, _ in found])
     return tuple(
         TableFact(
             annex=s.annex,
@@ -51,9 +54,23 @@ def _tables(session: Session, message_id: int) -> tuple[TableFact, ...]:
             nil=s.nil,
             status=s.status,
             earlier=earlier_at,
+            read=read.get(s.id, ()),
         )
         for s, count, earlier_at in found
     )
+
+
+def _rows_read(session: Session, submissions: Sequence[int]) -> dict[int, tuple[Mapping[str, str], ...]]:
+    """The first rows of each submission as stored, the ones a receipt echoes (the rest it only counts)."""
+    found: dict[int, list[Mapping[str, str]]] = {}
+    rows = session.execute(
+        select(SubmissionRow.submission_id, SubmissionRow.fields)
+        .where(SubmissionRow.submission_id.in_(list(submissions)), SubmissionRow.position < ECHO_LIMIT)
+        .order_by(SubmissionRow.submission_id, SubmissionRow.position)
+    )
+    for submission_id, fields in rows:
+        found.setdefault(submission_id, []).append({key: str(value) for key, value in (fields or {}).items()})
+    return {submission_id: tuple(read) for submission_id, read in found.items()}
 
 
 def _problems(session: Session, message_id: int) -> tuple[ProblemFact, ...]:

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mailbot import words
 from mailbot.errors import ArchiveCorruptError, InputError
 from mailbot.notices import RECEIPT
 from mailbot.periods import Period, periods_of
@@ -128,14 +129,15 @@ class Pages:
         with self.session() as session:
             report = period_report(session, period, self.app.clock())
         name = f"通报草稿（{period.title}）.docx"
-        return download(circular_docx(report, self.app.templates), name, DOCX)
+        return download(circular_docx(report, self.app.templates, self.app.config), name, DOCX)
 
     def blank_annex(self, request: Request, viewer: Viewer) -> Response:
         """The blank table the reminders attach, without a unit's name filled in."""
         period = self.find(request.path_params["period_id"])
         if period is None:
             return self.console.not_found(request, "没有这一期")
-        return download(blank.blank_workbook(period.form, ""), blank.file_name(period.form), XLSX)
+        workbook = blank.blank_workbook(period.form, "", blank.due_before(period.deadline), self.app.config.mailbox)
+        return download(workbook, blank.file_name(period.form), XLSX)
 
     # -----------------------------------------------------------------------------------------------------
     # A unit, a message, an attachment
@@ -264,14 +266,14 @@ class Pages:
     def words() -> dict[str, Any]:
         """What templates need to put statuses and kinds into words and times into Chinese."""
         return {
-            "word": views.word,
+            "word": words.word,
             "moment": views.moment_text,
-            "status_words": views.STATUS_WORDS,
-            "kind_words": views.KIND_WORDS,
-            "attributed_words": views.ATTRIBUTED_WORDS,
-            "version_words": views.VERSION_WORDS,
-            "mail_words": views.MAIL_WORDS,
-            "mail_kinds": views.MAIL_KINDS,
+            "status_words": words.STATUS_WORDS,
+            "kind_words": words.KIND_WORDS,
+            "attributed_words": words.ATTRIBUTED_WORDS,
+            "version_words": words.VERSION_WORDS,
+            "mail_words": words.MAIL_WORDS,
+            "mail_kinds": words.MAIL_KINDS,
             "wan": views.wan_or_blank,
         }
 

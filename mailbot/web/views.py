@@ -19,54 +19,21 @@ from mailbot.report import blank
 from mailbot.report.facts import (
     EXEMPT,
     LATE,
-    MISSING,
-    NIL_WORD,
     ON_TIME,
-    VERDICT_WORDS,
     PeriodReport,
     UnitReport,
     days_between,
     wan_text,
 )
-from mailbot.store.bounces import KIND_NAMES
 from mailbot.store.models import SubmissionRow
+from mailbot.words import (
+    NIL,
+    STATUS_WORDS,
+    STATUSES,
+    word,
+)
 from mailbot.workdays import WorkCalendar
 
-NIL = "nil"  # the console's and the JSON's status of a unit that reported nothing to report
-STATUSES = (ON_TIME, LATE, NIL, EXEMPT, MISSING)  # the order counts are shown in
-STATUS_WORDS = {**VERDICT_WORDS, NIL: NIL_WORD}
-KIND_WORDS = {
-    "report": "报表",
-    "nil_report": "无数据说明",
-    "not_a_report": "非报表来信",
-    "auto_or_bounce": "自动回复或退信",
-    "unknown_sender": "发件人不明",
-    "rejected_input": "拒收",
-    "": "尚未处理",
-}
-ATTRIBUTED_WORDS = {
-    "address": "发件地址已登记为该单位",
-    "subject": "邮件标题中写有单位名称",
-    "filename": "附件文件名中写有单位名称",
-    "body": "邮件正文中写有单位名称",
-    "": "未能确定单位",
-}
-VERSION_WORDS = {"current": "当前有效", "superseded": "已被更正", "duplicate": "重复发送"}
-MAIL_WORDS = {
-    "pending": "待发送",
-    "sending": "发送中",
-    "delivering": "发送中",
-    "sent": "已发送",
-    "failed": "发送失败",
-    "cancelled": "已取消",
-    "uncertain": "可能已发出，需人工确认",
-    "bounced": "被退回",
-}
-MAIL_KINDS = {
-    **KIND_NAMES,
-    "alert": "告警",
-    "annex2_nudge": "附件2提醒",
-}
 ROW_HIDDEN = ("purchased_from", "purchased_to", "unit", "seq")  # derived or repeated on every row
 
 ProblemName = Callable[[str], str]
@@ -77,11 +44,6 @@ def status_of(unit: UnitReport) -> str:
     table saying it has nothing to report shows as nil, whether it came on time or not."""
     verdict = unit.verdict
     return NIL if verdict in (ON_TIME, LATE) and unit.nil else verdict
-
-
-def word(words: Mapping[str, str], key: str) -> str:
-    """The Chinese word for a status or kind; a value this page does not know yet shows as itself."""
-    return words.get(key, key)
 
 
 def moment_text(moment: datetime | None) -> str:
