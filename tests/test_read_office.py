@@ -114,7 +114,7 @@ def test_it_converts_xls_to_xlsx_and_cleans_its_temporary_files() -> None:
     office = LibreOffice()
     xlsx = office.convert(via_libreoffice(xlsx_bytes(), "xlsx", "xls"), "xls", "xlsx")
     assert xlsx.startswith(b"PK\x03\x04")
-    assert leftovers() == before
+    assert leftovers() <= before  # none of its own left; another process's may come and go meanwhile
     profile = office._profile  # the profile lives as long as the adapter, for fast later calls
     assert profile is not None
     assert Path(profile.name).is_dir()
