@@ -298,19 +298,18 @@ def status(ctx: Context, as_of: str | None, as_json: bool) -> None:
     Example:
       mailbot status --as-of 2021-06-16 --json
     """
-    from mailbot.console import print_status
-    from mailbot.report.status import build_status
+    from mailbot.report.status import attention, build_status
     from mailbot.store.db import transaction
 
     app = ctx.app
     moment = _parse_time(as_of) or app.clock()
-    pipeline = app.ready_pipeline()
-    digests = app.digests()
-    with transaction(pipeline.sessions, readonly=True) as session:
-        result = build_status(session, moment, digests.needs_a_person(session, moment))
+    with transaction(app.ready(), readonly=True) as session:
+        result = build_status(session, moment, attention(session, moment, app.config, app.calendar, app.archive))
     if as_json:
         _echo_json(result.to_json())
     else:
+        from mailbot.console import print_status
+
         print_status(result, app.templates.problem_name)
 
 
@@ -373,14 +372,16 @@ def digest(ctx: Context, as_of: str | None, dry_run: bool, output: Path | None) 
     app = ctx.app
     moment = _parse_time(as_of) or app.clock()
     digests = app.digests()
-    made = digests.render(moment)
-    if output is not None:
-        page = made.rendered.text if output.suffix.lower() == ".txt" else made.rendered.html
-        output.write_text(page, encoding="utf-8")
-        click.echo(f"wrote {output}", err=True)
-    if dry_run:
-        click.echo(made.rendered.subject + "\n\n" + made.rendered.text, nl=False)
-        return
+    if output is not None or dry_run:
+        # The text only: queueing builds the attached workbook itself, and a preview never shows it.
+        made = digests.render(moment, attachment=False)
+        if output is not None:
+            page = made.rendered.text if output.suffix.lower() == ".txt" else made.rendered.html
+            output.write_text(page, encoding="utf-8")
+            click.echo(f"wrote {output}", err=True)
+        if dry_run:
+            click.echo(made.rendered.subject + "\n\n" + made.rendered.text, nl=False)
+            return
     if not app.config.staff.digest_to:
         raise ConfigError("staff.digest_to is empty: nobody to send the digest to (use --dry-run to preview)")
     queued = digests.queue(moment)
@@ -433,8 +434,7 @@ def outbox_list(ctx: Context, statuses: tuple[str, ...], as_json: bool) -> None:
     from mailbot.store import outbox as store
     from mailbot.store.db import transaction
 
-    app = ctx.app
-    with transaction(app.outbox().sessions, readonly=True) as session:
+    with transaction(ctx.app.current(), readonly=True) as session:
         rows = [_mail_json(row) for row in store.listing(session, statuses)]
         paused = store.paused(session)
     if as_json:
@@ -544,7 +544,7 @@ def _change_mails(ctx: Context, action: str, mail_ids: tuple[int, ...], done: st
 def _acting(ctx: Context) -> App:
     """The App, on a database at the newest revision that knows the config's units: staff act on it."""
     app = ctx.app
-    app.ready_pipeline().close()
+    app.ready()
     return app
 
 
@@ -594,7 +594,7 @@ def export(ctx: Context, fmt: str, output: Path | None, period: str | None, what
     if fmt == "xlsx" and output is None:
         raise InputError("--format xlsx needs -o FILE")
     app = ctx.app
-    with transaction(app.ready_pipeline().sessions, readonly=True) as session:
+    with transaction(app.ready(), readonly=True) as session:
         periods = periods_of(data_years(session), app.config.deadlines, app.calendar)
         if period is not None:
             _require_period(app, session, period, periods)
@@ -691,7 +691,7 @@ def archive_verify(ctx: Context) -> None:
     from mailbot.verify import verify_archive
 
     app = ctx.app
-    result = verify_archive(app.ready_pipeline().sessions, app.archive)
+    result = verify_archive(app.ready(), app.archive)
     for damage in result.damaged:
         click.echo(damage.describe())
     if result.swept:
@@ -729,13 +729,11 @@ def units_list(ctx: Context, as_json: bool) -> None:
     Example:
       mailbot units list --json
     """
-    from mailbot.console import print_units
     from mailbot.store import ledger
     from mailbot.store.db import transaction
 
     app = ctx.app
-    pipeline = app.ready_pipeline()
-    with transaction(pipeline.sessions, readonly=True) as session:
+    with transaction(app.ready(), readonly=True) as session:
         registry = ledger.load_registry(session, app.config.staff, app.config.own_addresses)
     if as_json:
         _echo_json(
@@ -752,6 +750,8 @@ def units_list(ctx: Context, as_json: bool) -> None:
             ]
         )
     else:
+        from mailbot.console import print_units
+
         print_units(registry)
 
 
@@ -1007,7 +1007,7 @@ def report_circular(ctx: Context, period_id: str, output: Path, as_of: str | Non
     app = ctx.app
     period = money_period(period_id, app.config)  # before touching the database: a typo fails fast
     moment = _parse_time(as_of) or app.clock()
-    with transaction(app.ready_pipeline().sessions, readonly=True) as session:
+    with transaction(app.ready(), readonly=True) as session:
         facts = period_report(session, period, moment)
     output.write_bytes(circular_docx(facts, app.templates, app.config))
     click.echo(f"wrote {output}", err=True)
@@ -1106,8 +1106,7 @@ def users_list(ctx: Context, as_json: bool) -> None:
     from mailbot.store.db import transaction
 
     app = ctx.app
-    app.ready_pipeline()
-    with transaction(app.sessions, readonly=True) as session:
+    with transaction(app.ready(), readonly=True) as session:
         rows = [
             {
                 "name": u.name,
@@ -1171,9 +1170,9 @@ def _change_users(ctx: Context, action: str, name: str, change: Callable[[Any, d
     from mailbot.store.db import transaction
 
     app = ctx.app
-    app.ready_pipeline()
+    sessions = app.ready()
     now = app.clock()
-    with transaction(app.sessions) as session:
+    with transaction(sessions) as session:
         change(session, now)
         store.audit(session, CLI_USER, action, f"user:{name}", None, {"user": name}, now)
 

@@ -180,6 +180,11 @@ class WorkerConfig:
     poll_minutes: int = 5
     # A worker whose heartbeat is 4 beats old (2 minutes by default) is taken for dead by the next one to start.
     heartbeat_seconds: int = 30
+    # Push: the worker waits for new mail in IMAP IDLE (RFC 2177) when the server offers it, and answers it at
+    # once; the scheduled poll stays as the safety net. false: only the scheduled poll.
+    idle: bool = True
+    idle_minutes: int = 25  # IDLE is ended and re-issued after this long (RFC 2177: within 29 minutes)
+    noop_seconds: int = 60  # a server without IDLE is asked with NOOP this often; 0 = only the scheduled poll
 
 
 CIRCULAR_PRAISE = ("on_time", "with_data", "no_problems")  # what a unit must have done to be named with praise
@@ -441,6 +446,9 @@ def _check_semantics(config: Config) -> None:
     _check_staff(config.staff)
     _check_positive("worker.poll_minutes", config.worker.poll_minutes)
     _check_positive("worker.heartbeat_seconds", config.worker.heartbeat_seconds)
+    if not 1 <= config.worker.idle_minutes <= 29:
+        raise ConfigError(f"worker.idle_minutes: expected 1 to 29 (RFC 2177), got {config.worker.idle_minutes}")
+    _check_not_negative("worker.noop_seconds", (config.worker.noop_seconds,))
     _check_web(config.web)
     _check_circular(config.circular)
     _check_dates("calendar.workdays", config.calendar.workdays)

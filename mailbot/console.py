@@ -10,15 +10,17 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from mailbot.registry import Registry
-from mailbot.report.status import Status
 from mailbot.words import KIND_WORDS, MAIL_KINDS, MAIL_WORDS
+
+if TYPE_CHECKING:  # the commands that print these have built them; `units list` needs no status queries
+    from mailbot.registry import Registry
+    from mailbot.report.status import Status
 
 ProblemName = Callable[[str], str]
 

@@ -20,9 +20,8 @@ from mailbot.mails import Rendered, Templates, new_message_id
 from mailbot.periods import Period, periods_of
 from mailbot.report import digest
 from mailbot.report.attention import Item, needs_a_person
-from mailbot.report.facts import PeriodReport, focus_periods, previous_period
-from mailbot.report.status import other_mail
-from mailbot.report.workbook import consolidated_workbook, file_name
+from mailbot.report.facts import PeriodReport, previous_period
+from mailbot.report.status import focus_reports, other_mail
 from mailbot.store import outbox as store
 from mailbot.store.archive import Archive
 from mailbot.store.db import transaction
@@ -48,10 +47,8 @@ class Digests:
 
     def focus(self, session: Session, now: datetime) -> list[PeriodReport]:
         """The periods the digest is about, as of `now`: their data problems are needs-a-person items in
-        `status` as in the digest."""
-        staff = self.config.staff
-        lookahead, overdue = timedelta(days=staff.digest_lookahead_days), timedelta(days=staff.digest_overdue_days)
-        return [period_report(session, p, now) for p in focus_periods(self._periods(now), now, lookahead, overdue)]
+        `status` as in the digest (one definition, `report.status.focus_reports`)."""
+        return focus_reports(session, now, self.config, self.calendar)
 
     def needs_a_person(
         self, session: Session, now: datetime, reports: Sequence[PeriodReport] | None = None
@@ -87,7 +84,12 @@ class Digests:
         before = previous_period(period, self.config.deadlines, self.calendar)
         return period_report(session, before, now) if before is not None else None
 
-    def render(self, now: datetime) -> Digest:
+    def render(self, now: datetime, attachment: bool = True) -> Digest:
+        """The digest as of `now`. Without `attachment` the workbook is named but not built: a preview that only
+        shows the text (`digest --dry-run`) need not wait for a 300-unit workbook (about a second)."""
+        # openpyxl loads here, not when the module is imported: `status` and `remind` reach Digests without it.
+        from mailbot.report.workbook import consolidated_workbook, file_name
+
         facts = self.facts(now)
         context = digest.context(
             facts,
@@ -100,6 +102,8 @@ class Digests:
         main = next((p for p in facts.periods if p.period == facts.attached), None)
         if main is None:
             return Digest(facts, rendered)
+        if not attachment:
+            return Digest(facts, rendered, file_name(main))
         workbook = consolidated_workbook(main, self.templates, self.config.staff.digest_amounts)
         return Digest(facts, rendered, file_name(main), workbook)
 

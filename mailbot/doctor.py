@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from mailbot.app import App
 from mailbot.config import Config, read_secret
-from mailbot.errors import CalendarError, ConfigError, MailbotError
+from mailbot.errors import CalendarError, ConfigError, DatabaseError, MailbotError
 from mailbot.read.office import LibreOffice
 
 
@@ -71,6 +71,11 @@ def _tables(app: App) -> str:
 def _database(app: App) -> str:
     from mailbot.store import db
 
+    if db.head_revision() != db.SCHEMA_HEAD:  # the commands check databases against the constant, not the scripts
+        raise DatabaseError(
+            f"the migrations of this installation end at {db.head_revision()} but mailbot expects {db.SCHEMA_HEAD} "
+            "(store/db.py SCHEMA_HEAD): reinstall mailbot"
+        )
     db.require_current(app.engine)
     return f"{db.current_revision(app.engine)} (newest) at {app.engine.url.render_as_string(hide_password=True)}"
 
@@ -80,7 +85,22 @@ def _imap(app: App) -> str:
         raise ConfigError("not configured: add an [imap] section with host, user and password_env")
     with app.open_mailbox() as mailbox:
         count = len(mailbox.uids_after(0))
-        return f"login, ID and SELECT {app.config.imap.folder} ok on {app.config.imap.host}; {count} messages"
+        push = _push_mode(app.config, mailbox.offers_idle())
+        return f"login, ID and SELECT {app.config.imap.folder} ok on {app.config.imap.host}; {count} messages; {push}"
+
+
+def _push_mode(config: Config, offers_idle: bool) -> str:
+    """How `mailbot run` will hear of new mail on this server (its log says the same when it connects)."""
+    from mailbot.push import push_mode
+
+    poll = f"new mail waits for the poll every {config.worker.poll_minutes} min"
+    if not config.worker.idle:
+        return f"push off (worker.idle = false): {poll}"
+    return {
+        "idle": "IDLE offered: the worker is told of new mail at once (push)",
+        "noop": f"no IDLE: the worker asks with NOOP every {config.worker.noop_seconds} s",
+        "poll": f"no IDLE and worker.noop_seconds = 0: {poll}",
+    }[push_mode(offers_idle, config.worker.noop_seconds)]
 
 
 def _smtp(app: App) -> str:

@@ -18,13 +18,22 @@ has started starts no job.
 
 The jobs run in one thread and the heartbeat in another, each with its own connection: every write transaction
 begins IMMEDIATE (mailbot.store.db), so each waits for the other's few milliseconds instead of failing.
+
+Push (mailbot.push, `worker.idle`): a third thread waits on an IMAP connection of its own for the server to
+announce new mail (IDLE, or NOOP without it) and then runs the `push` round — the scheduled poll's path (the
+folder's poll lock, skipped while a `mailbot poll` holds it), the receipts, the outbox — so that a unit's receipt
+goes out within seconds. Jobs and rounds run one at a time: a round that comes during a scheduled poll waits for
+it rather than being skipped by the poll lock, which could leave the new mail to the next poll. The scheduled
+poll stays as the safety net.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
@@ -39,6 +48,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailbot.clock import TZ, as_local
 from mailbot.errors import AuthenticationError, MailbotError, PollBusyError, WorkerLockError
 from mailbot.processes import Holder, pid_alive
+from mailbot.push import PushWatcher
 from mailbot.report.digest import is_due
 from mailbot.stopping import StopSignal
 from mailbot.store import db
@@ -52,13 +62,14 @@ log = logging.getLogger(__name__)
 
 # Fixed job ids: replace_existing=True then means "this job", never a second copy of it.
 STARTUP, POLL, REMIND, DRAIN, HEARTBEAT = "startup", "poll", "remind", "drain", "heartbeat"
-DIGEST = "digest"
+DIGEST, PUSH = "digest", "push"
 REMIND_AT = time(9, 0)
 # A run that comes late (the machine slept, a long poll held the only work thread) still runs, once, within
 # this; APScheduler's default of 1 s would silently drop it.
 GRACE_SECONDS = 3600
 LOCK = "worker"
 STALE_BEATS = 4  # a heartbeat older than this many periods belongs to a worker that is gone
+PUSH_STOP_SECONDS = 120.0  # the push thread notices a stop within a second, or finishes its round first
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -167,6 +178,7 @@ class Worker:
         self._stop = StopSignal() if stop is None else stop
         self._login_refused = False
         self._paused: str | None = None
+        self._one_job = threading.RLock()  # reentrant: the startup job runs the others inside itself
 
     def run(self) -> None:
         """Take the lock, run the jobs until stop(), let the running job finish, let the lock go. Asked to stop
@@ -211,12 +223,38 @@ class Worker:
             f"{self._digest_at:%H:%M}",
             settings.heartbeat_seconds,
         )
+        push = self._start_push()
         try:
             signum = self._stop.wait()
             log.info("stopping (%s): letting the running job finish", _signal_name(signum))
         finally:
+            if push is not None:
+                push[0].stop()
             # Outside any signal handler: waiting here for the running job cannot deadlock.
             scheduler.shutdown(wait=True)
+            if push is not None:
+                _join(push[1])
+
+    def _start_push(self) -> tuple[PushWatcher, threading.Thread] | None:
+        if not self.app.config.worker.idle:
+            log.info("push is off (worker.idle = false): new mail waits for the scheduled poll")
+            return None
+        watcher = self.push_watcher()
+        # A daemon: a thread stuck on a dead connection must not keep the process alive after the stop.
+        thread = threading.Thread(target=watcher.run, name="mailbot-push", daemon=True)
+        thread.start()
+        return watcher, thread
+
+    def push_watcher(self) -> PushWatcher:
+        """The watcher that runs the push round when the server announces new mail, on its own connection."""
+        settings, imap = self.app.config.worker, self.app.config.imap
+        return PushWatcher(
+            open_session=self.app.open_mailbox,
+            on_mail=self._guarded(PUSH, self.push),
+            renew_seconds=settings.idle_minutes * 60,
+            noop_seconds=settings.noop_seconds,
+            where=f"{imap.host}:{imap.port} {imap.folder}",
+        )
 
     def stop(self, signum: int = 0) -> None:
         """Ask the worker to stop; safe from a signal handler and from any thread."""
@@ -252,7 +290,7 @@ class Worker:
         heartbeat = IntervalTrigger(seconds=settings.heartbeat_seconds, timezone=TZ)
         # However late, a heartbeat must run: it is how this worker learns that another one took over.
         scheduler.add_job(
-            self._guarded(HEARTBEAT, self.heartbeat),
+            self._guarded(HEARTBEAT, self.heartbeat, alone=False),
             heartbeat,
             id=HEARTBEAT,
             name=HEARTBEAT,
@@ -262,19 +300,23 @@ class Worker:
         )
         return scheduler
 
-    def _guarded(self, name: str, job: Callable[[], None]) -> Callable[[], None]:
-        """A job that never lets an exception out (a mailbox that is down must not end the worker) and that
-        does nothing once the worker is stopping (a run queued behind the last one)."""
+    def _guarded(self, name: str, job: Callable[[], None], alone: bool = True) -> Callable[[], None]:
+        """A job that never lets an exception out (a mailbox that is down must not end the worker), that does
+        nothing once the worker is stopping (a run queued behind the last one), and that runs `alone`: one job
+        or push round at a time. Only the heartbeat runs beside them, so that a long poll cannot make this
+        worker look dead."""
 
         def run() -> None:
-            if self.stopping:
-                return
-            try:
-                job()
-            except MailbotError as exc:
-                log.error("%s failed: %s", name, exc)  # expected trouble: a message, no traceback
-            except Exception:
-                log.exception("%s failed", name)
+            one_at_a_time: AbstractContextManager[object] = self._one_job if alone else nullcontext()
+            with one_at_a_time:
+                if self.stopping:
+                    return
+                try:
+                    job()
+                except MailbotError as exc:
+                    log.error("%s failed: %s", name, exc)  # expected trouble: a message, no traceback
+                except Exception:
+                    log.exception("%s failed", name)
 
         return run
 
@@ -310,6 +352,12 @@ class Worker:
                 receipts,
             )
 
+    def push(self) -> None:
+        """The server announced new mail: the scheduled poll's path at once, then the outbox, so that the receipt
+        goes out within seconds (still at most outbox.per_minute mails a minute)."""
+        self.poll()
+        self.drain()
+
     def remind(self) -> None:
         queued = self.app.reminders().queue(self.app.clock())
         if queued:
@@ -343,6 +391,12 @@ class Worker:
             log.error("another worker has taken the database over (this one looked dead): stopping")
             self.lost_lock = True
             self.stop()
+
+
+def _join(thread: threading.Thread) -> None:
+    thread.join(timeout=PUSH_STOP_SECONDS)
+    if thread.is_alive():
+        log.warning("the push thread has not stopped after %g s; leaving it behind", PUSH_STOP_SECONDS)
 
 
 def _signal_name(signum: int) -> str:

@@ -6,6 +6,7 @@ import contextlib
 import csv
 import io
 import json
+import sqlite3
 import subprocess
 import sys
 from datetime import datetime
@@ -17,9 +18,13 @@ import time_machine
 from click.testing import CliRunner
 from openpyxl import load_workbook
 
+from mailbot.app import App
 from mailbot.cli import cli, main
 from mailbot.clock import TZ
+from mailbot.config import load_config
 from mailbot.errors import AuthenticationError, ConfigError
+from mailbot.report.status import attention
+from mailbot.store import db
 from mailbot.workdays import WorkCalendar
 
 from dbfixtures import UNITS, server_section, write_config
@@ -85,6 +90,18 @@ def test_it_asks_for_an_upgrade_before_working_on_a_new_database(tmp_path: Path,
         main(["--config", str(config), "status"])
     assert exited.value.code == 3
     assert "mailbot db upgrade" in capsys.readouterr().err
+
+
+def test_it_asks_for_an_upgrade_before_working_on_a_database_at_an_older_revision(tmp_path: Path, capsys) -> None:
+    config = _config_file(tmp_path)
+    app = App(load_config(config))
+    db.upgrade(app.engine, "0008")
+    app.close()
+    with pytest.raises(SystemExit) as exited:
+        main(["--config", str(config), "status"])
+    assert exited.value.code == 3
+    expected = f"database is at revision 0008, expected {db.SCHEMA_HEAD}: run `mailbot db upgrade`"
+    assert expected in capsys.readouterr().err
 
 
 def _ingested(tmp_path: Path, at: datetime | None = None) -> Path:
@@ -571,3 +588,80 @@ def test_every_exit_code_in_the_readme_is_the_one_a_command_returns(
 
     monkeypatch.setattr("mailbot.fetch.files.plan_paths", interrupted)
     assert _exit_code("--config", config, "ingest", str(tmp_path)) == 130
+
+
+# Issue 17: the commands people type all day answer at once. Each of these costs a tenth of a second or more to
+# import, and none of these commands uses it.
+NOT_EVERYDAY = (
+    "alembic",
+    "openpyxl",
+    "docx",
+    "pandas",
+    "apscheduler",
+    "imap_tools",
+    "mailbot.process",
+    "mailbot.fetch.imap",
+    "mailbot.send.smtp",
+    "mailbot.report.workbook",
+)
+EVERYDAY = [
+    ["status"],
+    ["outbox", "list"],
+    ["units", "list"],
+    ["export", "--format", "json"],
+    ["status", "--json"],
+    ["outbox", "list", "--json"],
+    ["units", "list", "--json"],
+]
+
+
+@pytest.fixture(scope="module")
+def everyday_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _ingested(tmp_path_factory.mktemp("everyday"))
+
+
+@pytest.mark.parametrize("args", EVERYDAY, ids=" ".join)
+def test_it_answers_everyday_commands_without_heavy_libraries(everyday_config: Path, args: list[str]) -> None:
+    # JSON is for scripts: it needs neither the terminal's tables (rich) nor the mail templates (Jinja2).
+    unused = (*NOT_EVERYDAY, "rich", "jinja2") if "--json" in args or "export" in args else NOT_EVERYDAY
+    code = (
+        "import sys\nfrom mailbot.cli import main\n"
+        f"main(['--config', {str(everyday_config)!r}, *{args!r}])\n"
+        f"print(sorted(m for m in {unused!r} if m in sys.modules))"
+    )
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip().splitlines()[-1] == "[]"
+
+
+def test_status_lists_exactly_what_the_digest_lists_as_needing_a_person(everyday_config: Path) -> None:
+    app = App(load_config(everyday_config))
+    digests = app.digests()
+    for day in (10, 20, 30):
+        moment = datetime(2021, 6, day, 18, 0, tzinfo=TZ)
+        with db.transaction(app.sessions, readonly=True) as session:
+            listed = attention(session, moment, app.config, app.calendar, app.archive)
+            assert listed == digests.needs_a_person(session, moment)
+    assert listed  # the stranger's mail, at least
+    app.close()
+
+
+def test_everyday_commands_answer_while_another_connection_holds_the_write_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _ingested(tmp_path)
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_MS", 300)  # a command that waited for the lock would fail, not hang
+    writer = sqlite3.connect(tmp_path / "data" / "mailbot.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # the worker in the middle of a batch
+    try:
+        for args in EVERYDAY:
+            assert _run(config, *args)[0] == 0, args
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
+def test_it_mirrors_a_unit_changed_in_the_config_at_the_next_command(tmp_path: Path) -> None:
+    config = _ingested(tmp_path)
+    config.write_text(config.read_text(encoding="utf-8").replace("0375-2900001", "0375-2900099"), encoding="utf-8")
+    units = json.loads(_run(config, "units", "list", "--json")[1])
+    assert {u["name"]: u["phone"] for u in units}["郏县总工会"] == "0375-2900099"

@@ -7,13 +7,18 @@ staff read the same mailbox.
 
 No retries here. Network trouble raises :class:`MailServerError` (the sync layer may reconnect later); a
 refused login raises :class:`AuthenticationError`, which nobody retries automatically (163 locks accounts).
+
+A session can also wait for new mail (mailbot.push): IDLE (RFC 2177) where the server offers it, NOOP where it
+does not; each such call says whether the server announced new mail (an untagged EXISTS).
 """
 
 from __future__ import annotations
 
 import imaplib
+import io
 import logging
 import re
+import select
 import socket
 import ssl
 from collections.abc import Iterator, Sequence
@@ -22,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from importlib import metadata
 from types import TracebackType
-from typing import Any, Self, TypeAlias
+from typing import Any, Self, TypeAlias, cast
 
 from imap_tools import BaseMailBox, MailBox, MailBoxUnencrypted
 from imap_tools.errors import MailboxLoginError
@@ -40,6 +45,7 @@ SIZE_ITEMS = "(UID RFC822.SIZE)"
 _TEMPORARY_LOGIN_CODES = (b"[UNAVAILABLE]", b"[SERVERBUG]", b"[LIMIT]", b"[INUSE]")
 _LOGOUT_TIMEOUT_SECONDS = 5.0
 _MAX_UID = 2**32 - 1  # RFC 3501: UIDs are 32-bit
+_EXISTS = re.compile(rb"\* \d+ EXISTS\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,8 @@ class ImapSession:
         self._uidvalidity: int | None = None
         self._readonly = config.after_ingest == "none"
         self.id_answer: str | None = None  # the server's answer to ID, for `doctor` and logs
+        self._idle_tag: bytes | None = None  # set while the connection is in IDLE
+        self._idle_count = 0
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -99,6 +107,7 @@ class ImapSession:
 
     def close(self) -> None:
         """Log out quietly; a connection that is already gone is simply dropped."""
+        self._leave_idle_quietly()
         mailbox, self._mailbox = self._mailbox, None
         if mailbox is None:
             return
@@ -173,6 +182,102 @@ class ImapSession:
         else:
             self._move(uid_set, action[len("move:") :])
 
+    # -- waiting for new mail (push: mailbot.push) -----------------------------------------------------
+
+    def offers_idle(self) -> bool:
+        """Whether the server offers IDLE (RFC 2177), from its capabilities after login."""
+        return "IDLE" in self._capabilities()
+
+    def idle_start(self) -> bool:
+        """Enter IDLE; True when the server announced new mail on the way in (an EXISTS may precede the ``+``)."""
+        self._idle_count += 1
+        tag = f"MBIDLE{self._idle_count}".encode()
+        with self._errors("IDLE"):
+            self.client.send(tag + b" IDLE\r\n")
+        lines = self._read_until(tag, continuation=True)
+        self._idle_tag = tag
+        return announces_mail(lines)
+
+    def idle_wait(self, timeout: float) -> bool:
+        """Wait in IDLE up to `timeout` seconds; True when the server announced new mail meanwhile."""
+        if not self._buffered() and not self._readable(timeout):
+            return False
+        lines = [self._line()]  # the server sends whole lines: a blocking read of one ends at once
+        while self._buffered():
+            lines.append(self._line())
+        return announces_mail(lines)
+
+    def idle_done(self) -> bool:
+        """Leave IDLE (DONE); True when the server announced new mail before it confirmed."""
+        tag, self._idle_tag = self._idle_tag, None
+        if tag is None:
+            return False
+        with self._errors("DONE"):
+            self.client.send(b"DONE\r\n")
+        return announces_mail(self._read_until(tag, continuation=False))
+
+    def noop(self) -> bool:
+        """NOOP, the way to hear of new mail from a server without IDLE; True when its answer announced some."""
+        with self._errors("NOOP"):
+            typ, data = self.client.noop()
+        self._check(typ, data, "NOOP")
+        # _select() dropped the EXISTS of its own answer: any EXISTS here is news.
+        return bool(self.client.untagged_responses.pop("EXISTS", None))
+
+    def _read_until(self, tag: bytes, continuation: bool) -> list[bytes]:
+        """The untagged lines before the continuation (``+``, when `continuation`) or before the tagged answer
+        to `tag`; a tagged answer other than OK, or one instead of the continuation, is a refusal."""
+        lines: list[bytes] = []
+        while True:
+            line = self._line()
+            if continuation and line.startswith(b"+"):
+                return lines
+            if line.startswith(tag + b" "):
+                if continuation or not line[len(tag) + 1 :].upper().startswith(b"OK"):
+                    raise MailServerError(f"IMAP {self._where}: IDLE refused: {_answer([line])}")
+                return lines
+            lines.append(line)
+
+    def _line(self) -> bytes:
+        with self._errors("IDLE"):
+            line = self.client.readline()
+        if not line:
+            raise MailServerError(f"IMAP {self._where}: the server closed the connection")
+        if line[:5].upper() == b"* BYE":
+            raise MailServerError(f"IMAP {self._where}: the server ended the connection: {_answer([line])}")
+        return line.rstrip(b"\r\n")
+
+    def _readable(self, timeout: float) -> bool:
+        with self._errors("IDLE"):
+            ready, _, _ = select.select([self.client.sock], [], [], timeout)
+        return bool(ready)
+
+    def _buffered(self) -> bool:
+        """Whether an answer already waits in imaplib's read buffer (or in TLS's), where select() cannot see it:
+        a peek that must not block."""
+        sock = self.client.sock
+        reader = cast(io.BufferedReader, self.client.file)
+        before = sock.gettimeout()
+        sock.settimeout(0)
+        try:
+            return bool(reader.peek(1))  # b"" both for "nothing yet" and for a closed connection
+        except (BlockingIOError, ssl.SSLWantReadError):
+            return False
+        except OSError as exc:
+            raise MailServerError(f"IMAP {self._where}: IDLE failed: {_describe(exc)}") from exc
+        finally:
+            with suppress(OSError):
+                sock.settimeout(before)
+
+    def _leave_idle_quietly(self) -> None:
+        """LOGOUT in IDLE is a protocol error: send DONE first, waiting only briefly for its answer."""
+        if self._idle_tag is None or self._mailbox is None:
+            return
+        with suppress(MailServerError, OSError):
+            self.client.sock.settimeout(min(_LOGOUT_TIMEOUT_SECONDS, self.config.timeout_seconds))
+            self.idle_done()
+        self._idle_tag = None
+
     # -- steps of connect() ---------------------------------------------------------------------------
 
     def _open(self) -> BaseMailBox:
@@ -246,6 +351,8 @@ class ImapSession:
         found = self.client.untagged_responses.get("UIDVALIDITY", [])
         values = [int(v) for v in found if isinstance(v, bytes) and v.strip().isdigit()]
         self._uidvalidity = values[-1] if values else None
+        # imaplib leaves SELECT's message count among the untagged answers, where noop() would take it for news.
+        self.client.untagged_responses.pop("EXISTS", None)
 
     def _reopen_writable(self) -> None:
         before = self.uidvalidity()
@@ -460,6 +567,11 @@ class _Parser:
             self.pos += 1
         atom = self.text[start : self.pos]
         return None if atom.upper() == b"NIL" else atom
+
+
+def announces_mail(lines: Sequence[bytes]) -> bool:
+    """Whether untagged responses announce new mail: an EXISTS, sent when the folder's size changed."""
+    return any(_EXISTS.match(line) for line in lines)
 
 
 def parse_internaldate(value: bytes) -> datetime:

@@ -13,6 +13,7 @@ import base64
 import binascii
 import codecs
 import email.utils
+import functools
 import re
 from datetime import UTC, datetime
 from email.message import Message
@@ -27,6 +28,11 @@ _GB_LABELS = frozenset(
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _SURROGATE = re.compile("[\udc80-\udcff]")
+# A mailbox repeats its header values (senders, recipients, charsets, a unit's file names), and decoding one
+# costs more than the rest of a small message's parsing; the pure decoders below keep what they read. A longer
+# value (rare, or hostile) is decoded every time instead of being kept.
+_CACHED_CHARS = 500
+_CACHE_SIZE = 1024
 
 Chunk = tuple[bytes, str] | str
 
@@ -72,6 +78,15 @@ def raw_to_text(value: str) -> tuple[str, bool]:
 
 def decode_header_value(value: str) -> tuple[str, bool]:
     """Decode a whole header value (raw 8-bit and/or RFC 2047 encoded-words) to text."""
+    return _decoded_header_kept(value) if len(value) <= _CACHED_CHARS else _decoded_header(value)
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _decoded_header_kept(value: str) -> tuple[str, bool]:
+    return _decoded_header(value)
+
+
+def _decoded_header(value: str) -> tuple[str, bool]:
     text, bad = raw_to_text(_FOLD.sub("", value))
     words, bad_words = _decode_encoded_words(text)
     return words.strip(), bad or bad_words
@@ -152,6 +167,15 @@ def header_param(value: str, name: str) -> tuple[str, bool] | None:
 
     Handles RFC 2231 (with continuations and a charset), RFC 2047 words inside quotes, and raw 8-bit bytes.
     """
+    return _param_kept(value, name) if len(value) <= _CACHED_CHARS else _param(value, name)
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _param_kept(value: str, name: str) -> tuple[str, bool] | None:
+    return _param(value, name)
+
+
+def _param(value: str, name: str) -> tuple[str, bool] | None:
     text, bad = raw_to_text(_FOLD.sub("", value))
     scratch = Message(policy=compat32)
     scratch["X-Param"] = text
@@ -188,6 +212,15 @@ def first_token(value: str) -> str:
 
 def parse_addresses(value: str) -> list[tuple[str, str]]:
     """(display name, lower-case addr-spec) pairs; entries without an "@" are dropped."""
+    return list(_addresses_kept(value) if len(value) <= _CACHED_CHARS else _addresses(value))
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _addresses_kept(value: str) -> tuple[tuple[str, str], ...]:
+    return _addresses(value)
+
+
+def _addresses(value: str) -> tuple[tuple[str, str], ...]:
     unfolded = _FOLD.sub("", value)
     pairs: list[tuple[str, str]] = []
     for name, addr in email.utils.getaddresses([unfolded]):
@@ -195,7 +228,7 @@ def parse_addresses(value: str) -> list[tuple[str, str]]:
         if "@" not in spec:
             continue
         pairs.append((decode_header_value(name)[0], spec.strip().lower()))
-    return pairs
+    return tuple(pairs)
 
 
 def normalise_message_id(value: str) -> str:

@@ -15,6 +15,7 @@ from email.parser import BytesHeaderParser, BytesParser
 from email.policy import compat32
 
 from mailbot.message.blobs import Blobs, lift
+from mailbot.message.boundary import restore, share_boundary
 from mailbot.message.decode import (
     decode_bytes,
     decode_header_value,
@@ -75,9 +76,10 @@ def parse_message(raw: bytes, max_attachment_bytes: int | None = None) -> Parsed
 
 def _parse(raw: bytes, max_attachment_bytes: int | None) -> ParsedMessage:
     slim, blobs = lift(raw)
+    slim, boundary = share_boundary(slim)
     root = BytesParser(policy=compat32).parsebytes(slim)
     del slim
-    headers, header_findings = _decoded_headers(root)
+    headers, header_findings = _decoded_headers(root, boundary)
     collected = _Collected(findings=header_findings, blobs=blobs)
     if not headers:
         collected.problems.append("未找到任何邮件头")
@@ -136,11 +138,13 @@ def _unreadable(detail: str) -> ParsedMessage:
 # Headers
 
 
-def _decoded_headers(root: Message) -> tuple[tuple[tuple[str, str], ...], list[Finding]]:
+def _decoded_headers(root: Message, boundary: str | None = None) -> tuple[tuple[tuple[str, str], ...], list[Finding]]:
+    """`boundary`: the top-level boundary as the mail wrote it, when `share_boundary` gave the parser a shared one;
+    the Content-Type header gets it back (`_report_type`, the only other reader of that header, needs none)."""
     decoded: list[tuple[str, str]] = []
     findings: dict[str, Finding] = {}
     for name, value in root.raw_items():
-        text, bad = decode_header_value(str(value))
+        text, bad = decode_header_value(restore(str(value), boundary))
         decoded.append((name.lower(), text))
         if bad and name.lower() not in findings:
             detail = f"邮件头“{name}”含无法识别的字节，已用 � 代替：{text}"

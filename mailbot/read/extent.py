@@ -84,10 +84,6 @@ class _Budget:
         self.done += grid.cells
 
 
-def _local(tag: str) -> str:
-    return tag.rpartition("}")[2]
-
-
 # ---------------------------------------------------------------------------------------------------------
 # xlsx
 
@@ -108,9 +104,20 @@ class _XlsxTarget:
         self.cell: tuple[int, int] | None = None
         self.formula = self.valued = self.in_value = False
 
+    # The three handlers run for every element and text node of every sheet (most of the extent scan's time),
+    # so they are written out flat: no helper calls, the common elements tested first.
     def start(self, tag: str, attrib: dict[str, str]) -> None:
-        name = _local(tag)
-        self._track_formula(name)
+        name = tag.rpartition("}")[2]
+        if name == "c":
+            self.formula = self.valued = False
+            self.in_value = False
+            if self.seen_root:
+                self.row, self.col = _reference(attrib["r"]) if "r" in attrib else (self.row, self.col + 1)
+                self.cell = (self.row, self.col)
+                return
+        else:
+            self.formula |= name == "f"
+            self.in_value = name == "v"
         if not self.seen_root:
             self.seen_root = True
             if name not in _SHEET_ROOTS:
@@ -118,27 +125,18 @@ class _XlsxTarget:
         elif name == "row":
             self.row = _number(attrib["r"]) - 1 if "r" in attrib else self.row + 1
             self.col = -1
-        elif name == "c":
-            self.row, self.col = _reference(attrib["r"]) if "r" in attrib else (self.row, self.col + 1)
-            self.cell = (self.row, self.col)
         elif self.cell is not None and name in _VALUE_CHILDREN:
             self.grid.add(*self.cell)
             self.budget.check(self.grid)
             self.cell = None
 
-    def _track_formula(self, name: str) -> None:
-        if name == "c":
-            self.formula = self.valued = False
-        self.formula |= name == "f"
-        self.in_value = name == "v"
-
     def data(self, text: str) -> None:
-        self.valued |= self.in_value and bool(text.strip())
+        if self.in_value and not self.valued and text.strip():
+            self.valued = True
 
     def end(self, tag: str) -> None:
-        name = _local(tag)
         self.in_value = False
-        if name == "c":
+        if tag.rpartition("}")[2] == "c":
             self.cell = None
             self.budget.bare_formulas += self.formula and not self.valued
 

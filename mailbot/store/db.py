@@ -4,28 +4,31 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, inspect
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.errors import DatabaseError
 
+# The newest migration (migrations/versions). Every command checks the database against it with one SELECT;
+# reading it from the scripts would import alembic, a third of a second at each start. A test fails when a new
+# migration is added without updating it (tests/test_imports.py).
+SCHEMA_HEAD = "0010"
 
-def _migrations_dir() -> Path:
+
+@functools.cache
+def migrations_dir() -> Path:
     # Installed, the top-level migrations/ folder is the package mailbot.migrations (see pyproject.toml).
     spec = importlib.util.find_spec("mailbot.migrations")
     if spec is None or not spec.submodule_search_locations:
         raise DatabaseError("the migrations are missing from this installation of mailbot")
     return Path(next(iter(spec.submodule_search_locations))).resolve()
-
-
-MIGRATIONS_DIR = _migrations_dir()
 
 
 def make_engine(url: str) -> Engine:
@@ -110,11 +113,37 @@ def transaction(factory: sessionmaker[Session], readonly: bool = False) -> Itera
         yield session
 
 
+class _WouldWriteError(Exception):
+    """A dry run of `change_if_needed` found something to write."""
+
+
+def change_if_needed(factory: sessionmaker[Session], change: Callable[[Session], object]) -> bool:
+    """Run `change` as a dry run in a read-only transaction, and again in a write transaction only if it had
+    something to write; True when it wrote. For a change that is nearly always already made (the config's
+    units mirrored at every command start): then it costs reads, and never waits for the write lock."""
+    try:
+        with transaction(factory, readonly=True) as session:
+            event.listen(session, "before_flush", _refuse_changes)
+            change(session)  # leaving the block commits, and so flushes what `change` left pending
+        return False
+    except _WouldWriteError:
+        pass
+    with transaction(factory) as session:
+        change(session)
+    return True
+
+
+def _refuse_changes(session: Session, *_: Any) -> None:
+    # Before the flush, while nothing is written: an object set to the value it had is dirty but not modified.
+    if session.new or session.deleted or any(session.is_modified(o) for o in session.dirty):
+        raise _WouldWriteError
+
+
 def _alembic_config(engine: Engine) -> Any:
     from alembic.config import Config as AlembicConfig
 
     config = AlembicConfig()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(migrations_dir()))
     config.attributes["engine"] = engine
     return config
 
@@ -130,17 +159,31 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def current_revision(engine: Engine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
+    """The revision the database is at, None before `mailbot db upgrade`: one SELECT, without alembic."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        connection.execution_options(**{READONLY: True})  # a check must not wait for a writer's lock
+        return _stored_revision(connection)
+
+
+def _stored_revision(connection: Connection) -> str | None:
+    try:
+        versions = connection.scalars(text("SELECT version_num FROM alembic_version")).all()
+    except DBAPIError:
+        connection.rollback()  # PostgreSQL refuses every statement after an error until then
+        if inspect(connection).has_table("alembic_version"):
+            raise  # the table is there: the error is something else (a lock, a lost connection)
+        return None
+    # One row on a linear history; several would be branches, never the head.
+    return ", ".join(sorted(versions)) or None
 
 
 @functools.cache
 def head_revision() -> str:
+    """The newest migration as alembic reads it from the scripts (imports alembic): `doctor` and the tests check
+    SCHEMA_HEAD against it."""
     from alembic.script import ScriptDirectory
 
-    script = ScriptDirectory(str(MIGRATIONS_DIR))
+    script = ScriptDirectory(str(migrations_dir()))
     head = script.get_current_head()
     if head is None:
         raise DatabaseError("no migrations found")
@@ -148,14 +191,14 @@ def head_revision() -> str:
 
 
 def require_current(engine: Engine) -> None:
-    """Refuse to work on a database whose schema is not at the newest migration."""
+    """Refuse to work on a database whose schema is not at the newest migration (SCHEMA_HEAD)."""
     try:
         current = current_revision(engine)
     except SQLAlchemyError as exc:
         raise DatabaseError(f"cannot open database {_redact(str(engine.url))}: {exc}") from exc
-    if current != head_revision():
+    if current != SCHEMA_HEAD:
         raise DatabaseError(
-            f"database is at revision {current or 'none'}, expected {head_revision()}: run `mailbot db upgrade`"
+            f"database is at revision {current or 'none'}, expected {SCHEMA_HEAD}: run `mailbot db upgrade`"
         )
 
 

@@ -165,7 +165,11 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("folder", "uidvalidity", "uid", name="uq_messages_location"),
         Index("ix_messages_message_id", "message_id"),
-        Index("ix_messages_status", "status"),
+        # Each leads with what a query tests for equality and ends with the time it ranges over (migration 0010):
+        # SQLite plans without statistics, and picks a one-column index on status or kind over a time range.
+        Index("ix_messages_status_received", "status", "received_at"),  # receipts due: recent processed mail
+        Index("ix_messages_kind_received", "kind", "received_at"),  # other mail since the last digest
+        Index("ix_messages_kind_handled", "kind", "handled_at", "received_at"),  # letters not handled yet
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -240,7 +244,11 @@ class Submission(Base):
     """
 
     __tablename__ = "submissions"
-    __table_args__ = (Index("ix_submissions_unit_period", "unit_id", "period"),)
+    __table_args__ = (
+        Index("ix_submissions_unit_period", "unit_id", "period"),
+        Index("ix_submissions_period", "period"),  # a period's tables: every report, planning
+        Index("ix_submissions_received_at", "received_at"),  # the tables since the last digest
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
@@ -308,7 +316,10 @@ class OutboxMail(Base):
     """
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_status_next", "status", "next_attempt_at"),
+        Index("ix_outbox_kind_created", "kind", "created_at"),  # the last digest, among ten years of mail
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(400), unique=True)

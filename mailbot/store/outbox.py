@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mailbot.clock import as_local
@@ -200,6 +199,9 @@ def enqueue(session: Session, mails: Sequence[Outgoing], now: datetime) -> list[
             fresh.setdefault(mail.key, _values(mail, unit_ids.get(mail.unit or ""), now))
     if not fresh:
         return []
+    # Imported here: the dialects cost ~50 ms at start, and only queueing (not `status` or `outbox list`) needs them.
+    from sqlalchemy.dialects import postgresql, sqlite
+
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     statement = dialect.insert(OutboxMail).on_conflict_do_nothing(index_elements=["key"]).returning(OutboxMail.key)
     queued = set(session.scalars(statement, list(fresh.values())))
