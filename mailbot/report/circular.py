@@ -14,9 +14,10 @@ import io
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from copy import deepcopy
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from docx import Document
 from docx.document import Document as DocxDocument
@@ -26,9 +27,11 @@ from docx.enum.table import WD_ALIGN_VERTICAL
 from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_BREAK
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
+from docx.oxml.table import CT_Row, CT_Tc
+from docx.oxml.text.run import CT_R
 from docx.section import Section
 from docx.shared import Length, Mm, Pt, RGBColor
-from docx.table import Table, _Cell, _Row
+from docx.text.font import Font
 from docx.text.paragraph import Paragraph
 
 from mailbot.clock import as_local
@@ -538,56 +541,132 @@ def _page_number(paragraph: Paragraph, align: WD_ALIGN_PARAGRAPH) -> Any:
 
 
 def _table(document: DocxDocument, report: PeriodReport) -> None:
+    """The statistics table: a repeated header row, a block per unit, the grand total. Every row is cantSplit
+    (never split over two pages); the rows are built as XML (see `TableCells`), python-docx's cell API taking
+    seconds on the 2,000 rows of a 300-unit period."""
     header, units, total = table_header(report), table_rows(report), wan_text(report.total)
-    table = document.add_table(rows=2 + sum(len(unit.rows) for unit in units), cols=len(header))
+    widths = column_widths(table_columns(units, total), _room_mm(document.sections[-1]), _em_mm())
+    table = document.add_table(rows=0, cols=len(header))
     table.style = document.styles["Table Grid"]
-    # By id, looked up once: python-docx resolves a style given by name by scanning every style, per cell.
-    style = document.styles[LOOKS["cell"].name].style_id
-    rows = list(table.rows)
-    _header_row(rows[0], header, style)
-    start = 1
-    for unit in units:
-        _unit_block(rows[start : start + len(unit.rows)], unit, style)
-        start += len(unit.rows)
-    _keep_with_next(rows[start - 1])  # the grand total never opens a page on its own
-    _write(rows[-1].cells[0], "合计", style, bold=True)
-    _write(rows[-1].cells[-1], total, style, bold=True)
-    for row in rows:  # a row is never split over two pages
-        row._tr.get_or_add_trPr().append(OxmlElement("w:cantSplit"))
-    _column_widths(table, column_widths(table_columns(units, total), _room_mm(document.sections[-1]), _em_mm()))
+    table.autofit = False
+    for column, width in zip(table.columns, widths, strict=True):
+        column.width = Mm(width)  # LibreOffice reads the grid's widths, Word each cell's: both are set
+    # By id, looked up once: python-docx resolves a style given by name by scanning every style.
+    cells = TableCells([Mm(width) for width in widths], document.styles[LOOKS["cell"].name].style_id)
+    tbl = table._tbl
+    # The row above the grand total keeps with it, so that the total never opens a page on its own: the last
+    # unit block's last row, or the header when there is no unit.
+    tbl.append(_header_row(cells, header, keep=not units))
+    for index, unit in enumerate(units):
+        tbl.extend(_unit_block(cells, unit, keep_last=index == len(units) - 1))
+    tbl.append(_total_row(cells, total, len(header)))
 
 
-def _header_row(row: _Row, header: Sequence[str], style: str) -> None:
+def _header_row(cells: TableCells, header: Sequence[str], keep: bool) -> CT_Row:
     # Repeated at the top of every page the table runs over, so a figure is never read without its column.
-    row._tr.get_or_add_trPr().append(OxmlElement("w:tblHeader"))
-    for cell, text in zip(row.cells, header, strict=True):
-        _write(cell, text, style, bold=True)
+    return cells.row([cells.text(column, text, bold=True, keep=keep) for column, text in enumerate(header)], True)
 
 
-def _unit_block(rows: Sequence[_Row], unit: UnitRows, style: str) -> None:
-    """The unit's name and 合计 once, in cells merged down its rows; one row per group between them. Every row
-    but the last keeps with the next, so a block that would cross a page moves whole to the next one."""
-    for row, cells in zip(rows, unit.rows, strict=True):
-        for cell, text in zip(row.cells[1:-1], cells, strict=True):
-            _write(cell, text, style)
-    first, last = rows[0].cells, rows[-1].cells
-    _write(first[0].merge(last[0]) if len(rows) > 1 else first[0], unit.name, style)
-    _write(first[-1].merge(last[-1]) if len(rows) > 1 else first[-1], unit.total, style)
-    for row in rows[:-1]:
-        _keep_with_next(row)
+def _unit_block(cells: TableCells, unit: UnitRows, keep_last: bool) -> list[CT_Row]:
+    """The unit's name and 合计 once, in cells merged down its rows (w:vMerge); one row per group between them.
+    Every row but the last keeps with the next, so a block that would cross a page moves whole to the next one."""
+    last = len(unit.rows) - 1
+    merge = "restart" if last else None  # a one-row block has nothing to merge
+    rows = []
+    for index, texts in enumerate(unit.rows):
+        keep = index < last or keep_last
+        if index == 0:
+            name = cells.text(0, unit.name, keep=keep, merge=merge)
+            total = cells.text(-1, unit.total, keep=keep, merge=merge)
+        else:
+            name, total = cells.covered(0, keep), cells.covered(-1, keep)
+        inner = [cells.text(column, text, keep=keep) for column, text in enumerate(texts, start=1)]
+        rows.append(cells.row([name, *inner, total]))
+    return rows
 
 
-def _keep_with_next(row: _Row) -> None:
-    for paragraph in row._tr.iter(qn("w:p")):
+def _total_row(cells: TableCells, total: str, columns: int) -> CT_Row:
+    middle = [cells.empty(column) for column in range(1, columns - 1)]
+    return cells.row([cells.text(0, "合计", bold=True), *middle, cells.text(columns - 1, total, bold=True)])
+
+
+W_T = qn("w:t")
+XML_SPACE = qn("xml:space")
+BREAKS = re.compile("[\t\r\n]")  # what python-docx writes as w:tab and w:br rather than text
+
+
+@dataclass
+class TableCells:
+    """The table's rows and cells, as python-docx would write them (`add_table`, `cell.merge`, `add_run`, …),
+    each a deep copy of a prototype built once per kind with python-docx's element API. That API finds every
+    child by scanning the schema's order, and `merge` walks the grid from the top: on a 2,000-row table, seconds;
+    an lxml deep copy takes microseconds. Text only ever goes in as element text, which lxml escapes."""
+
+    widths: Sequence[Length]
+    style: str  # the cells' paragraph style id
+    made: dict[tuple[int, str, bool, bool, str | None], CT_Tc] = field(default_factory=dict)
+
+    def text(self, column: int, text: str, bold: bool = False, keep: bool = False, merge: str | None = None) -> CT_Tc:
+        """A cell holding `text`, centred vertically, in the cells' style; `merge` "restart" to begin a vertical
+        merge; `keep` to keep its paragraph with the next."""
+        tc = deepcopy(self._prototype(column, "text", bold, keep, merge))
+        _put_text(tc[-1][-1], _xml_safe(text))  # the paragraph's run
+        return tc
+
+    def covered(self, column: int, keep: bool) -> CT_Tc:
+        """A cell a vertical merge above runs through: empty, as `cell.merge` leaves it."""
+        return deepcopy(self._prototype(column, "covered", False, keep, "continue"))
+
+    def empty(self, column: int) -> CT_Tc:
+        """A cell nothing was written in."""
+        return deepcopy(self._prototype(column, "empty", False, False, None))
+
+    def row(self, tcs: Sequence[CT_Tc], header: bool = False) -> CT_Row:
+        tr = cast(CT_Row, OxmlElement("w:tr"))
+        properties = tr.get_or_add_trPr()
+        if header:
+            properties.append(OxmlElement("w:tblHeader"))
+        properties.append(OxmlElement("w:cantSplit"))  # a row is never split over two pages
+        tr.extend(tcs)
+        return tr
+
+    def _prototype(self, column: int, kind: str, bold: bool, keep: bool, merge: str | None) -> CT_Tc:
+        key = (column % len(self.widths), kind, bold, keep, merge)
+        if key not in self.made:
+            self.made[key] = _cell(self.widths[key[0]], self.style if kind == "text" else None, bold, keep, merge)
+        return self.made[key]
+
+
+def _cell(width: Length, style: str | None, bold: bool, keep: bool, merge: str | None) -> CT_Tc:
+    """A cell as python-docx makes it: its width and one paragraph; a cell for text (one with a style) centred
+    vertically, with an empty run. python-docx puts each element where the schema's order wants it."""
+    tc = cast(CT_Tc, OxmlElement("w:tc"))
+    tc.width = width
+    if merge:
+        tc.vMerge = merge
+    paragraph = tc.add_p()
+    if keep:
         paragraph.get_or_add_pPr().keepNext_val = True
+    if style is not None:
+        tc.get_or_add_tcPr().vAlign_val = WD_ALIGN_VERTICAL.CENTER
+        paragraph.get_or_add_pPr().style = style
+        Font(paragraph.add_r()).bold = bold or None  # an empty w:rPr when not bold, as add_run leaves it
+    return tc
 
 
-def _write(cell: _Cell, text: str, style: str, bold: bool = False) -> None:
-    """Text from units goes in as text: python-docx escapes it, nothing here builds XML from it."""
-    cell.vertical_alignment = WD_ALIGN_VERTICAL.CENTER
-    paragraph = cell.paragraphs[0]
-    paragraph._p.get_or_add_pPr().style = style
-    paragraph.add_run(_xml_safe(text)).bold = bold or None
+def _put_text(run: CT_R, text: str) -> None:
+    """The run's text as python-docx's `run.text` writes it, but without its per-character loop where there
+    is no tab or line break: one w:t, its spaces kept if it starts or ends with one."""
+    if not text:
+        return
+    if BREAKS.search(text):
+        run.text = text
+        return
+    t = run.makeelement(W_T)
+    run.append(t)
+    t.text = text
+    if len(text.strip()) < len(text):
+        t.set(XML_SPACE, "preserve")
 
 
 def _room_mm(section: Section) -> float:
@@ -598,13 +677,3 @@ def _room_mm(section: Section) -> float:
 
 def _em_mm() -> float:
     return float(Pt(LOOKS["cell"].size).mm)
-
-
-def _column_widths(table: Table, widths_mm: Sequence[float]) -> None:
-    widths = [Mm(width) for width in widths_mm]
-    table.autofit = False
-    for column, width in zip(table.columns, widths, strict=True):
-        column.width = width
-    for tr in table._tbl.tr_lst:  # Word reads each cell's own width, LibreOffice the grid's: set both
-        for tc, width in zip(tr.tc_lst, widths, strict=True):
-            tc.width = width
