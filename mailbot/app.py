@@ -64,6 +64,9 @@ class App:
         waits for the write lock a worker's batch may hold."""
         from mailbot.store import ledger
 
+        with db.transaction(self.sessions, readonly=True) as session:
+            if ledger.units_in_sync(session, self.config.units):
+                return
         db.change_if_needed(self.sessions, lambda session: ledger.sync_units(session, self.config.units, self.clock()))
 
     def current(self) -> sessionmaker[Session]:

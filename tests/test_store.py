@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -105,6 +106,30 @@ def test_it_keeps_confirmed_addresses_and_deactivates_removed_units(app: App) ->
         assert [u.name for u in registry.units] == ["宝丰县总工会"]
         assert registry.units[0].addresses == frozenset({"baofeng@example.cn", "bf@qq.com"})
         assert registry.unit_for_address("JIAXIAN@example.cn") is None
+
+
+def test_it_tells_from_plain_reads_whether_the_units_are_mirrored_already(app: App) -> None:
+    """Every command start asks this instead of a dry run of sync_units: it must say False for any change the
+    sync would write, and True only when it would write nothing."""
+    units = app.config.units
+    first = units[0]
+    with transaction(app.sessions, readonly=True) as session:
+        assert ledger.units_in_sync(session, units)
+        changed = [
+            (replace(first, phone="0375-1"), *units[1:]),  # a field of a unit
+            (replace(first, aliases=(*first.aliases, "新名")), *units[1:]),  # an alias
+            (replace(first, emails=("new@example.cn",)), *units[1:]),  # an address
+            (units[1], first, *units[2:]),  # the order
+            units[1:],  # a unit to retire
+            (*units, UnitConfig(name="新单位", category="县市区")),  # a new unit
+        ]
+        assert [ledger.units_in_sync(session, variant) for variant in changed] == [False] * len(changed)
+    with transaction(app.sessions) as session:
+        unit = ledger.unit_by_name(session, first.name)
+        assert unit is not None
+        session.add(UnitAddress(address="staff-confirmed@qq.com", unit_id=unit.id, source="confirmed", created_at=NOW))
+    with transaction(app.sessions, readonly=True) as session:
+        assert ledger.units_in_sync(session, units)  # an address staff confirmed is no change of the config's
 
 
 def _arrival(sha: str, uid: int | None, uidvalidity: int = 7) -> Arrival:
