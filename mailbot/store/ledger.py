@@ -38,14 +38,14 @@ def units_in_sync(session: Session, units: Sequence[UnitConfig]) -> bool:
     """Whether `sync_units` would change nothing, from three plain SELECTs (no ORM objects: with 300 units the
     dry run costs ~0.2 s, and nearly every command start finds the config unchanged). False when unsure."""
     wanted_units = {(u.name, u.category, i, u.contact, u.phone, True) for i, u in enumerate(units)}
-    stored_units = set(session.execute(select(Unit.name, Unit.category, Unit.position, Unit.contact, Unit.phone,
-                                              Unit.active)).tuples())  # fmt: skip
+    columns = (Unit.name, Unit.category, Unit.position, Unit.contact, Unit.phone, Unit.active)
+    stored_units = {tuple(row) for row in session.execute(select(*columns))}
     if stored_units != wanted_units:  # also a unit to retire (active, but no longer configured)
         return False
     aliases = session.execute(select(Unit.name, UnitAlias.alias).join(UnitAlias, UnitAlias.unit_id == Unit.id))
-    if sorted(aliases.tuples()) != sorted({(u.name, a) for u in units for a in dict.fromkeys(u.aliases)}):
+    if sorted(tuple(row) for row in aliases) != sorted({(u.name, a) for u in units for a in dict.fromkeys(u.aliases)}):
         return False
-    stored = session.execute(select(UnitAddress.address, Unit.name, UnitAddress.source).join(Unit)).tuples()
+    stored = session.execute(select(UnitAddress.address, Unit.name, UnitAddress.source).join(Unit))
     config = {(address, name) for address, name, source in stored if source == "config"}
     return config == {(e.strip().lower(), u.name) for u in units for e in u.emails}
 
