@@ -26,6 +26,7 @@ def run_checks(app: App) -> Iterator[Check]:
         ("imap", lambda: _imap(app)),
         ("smtp", lambda: _smtp(app)),
         ("calendar", lambda: _calendar(app)),
+        ("commands", _warm_state),
     ):
         yield _run(name, probe)
 
@@ -35,6 +36,12 @@ def _run(name: str, probe: Callable[[], str]) -> Check:
         return Check(name, True, probe())
     except MailbotError as exc:
         return Check(name, False, str(exc))
+
+
+def _warm_state() -> str:
+    from mailbot import warm
+
+    return warm.state()
 
 
 def _config(app: App) -> str:

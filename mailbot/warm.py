@@ -140,6 +140,29 @@ def command_of(argv: list[str]) -> tuple[str, ...] | None:
     return None
 
 
+def state() -> str:
+    """What `mailbot doctor` says of the warm server."""
+    if not enabled():
+        return "turned off (MAILBOT_WARM=0): every command runs in a process of its own"
+    path = socket_path()
+    if path is None:
+        return "no folder for it ($XDG_RUNTIME_DIR/mailbot or /tmp/mailbot-UID, this user's alone): commands run alone"
+    if _answers(path):
+        return f"a warm server answers at {path}: the everyday commands start in about 0.1 s"
+    return f"no warm server at {path}: the next everyday command starts one"
+
+
+def _answers(path: Path) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(path))  # the server takes a connection that sends nothing as no command
+        except OSError:
+            return False
+    return True
+
+
 def socket_path() -> Path | None:
     """This installation's socket in a folder only this user can enter, or None where there is no such folder.
 
@@ -494,20 +517,28 @@ def _report(connection: socket.socket, inherited: tuple[int, ...], request: dict
 
 
 def _command(request: dict[str, Any]) -> NoReturn:
-    """Become the command: the client's folder, environment, umask and streams, then its command line."""
+    """Become the command: the client's streams, folder, environment and umask, then its command line."""
     code = 1
     try:
+        _streams(request["streams"])
         signal.signal(signal.SIGINT, signal.default_int_handler)
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
         os.umask(int(request["umask"]))
         _timezone()
-        _streams(request["streams"])
         sys.argv = ["mailbot", *request["argv"]]
         code = _run(list(request["argv"]))
+    except BaseException as error:  # what Python prints of an error no one caught, and how it exits
+        import traceback
+
+        traceback.print_exc()
+        code = -signal.SIGINT if isinstance(error, KeyboardInterrupt) else 1
     finally:
         _finish()
+        if code < 0:  # a Ctrl-C before click took over: the process dies of it, as Python's own would
+            signal.signal(-code, signal.SIG_DFL)
+            os.kill(os.getpid(), -code)
         os._exit(code)
 
 
@@ -537,11 +568,6 @@ def _run(argv: list[str]) -> int:
         run_here(argv)
     except SystemExit as exit_:
         return _exit_code(exit_.code)
-    except BaseException:  # an unexpected error: the traceback Python prints at exit, and its exit code
-        import traceback
-
-        traceback.print_exc()
-        return 1
     return 0
 
 

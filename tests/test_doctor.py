@@ -64,6 +64,7 @@ def test_it_checks_every_dependency_and_passes_when_all_are_well(
     assert "ok   imap: login, ID and SELECT INBOX ok" in output and "1 messages" in output
     assert "ok   smtp: logged in" in output and re.search(r"ok   database: \d{4} \(newest\)", output)
     assert "ok   tables: mapping (shipped) with" in output and "LibreOffice" in output
+    assert "ok   commands: " in output and "warm server" in output  # mailbot/warm.py, tested in test_warm.py
     assert id_proxy.id_seen
 
 

@@ -208,12 +208,14 @@ def test_a_signal_to_the_command_line_reaches_the_served_command(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        # The command runs as the server's grandchild (the fork between them waits for its exit status).
-        _wait_for(lambda: any(_children(reporter) for reporter in _children(process.pid)), 30)
+        silent.settimeout(30)
+        connection, _ = silent.accept()  # the command waits for the greeting now
+        # It runs as the server's grandchild (the fork between them waits for its exit status).
         (reporter,) = _children(process.pid)
         (command,) = _children(reporter)
         client.send_signal(signum)
         _, err = client.communicate(timeout=30)
+        connection.close()
     assert client.returncode == returncode
     if signum == signal.SIGINT:
         assert b"aborted" in err  # click's answer to Ctrl-C, from the command itself
@@ -262,3 +264,16 @@ def test_a_folder_others_can_enter_is_not_used(tmp_path: Path, monkeypatch: pyte
     (shared / "mailbot").chmod(0o755)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(shared))
     assert warm.socket_path() is None
+
+
+def test_doctor_says_whether_a_server_answers(
+    runtime: Path, monkeypatch: pytest.MonkeyPatch, server: tuple[Path, subprocess.Popen[bytes]]
+) -> None:
+    path, process = server
+    assert warm.state() == f"a warm server answers at {path}: the everyday commands start in about 0.1 s"
+    assert process.poll() is None  # a connection that sends nothing is no command: the server goes on
+    process.terminate()
+    process.wait(10)
+    assert warm.state() == f"no warm server at {path}: the next everyday command starts one"
+    monkeypatch.setenv("MAILBOT_WARM", "0")
+    assert warm.state().startswith("turned off (MAILBOT_WARM=0)")
