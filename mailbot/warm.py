@@ -319,6 +319,7 @@ def serve(path: Path, idle_seconds: float = IDLE_SECONDS) -> None:
     lock = _lock(path)
     if lock is None:
         return  # another server answers at this path
+    os.chdir("/")  # not to hold the folder of the command that started it (each fork goes to its client's)
     try:
         if not _preload():
             return

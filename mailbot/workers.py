@@ -13,6 +13,7 @@ again is reported as failed, its raw bytes kept for a person.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import multiprocessing
 import os
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 MAX_AUTO_WORKERS = 4  # beyond this the parent, storing one batch at a time, cannot keep up
 # Fewer messages than this are analysed in the parent: a worker's start (≈0.3 s) would cost more.
 MIN_PARALLEL_MESSAGES = 100
+GC_THRESHOLD = 7_000  # allocations between young collections in a worker (Python's default: 700)
 CRASHED = "分析此邮件的进程异常退出（可能是文件触发了读取程序的缺陷），已暂停处理此邮件，请人工查看原件"
 
 
@@ -206,12 +208,22 @@ _ORPHAN_CHECK_SECONDS = 1.0
 def _start_worker(context: Context, office: tuple[str | None, int] | None, parent: int) -> None:
     global _worker_context  # one per worker process, built once
     _exit_with_parent(parent)
+    _fewer_collections()
     if office is not None:
         converter = LibreOffice(*office)
         # Workers end through os._exit, which skips atexit: remove LibreOffice's profile folder explicitly.
         Finalize(converter, converter.close, exitpriority=10)
         context = dataclasses.replace(context, rules=dataclasses.replace(context.rules, convert=converter))
     _worker_context = context
+
+
+def _fewer_collections() -> None:
+    """Analysing allocates many short-lived objects and few cycles: by default the collector runs every 700
+    allocations and walks every imported module's objects at each full collection. The modules are frozen out
+    of its sight and it runs a tenth as often: analysing a report costs 1.58–1.62 ms of CPU instead of
+    1.74–1.78 ms (2 × 600 messages of bench_first_sync's kind, in one process)."""
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, 10, 10)
 
 
 def _exit_with_parent(parent: int) -> None:

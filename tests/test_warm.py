@@ -241,9 +241,9 @@ def test_the_console_script_starts_a_server_unless_turned_off(tmp_path: Path, ru
 
 def test_an_idle_server_goes_away_and_takes_its_socket(runtime: Path) -> None:
     path = runtime / "idle.sock"
-    code = f"from pathlib import Path\nfrom mailbot.warm import serve\nserve(Path({str(path)!r}), idle_seconds=0.5)"
+    code = f"from pathlib import Path\nfrom mailbot.warm import serve\nserve(Path({str(path)!r}), idle_seconds=2)"
     process = subprocess.Popen([sys.executable, "-c", code])
-    _wait_for(lambda: path.exists() or process.poll() is not None)
+    _wait_for(path.exists)  # it listened
     assert process.wait(SERVER_START_SECONDS) == 0
     assert not path.exists()
 
