@@ -306,9 +306,15 @@ def _reply(replies: BinaryIO) -> dict[str, Any] | None:
 def start_server(path: Path) -> None:
     """A server for the next command, in its own session, its streams on /dev/null."""
     null = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
-    command = [sys.executable, "-m", "mailbot.warm", str(path)]
     with suppress(OSError):  # no server: every command runs in its own process, as with MAILBOT_WARM=0
-        os.posix_spawn(sys.executable, command, dict(os.environ), file_actions=null, setsid=True)
+        os.posix_spawn(sys.executable, server_command(path), dict(os.environ), file_actions=null, setsid=True)
+
+
+def server_command(path: Path) -> list[str]:
+    """The server's command line. -P: `python -m` would put the folder it starts in first on sys.path, and every
+    later command would import from the folder the first one ran in (a stray openpyxl.py there, say); the
+    console script's own path has no such entry."""
+    return [sys.executable, "-P", "-m", "mailbot.warm", str(path)]
 
 
 # --- the server --------------------------------------------------------------------------------------------

@@ -90,7 +90,7 @@ def _wait_for(condition: Callable[[], bool], seconds: float = SERVER_START_SECON
 def server(runtime: Path) -> Iterator[tuple[Path, subprocess.Popen[bytes]]]:
     path = warm.socket_path()
     assert path is not None and path.parent == runtime / "mailbot"
-    process = subprocess.Popen([sys.executable, "-m", "mailbot.warm", str(path)])
+    process = subprocess.Popen(warm.server_command(path))
     _wait_for(path.exists)
     yield path, process
     process.terminate()
@@ -242,7 +242,7 @@ def test_the_console_script_starts_a_server_unless_turned_off(tmp_path: Path, ru
 def test_an_idle_server_goes_away_and_takes_its_socket(runtime: Path) -> None:
     path = runtime / "idle.sock"
     code = f"from pathlib import Path\nfrom mailbot.warm import serve\nserve(Path({str(path)!r}), idle_seconds=2)"
-    process = subprocess.Popen([sys.executable, "-c", code])
+    process = subprocess.Popen([sys.executable, "-P", "-c", code])
     _wait_for(path.exists)  # it listened
     assert process.wait(SERVER_START_SECONDS) == 0
     assert not path.exists()
