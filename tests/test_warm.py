@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -277,3 +278,44 @@ def test_doctor_says_whether_a_server_answers(
     assert warm.state() == f"no warm server at {path}: the next everyday command starts one"
     monkeypatch.setenv("MAILBOT_WARM", "0")
     assert warm.state().startswith("turned off (MAILBOT_WARM=0)")
+
+
+def _at_a_terminal(argv: list[str], env: dict[str, str], columns: int) -> bytes:
+    """What a command prints at a terminal `columns` wide (a pseudo-terminal standing in for staff's)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    with os.fdopen(leader, "rb", buffering=0) as screen:
+        process = subprocess.Popen(argv, stdin=follower, stdout=follower, stderr=follower, env=env)
+        os.close(follower)
+        printed = b""
+        while True:
+            try:
+                chunk = screen.read(65536)
+            except OSError:  # EIO: the command's end closed the terminal's last writer
+                break
+            if not chunk:
+                break
+            printed += chunk
+        assert process.wait(60) == 0, printed
+    return printed
+
+
+def test_a_served_command_sees_the_clients_terminal_and_its_width(tmp_path: Path, runtime: Path) -> None:
+    config = str(_database(tmp_path))
+    argv = [CONSOLE_SCRIPT, "--config", config, "units", "list"]
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    here = _at_a_terminal(argv, {**env, "MAILBOT_WARM": "0"}, 72)
+    path = warm.socket_path()
+    assert path is not None
+    warm.start_server(path)
+    _wait_for(path.exists)
+    served = _at_a_terminal(argv, env, 72)
+    assert served == here
+    text = re.sub(r"\x1b\[[0-9;]*m", "", served.decode())  # rich's colours: a terminal gets them
+    assert max(len(line) for line in text.splitlines()) == 72 and "2 units" in text  # drawn to the width
+    assert len(_servers(runtime)) == 1
