@@ -319,3 +319,16 @@ def test_a_served_command_sees_the_clients_terminal_and_its_width(tmp_path: Path
     text = re.sub(r"\x1b\[[0-9;]*m", "", served.decode())  # rich's colours: a terminal gets them
     assert max(len(line) for line in text.splitlines()) == 72 and "2 units" in text  # drawn to the width
     assert len(_servers(runtime)) == 1
+
+
+def test_commands_at_the_same_time_are_each_served_whole(
+    tmp_path: Path, server: tuple[Path, subprocess.Popen[bytes]]
+) -> None:
+    config = str(_database(tmp_path))
+    argv = [CONSOLE_SCRIPT, "--config", config, "outbox", "list", "--json"]
+    alone = subprocess.run(argv, env={**os.environ, "MAILBOT_WARM": "0"}, capture_output=True, check=True).stdout
+    clients = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(8)]
+    results = [client.communicate(timeout=120) for client in clients]
+    assert [client.returncode for client in clients] == [0] * 8
+    assert all(out == alone and err == b"" for out, err in results)
+    assert json.loads(alone)["mails"]  # the receipt queued for 郏县: a list worth comparing
