@@ -1,12 +1,12 @@
 """Everyday commands answered by a warm interpreter, as Mercurial's chg answers hg's.
 
 A new Python process pays 0.3–0.4 s importing SQLAlchemy, the models and rich before `mailbot status` reads its
-first row: the command takes about ten times what `mailbot --help` costs. The console script `mailbot` is this module's `main`: for a
-command of WARM_COMMANDS it hands its arguments, environment, working folder and its three standard streams (the
-file descriptors themselves, over a Unix socket) to a server that has imported all that once. The server forks;
-the fork takes the streams, the folder and the environment, runs the command line, and its exit status comes
-back. The server holds no state of its own: no config, no database connection, nothing read before the fork, so
-each command does and prints exactly what it would in a new process.
+first row: the command takes about ten times what `mailbot --help` costs. The console script `mailbot` is this
+module's `main`: for a command of WARM_COMMANDS it hands its arguments, environment, working folder and its three
+standard streams (the file descriptors themselves, over a Unix socket) to a server that has imported all that
+once. The server forks; the fork takes the streams, the folder and the environment, runs the command line, and its
+exit status comes back. The server holds no state of its own: no config, no database connection, nothing read
+before the fork, so each command does and prints exactly what it would in a new process.
 
 Any other command, and every command when no server answers, runs in this process as before; the first of those
 starts a server in the background for the next. The server exits after IDLE_SECONDS without a command, and as
