@@ -22,7 +22,6 @@ from mailbot.process import Outcome, Pipeline
 from mailbot.store import ledger
 from mailbot.store.db import transaction
 from mailbot.store.ledger import Arrival
-from mailbot.workers import MIN_PARALLEL_MESSAGES, fewer_collections_meanwhile
 
 log = logging.getLogger(__name__)
 
@@ -109,14 +108,13 @@ class Poller:
         # Sizes first (a cheap FETCH), so that a batch never holds more than BATCH_BYTES of mail in memory.
         sizes = mailbox.fetch_sizes(uids)
         done = 0
-        with fewer_collections_meanwhile(len(uids) >= MIN_PARALLEL_MESSAGES):
-            for batch in _sized_batches(uids, sizes, self.pipeline.config.imap.batch_size):
-                fetched = mailbox.fetch_raw(batch)
-                self._record_batch(fetched, uidvalidity, last_uid=max(batch), result=result)
-                self.pipeline.feed_pending()  # analysed in the workers while the next batch downloads
-                done += len(batch)
-                if self.progress is not None:
-                    self.progress(done, len(uids))
+        for batch in _sized_batches(uids, sizes, self.pipeline.config.imap.batch_size):
+            fetched = mailbox.fetch_raw(batch)
+            self._record_batch(fetched, uidvalidity, last_uid=max(batch), result=result)
+            self.pipeline.feed_pending()  # analysed in the workers while the next batch downloads
+            done += len(batch)
+            if self.progress is not None:
+                self.progress(done, len(uids))
 
     def _record_batch(self, fetched: list[FetchedMessage], uidvalidity: int, last_uid: int, result: PollResult) -> None:
         archive, now = self.pipeline.archive, self.pipeline.clock()

@@ -200,12 +200,16 @@ def ask(path: Path, argv: list[str]) -> int | None:
     A server that does not answer (none yet, or one that found its files changed) is replaced in the background."""
     import socket
 
-    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    with client, _Forwarding() as forwarding:
+    # The streams are looked at before the socket exists (a with enters each context before making the next):
+    # a closed 0, 1 or 2 would otherwise be taken by the socket itself and handed on as the command's stream.
+    with (
+        _standard_fds() as fds,
+        socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client,
+        _Forwarding() as forwarding,
+    ):
         try:
             client.connect(str(path))
-            with _standard_fds() as fds:
-                socket.send_fds(client, [_request(argv)], fds)
+            socket.send_fds(client, [_request(argv)], fds)
             replies = client.makefile("rb")
             started = _reply(replies)
         except (OSError, ValueError):

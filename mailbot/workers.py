@@ -20,10 +20,9 @@ import os
 import threading
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.util import Finalize
@@ -225,22 +224,6 @@ def _fewer_collections() -> None:
     1.74–1.78 ms (2 × 600 messages of bench_first_sync's kind, in one process)."""
     gc.freeze()
     gc.set_threshold(GC_THRESHOLD, 10, 10)
-
-
-@contextmanager
-def fewer_collections_meanwhile(active: bool) -> Iterator[None]:
-    """The same in the parent while it stores a first sync or a backlog (`active`), then as it was."""
-    if not active:
-        yield
-        return
-    threshold = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(GC_THRESHOLD, *threshold[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
 
 
 def _exit_with_parent(parent: int) -> None:
