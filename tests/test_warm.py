@@ -332,4 +332,3 @@ def test_commands_at_the_same_time_are_each_served_whole(
     assert [client.returncode for client in clients] == [0] * 8
     assert all(out == alone and err == b"" for out, err in results)
     assert json.loads(alone)["mails"]  # the receipt queued for 郏县: a list worth comparing
-
