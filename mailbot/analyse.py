@@ -75,6 +75,22 @@ class Analysis:
     bounce: Bounce | None = None  # what a bounce of mailbot's own mail says it returns
 
 
+@dataclass(frozen=True)
+class Opened:
+    """A message parsed, before its files are read: `analyse` in two steps, so that a worker can parse a few
+    messages, then read their files, each step's code staying in the processor's caches (see workers.run_jobs).
+    """
+
+    raw: bytes
+    parsed: ParsedMessage
+    automatic: str | None  # why the mail is automatic (never read, never counted, never answered), else None
+
+
+def open_message(raw: bytes, registry: Registry, limits: LimitsConfig) -> Opened:
+    parsed = parse_message(raw, max_attachment_bytes=limits.max_attachment_bytes)
+    return Opened(raw, parsed, automatic_reason(parsed, registry.own_addresses))
+
+
 def analyse(
     raw: bytes,
     registry: Registry,
@@ -87,9 +103,22 @@ def analyse(
     """Decide kind, unit, submissions and problems of one message. `received_from_header` is False when an
     ingested file had no Received header and its received time had to be taken from elsewhere. `assigned`: the
     unit staff assigned this message to; it replaces attribution (but automatic mail still never counts)."""
+    opened = open_message(raw, registry, limits)
+    return conclude(opened, registry, limits, received_at, received_from_header, rules, assigned)
+
+
+def conclude(
+    opened: Opened,
+    registry: Registry,
+    limits: LimitsConfig,
+    received_at: datetime,
+    received_from_header: bool = True,
+    rules: TableRules | None = None,
+    assigned: str | None = None,
+) -> Analysis:
+    """The rest of `analyse` for a message `open_message` parsed: read its files and decide."""
     rules = rules or TableRules.default()
-    parsed = parse_message(raw, max_attachment_bytes=limits.max_attachment_bytes)
-    automatic = automatic_reason(parsed, registry.own_addresses)
+    raw, parsed, automatic = opened.raw, opened.parsed, opened.automatic
     if automatic is not None:  # never read, never counted, never answered
         attribution = _automatic_attribution(parsed, registry)
         file_types = tuple(sniff_type(part.data, part.filename) for part in parsed.attachments)

@@ -106,7 +106,8 @@ class Pipeline:
             self._run = _Run(self, self.registry(), parallel=True, again=False)
 
     def feed_pending(self) -> None:
-        if self._run is not None:
+        """Hand what has been archived to the workers; until they are up, keep it for the next call."""
+        if self._run is not None and self.analyser.ready:
             with transaction(self.sessions) as session:
                 pending = ledger.pending_message_ids(session)
             self._run.feed([message_id for message_id in pending if message_id not in self._run.fed])
@@ -260,6 +261,8 @@ class _Run:
     def feed(self, message_ids: Sequence[int]) -> None:
         self.fed.update(message_ids)
         pipeline = self.pipeline
+        if self.parallel:
+            pipeline.analyser.settle()  # whether workers run decides whether a batch is guarded
         for start in range(0, len(message_ids), BATCH):
             guarded = not (self.parallel and pipeline.analyser.workers > 1)  # workers can fall back to none
             for group in pipeline.groups(message_ids[start : start + BATCH], guarded and not self.again):

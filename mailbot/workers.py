@@ -16,18 +16,19 @@ import dataclasses
 import gc
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import threading
-import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.util import Finalize
+from typing import ParamSpec, TypeVar
 
-from mailbot.analyse import Analysis, TableRules, analyse
+from mailbot.analyse import Analysis, Opened, TableRules, conclude, open_message
 from mailbot.config import Config, LimitsConfig
 from mailbot.errors import ArchiveCorruptError
 from mailbot.problems import ARCHIVE_CORRUPT
@@ -41,6 +42,7 @@ MAX_AUTO_WORKERS = 4  # beyond this the parent, storing one batch at a time, can
 # Fewer messages than this are analysed in the parent: a worker's start (≈0.3 s) would cost more.
 MIN_PARALLEL_MESSAGES = 100
 GC_THRESHOLD = 7_000  # allocations between young collections in a worker (Python's default: 700)
+STEP_BYTES = 1024 * 1024  # mail parsed before its files are read (see run_jobs)
 CRASHED = "分析此邮件的进程异常退出（可能是文件触发了读取程序的缺陷），已暂停处理此邮件，请人工查看原件"
 
 
@@ -65,6 +67,8 @@ class Failure:
 
 
 Result = tuple[int, Analysis | Failure]
+_T = TypeVar("_T")
+_P = ParamSpec("_P")
 
 
 @dataclass(frozen=True)
@@ -77,21 +81,44 @@ class Context:
 
 
 def run_jobs(jobs: Sequence[Job], registry: Registry, context: Context) -> list[Result]:
-    """Analyse each message; an exception becomes a Failure, so one bad message never costs its batch."""
-    results: list[Result] = []
+    """Analyse each message; an exception becomes a Failure, so one bad message never costs its batch.
+
+    A few messages at a time are parsed first and then read and decided: each step's code then stays in the
+    processor's caches instead of being pushed out by the next one's, which saves a tenth of the CPU a report
+    costs. A group holds at most STEP_BYTES of mail (one bigger message goes alone)."""
+    done: dict[int, Analysis | Failure] = {}
+    group: list[tuple[Job, Opened]] = []
+    size = 0
     for job in jobs:
-        try:
-            raw = context.archive.load(job.sha256)
-            analysis = analyse(
-                raw, registry, context.limits, job.received_at, job.received_from_header, context.rules, job.assigned
-            )
-        except ArchiveCorruptError as exc:  # no bug to trace: the file on disk is damaged or gone
-            results.append((job.message_id, Failure(str(exc), code=ARCHIVE_CORRUPT)))
-        except Exception as exc:  # any bug in a stage must not stop the worker
-            results.append((job.message_id, Failure(f"{type(exc).__name__}: {exc}", traceback.format_exc())))
-        else:
-            results.append((job.message_id, analysis))
-    return results
+        opened = _attempt(_open, job, registry, context)
+        if isinstance(opened, Failure):
+            done[job.message_id] = opened
+            continue
+        group.append((job, opened))
+        size += len(opened.raw)
+        if size >= STEP_BYTES:
+            done.update((job.message_id, _attempt(_conclude, job, opened, registry, context)) for job, opened in group)
+            group, size = [], 0
+    done.update((job.message_id, _attempt(_conclude, job, opened, registry, context)) for job, opened in group)
+    return [(job.message_id, done[job.message_id]) for job in jobs]
+
+
+def _open(job: Job, registry: Registry, context: Context) -> Opened:
+    return open_message(context.archive.load(job.sha256), registry, context.limits)
+
+
+def _conclude(job: Job, opened: Opened, registry: Registry, context: Context) -> Analysis:
+    limits, rules = context.limits, context.rules
+    return conclude(opened, registry, limits, job.received_at, job.received_from_header, rules, job.assigned)
+
+
+def _attempt(step: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T | Failure:
+    try:
+        return step(*args, **kwargs)
+    except ArchiveCorruptError as exc:  # no bug to trace: the file on disk is damaged or gone
+        return Failure(str(exc), code=ARCHIVE_CORRUPT)
+    except Exception as exc:  # any bug in a stage must not stop the worker
+        return Failure(f"{type(exc).__name__}: {exc}", traceback.format_exc())
 
 
 def worker_count(config: Config) -> int:
@@ -107,6 +134,8 @@ class Analyser:
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
         self.remote_batches = 0  # batches sent to worker processes: shows whether a run used them
+        self._starting: threading.Thread | None = None
+        self._start_error: Exception | None = None
 
     @property
     def window(self) -> int:
@@ -117,20 +146,52 @@ class Analyser:
         return self.workers > 1 and count >= MIN_PARALLEL_MESSAGES
 
     def start(self) -> None:
-        """Start the workers now (a first sync calls this before fetching, so they start meanwhile)."""
+        """Start the workers in the background: a first sync calls this before fetching and fetches on while
+        the fork server imports the analysing modules; `ready` says when the workers can take messages."""
         if self._pool is not None or self.workers <= 1:
             return
         try:
-            self._pool = _new_pool(self.context, self.workers)
-            for _ in range(self.workers):  # processes start on submission, one per job waiting
-                self._pool.submit(_run_in_worker, [], Registry(()))
+            pool = _new_pool(self.context, self.workers)
         except (OSError, ImportError, NotImplementedError) as error:  # no process support (no /dev/shm)
-            log.warning("cannot start worker processes (%s); analysing in mailbot's own process", error)
-            self.workers = 1
+            self._without_workers(error)
+            return
+        self._pool = pool
+        self._starting = threading.Thread(target=self._launch, args=(pool,), name="worker-start", daemon=True)
+        self._starting.start()
+
+    def _launch(self, pool: ProcessPoolExecutor) -> None:
+        # Each submit starts a process while fewer are running than jobs wait; the first one waits for the
+        # fork server to finish its imports, which is why this runs in its own thread.
+        try:
+            for _ in range(self.workers):
+                pool.submit(_run_in_worker, [], Registry(()))
+        except Exception as error:  # whatever keeps processes from starting: `settle` falls back to none
+            self._start_error = error
+
+    @property
+    def ready(self) -> bool:
+        """Whether the workers are up, or there are none to wait for."""
+        return self._starting is None or not self._starting.is_alive()
+
+    def settle(self) -> None:
+        """Wait until the workers are up; if they could not start, analyse in this process from now on."""
+        starting, self._starting = self._starting, None
+        if starting is None:
+            return
+        starting.join()
+        error, self._start_error = self._start_error, None
+        if error is not None:
+            self.close()
+            self._without_workers(error)
+
+    def _without_workers(self, error: BaseException) -> None:
+        log.warning("cannot start worker processes (%s); analysing in mailbot's own process", error)
+        self.workers = 1
 
     def submit(self, jobs: Sequence[Job], registry: Registry, parallel: bool) -> Future[list[Result]]:
         if parallel:
             self.start()
+            self.settle()
         if not parallel or self.workers <= 1:
             done: Future[list[Result]] = Future()
             done.set_result(run_jobs(jobs, registry, self.context))
@@ -151,6 +212,7 @@ class Analyser:
 
     def _alone(self, job: Job, registry: Registry) -> list[Result]:
         self.start()
+        self.settle()
         if self._pool is None:  # no workers configured, or they cannot start here
             return run_jobs([job], registry, self.context)
         try:
@@ -178,36 +240,41 @@ class Analyser:
 
     def _started(self) -> ProcessPoolExecutor:
         self.start()
+        self.settle()
         if self._pool is None:
             raise RuntimeError("no worker processes")
         return self._pool
 
     def close(self) -> None:
+        if self._starting is not None:
+            self._starting.join()
+            self._starting, self._start_error = None, None
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
 
 def _new_pool(context: Context, workers: int) -> ProcessPoolExecutor:
-    # spawn, not fork: the parent may run scheduler and database threads, which fork would copy mid-lock; and
-    # not forkserver, whose server outlives a parent killed with SIGKILL.
-    spawn = multiprocessing.get_context("spawn")
+    # Workers are forked by a fork server that imported the analysing modules once, when mailbot first needed
+    # workers: each then starts in milliseconds instead of importing them again (0.2 s of CPU each, a tenth of
+    # what a first sync of 2,000 reports costs on two cores). Not a plain fork of mailbot: it may be running
+    # scheduler and database threads, which fork would copy mid-lock.
+    server = multiprocessing.get_context("forkserver")
+    server.set_forkserver_preload([__name__])
     # The parent's own rules, so that every message of a run is read with the same mapping even if staff
     # edit the file meanwhile; only LibreOffice is the worker's own (a profile folder per process).
     convert = context.rules.convert
     office = (convert.program, convert.timeout_seconds) if isinstance(convert, LibreOffice) else None
     shared = dataclasses.replace(context, rules=dataclasses.replace(context.rules, convert=None))
-    arguments = (shared, office, os.getpid())
-    return ProcessPoolExecutor(workers, mp_context=spawn, initializer=_start_worker, initargs=arguments)
+    return ProcessPoolExecutor(workers, mp_context=server, initializer=_start_worker, initargs=(shared, office))
 
 
 _worker_context: Context | None = None
-_ORPHAN_CHECK_SECONDS = 1.0
 
 
-def _start_worker(context: Context, office: tuple[str | None, int] | None, parent: int) -> None:
+def _start_worker(context: Context, office: tuple[str | None, int] | None) -> None:
     global _worker_context  # one per worker process, built once
-    _exit_with_parent(parent)
+    _exit_with_parent()
     _fewer_collections()
     if office is not None:
         converter = LibreOffice(*office)
@@ -226,13 +293,18 @@ def _fewer_collections() -> None:
     gc.set_threshold(GC_THRESHOLD, 10, 10)
 
 
-def _exit_with_parent(parent: int) -> None:
-    """A worker blocked on its queue outlives a parent killed with SIGKILL; this one notices within a second
-    (the parent of an orphan changes) and exits, whatever it was doing: its results have nowhere to go."""
+def _exit_with_parent() -> None:
+    """A worker blocked on its queue outlives a parent killed with SIGKILL (it holds both ends of its queues),
+    and the fork server waits for every worker to let go of it. So the worker watches the pipe that only mailbot
+    holds open: it reads as ended the moment mailbot is gone, and the worker exits, whatever it was doing (its
+    results have nowhere to go); the fork server then follows."""
+    parent = multiprocessing.parent_process()
+    if parent is None:  # not started by multiprocessing: nothing to watch
+        return
+    sentinel = parent.sentinel
 
     def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(_ORPHAN_CHECK_SECONDS)
+        multiprocessing.connection.wait([sentinel])
         os._exit(0)
 
     threading.Thread(target=watch, name="orphan-check", daemon=True).start()

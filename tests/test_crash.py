@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from mailbot.store.db import make_engine
+from mailbot.store.db import READONLY, make_engine
 
 from dbfixtures import server_section, write_config
 from mailgen import mixed_messages
@@ -43,8 +43,9 @@ def _mailbot(config: Path, *args: str, password: str) -> subprocess.Popen[bytes]
 
 
 def _counts(engine: Engine) -> tuple[int, int]:
-    """(messages recorded, messages processed)."""
+    """(messages recorded, messages processed), read without waiting for the poller's write transactions."""
     with engine.connect() as connection:
+        connection.execution_options(**{READONLY: True})
         total = connection.execute(text("SELECT count(*) FROM messages")).scalar_one()
         done = connection.execute(text("SELECT count(*) FROM messages WHERE status = 'processed'")).scalar_one()
     return total, done
@@ -76,12 +77,17 @@ def _run_until(engine: Engine, process: subprocess.Popen[bytes], point: tuple[st
     return False
 
 
-def _children(pid: int) -> set[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return set()
-    return {int(child) for child in text.split()}
+def _descendants(pid: int) -> set[int]:
+    """Every process below `pid`: the fork server and the workers it forked, whichever thread started them."""
+    found: set[int] = set()
+    for listing in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            children = {int(child) for child in listing.read_text().split()}
+        except OSError:
+            continue
+        for child in children:
+            found |= {child} | _descendants(child)
+    return found
 
 
 def _wait_gone(pids: set[int], seconds: float = 10) -> None:
@@ -109,7 +115,7 @@ def test_it_records_each_message_once_through_random_kills(
             break  # too little left to interrupt reliably: the final run below finishes it
         process = _mailbot(config, "poll", password=imap_server.password)
         if _run_until(engine, process, _kill_point(rng, counts)):
-            children = _children(process.pid)  # worker processes analysing a first sync, if any
+            children = _descendants(process.pid)  # the fork server and its workers, if any
             process.send_signal(signal.SIGKILL)
             process.wait(10)
             interrupted.append(_counts(engine))
