@@ -77,18 +77,35 @@ class Analysis:
 
 @dataclass(frozen=True)
 class Opened:
-    """A message parsed, before its files are read: `analyse` in two steps, so that a worker can parse a few
-    messages, then read their files, each step's code staying in the processor's caches (see workers.run_jobs).
-    """
+    """A message on its way through `analyse`, which runs in three steps (parse, read the files, decide) so
+    that a worker can take a few messages through each step in turn, the step's code staying in the
+    processor's caches (see workers.run_jobs)."""
 
     raw: bytes
     parsed: ParsedMessage
     automatic: str | None  # why the mail is automatic (never read, never counted, never answered), else None
+    reading: Reading | None = None  # its files and the tables in them, once read (never, for automatic mail)
+
+    @property
+    def cells(self) -> int:
+        """How many cells the tables read so far hold (what reading ahead keeps in memory)."""
+        sheets = (
+            {id(located.table.sheet): located.table.sheet for located in self.reading.tables} if self.reading else {}
+        )
+        return sum(len(row) for sheet in sheets.values() for row in sheet.rows)
 
 
 def open_message(raw: bytes, registry: Registry, limits: LimitsConfig) -> Opened:
     parsed = parse_message(raw, max_attachment_bytes=limits.max_attachment_bytes)
     return Opened(raw, parsed, automatic_reason(parsed, registry.own_addresses))
+
+
+def read_files(opened: Opened, rules: TableRules | None = None) -> Opened:
+    """The message with its files read; automatic mail is never read."""
+    if opened.automatic is not None or opened.reading is not None:
+        return opened
+    rules = rules or TableRules.default()
+    return dataclasses.replace(opened, reading=read_message(opened.parsed, rules.convert, rules.limits))
 
 
 def analyse(
@@ -116,7 +133,8 @@ def conclude(
     rules: TableRules | None = None,
     assigned: str | None = None,
 ) -> Analysis:
-    """The rest of `analyse` for a message `open_message` parsed: read its files and decide."""
+    """The rest of `analyse` for a message `open_message` parsed: read its files (unless `read_files` did) and
+    decide."""
     rules = rules or TableRules.default()
     raw, parsed, automatic = opened.raw, opened.parsed, opened.automatic
     if automatic is not None:  # never read, never counted, never answered
@@ -125,7 +143,7 @@ def conclude(
         bounce = parse_bounce(raw, registry.own_addresses) if is_bounce(parsed) else None
         unit, known = attribution.unit, attribution.sender_known
         return Analysis(parsed, "auto_or_bounce", unit, known, "", automatic, (), (), file_types, bounce)
-    reading = read_message(parsed, rules.convert, rules.limits)
+    reading = opened.reading if opened.reading is not None else read_message(parsed, rules.convert, rules.limits)
     attribution = (
         Attribution(assigned, sender_known=False, by=STAFF)
         if assigned

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased, selectinload
 
 from mailbot import workers
+from mailbot.analyse import Analysis, Opened, TableRules, analyse
 from mailbot.app import App
 from mailbot.clock import TZ
 from mailbot.ingest import ingest_paths
@@ -25,7 +26,7 @@ from mailbot.store.models import Message, Submission
 from mailbot.workers import CRASHED, MIN_PARALLEL_MESSAGES
 
 from dbfixtures import UNITS, FixedClock, make_config
-from mailgen import annex3_xlsx, make_message
+from mailgen import annex3_xlsx, make_message, mixed_messages
 
 START = datetime(2021, 5, 1, 9, 0, tzinfo=TZ)
 NOW = datetime(2021, 12, 20, 10, 0, tzinfo=TZ)
@@ -144,3 +145,49 @@ def test_without_process_support_everything_is_analysed_in_mailbots_own_process(
     assert len(result.outcomes) == COUNT and statuses == {"processed"}
     assert pipeline.analyser.workers == 1 and pipeline.analyser.remote_batches == 0
     assert "cannot start worker processes" in caplog.text
+
+
+@pytest.mark.parametrize("step_bytes, step_cells", [(workers.STEP_BYTES, workers.STEP_CELLS), (20_000, 10)])
+def test_analysing_step_by_step_gives_what_analysing_each_message_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step_bytes: int, step_cells: int
+) -> None:
+    # A worker parses a few messages, then reads their files, then decides them; with small steps every group
+    # is cut short by its bytes or its cells. Whatever the grouping, each message must come out as `analyse`
+    # makes it, and a message that fails (a damaged archive file, a stage that raises) costs only itself.
+    monkeypatch.setattr(workers, "STEP_BYTES", step_bytes)
+    monkeypatch.setattr(workers, "STEP_CELLS", step_cells)
+    raws = [*mixed_messages(23), make_message(attachments=[("附件3.xlsx", b"PK\x03\x04 broken")], received=NOW)]
+    app = _app(tmp_path, "sqlite:///" + str(tmp_path / "mailbot.db"))
+    try:
+        pipeline = app.ready_pipeline()
+        registry, context = pipeline.registry(), pipeline.analyser.context
+        digests = context.archive.store_many(raws)
+        jobs = [
+            workers.Job(i, digest, NOW, i % 5 != 0, "郏县总工会" if i == 7 else None)
+            for i, digest in enumerate(digests)
+        ]
+        context.archive.path_for(digests[3]).write_bytes(b"damaged")
+        real_read = workers.read_files
+
+        def read_or_fail(opened: Opened, rules: TableRules | None = None) -> Opened:
+            if opened.raw == raws[11]:
+                raise ValueError("a reader bug")
+            return real_read(opened, rules)
+
+        monkeypatch.setattr(workers, "read_files", read_or_fail)
+        results = workers.run_jobs(jobs, registry, context)
+    finally:
+        app.close()
+    assert [message_id for message_id, _ in results] == [job.message_id for job in jobs]
+    for (message_id, result), job, raw in zip(results, jobs, raws, strict=True):
+        if message_id == 3:
+            assert isinstance(result, workers.Failure) and result.code == "archive_corrupt"
+        elif message_id == 11:
+            assert isinstance(result, workers.Failure) and "a reader bug" in result.error
+        else:
+            expected = analyse(
+                raw, registry, context.limits, NOW, job.received_from_header, context.rules, job.assigned
+            )
+            assert result == expected, message_id
+    kinds = {result.kind for _, result in results if isinstance(result, Analysis)}
+    assert {"report", "auto_or_bounce", "rejected_input"} <= kinds  # the mailbox exercised every path
