@@ -15,9 +15,10 @@ mailbox order (a later UID was received later, as in a real mailbox), so that ea
 submissions.
 """
 
-# mailbot's worker processes are spawned, and a spawned process imports the parent's main script first. This
-# script therefore imports nothing at module level: pandas, SQLAlchemy and the test servers load in the parent
-# only. That is what a deployment does too: its main script, the `mailbot` entry point, imports the CLI alone.
+# Each of mailbot's worker processes (forked by multiprocessing's fork server) imports the parent's main script
+# first. This script therefore imports nothing at module level: pandas, SQLAlchemy and the test servers load in
+# the parent only. That is what a deployment does too: its main script, the `mailbot` entry point, imports the
+# CLI alone.
 if __name__ == "__main__":
     from first_sync import main
 

@@ -298,6 +298,21 @@ def test_it_parses_fetch_items_in_any_order_with_unsolicited_responses() -> None
     assert parsed[2] == {"UID": b"103", "FLAGS": [b"\\Seen"]}
 
 
+def test_it_tokenises_strings_brackets_and_nil_as_imap_writes_them() -> None:
+    data = [
+        (b"7 (UID 9 BODY[HEADER.FIELDS (MESSAGE-ID [X] DATE)] {4}", b"head"),
+        b' X-NAME "a \\"quoted\\" \\\\ name" X-NIL NIL X-LOWER nil X-EMPTY "" X-LIST (A (B NIL) "C D")\r\n)',
+        b'8 (UID 10 X-CUT "runs to the end',
+    ]
+    first, second = parse_fetch_responses(data)
+    assert first["UID"] == b"9"
+    assert first["HEADER"] == b"head"  # the section's spaces, parentheses and inner brackets belong to its name
+    assert first["X-NAME"] == b'a "quoted" \\ name'
+    assert first["X-NIL"] is None and first["X-LOWER"] is None and first["X-EMPTY"] == b""
+    assert first["X-LIST"] == [b"A", [b"B", None], b"C D"]
+    assert second == {"UID": b"10", "X-CUT": b"runs to the end"}
+
+
 def test_it_parses_internaldates_with_padded_days_and_offsets() -> None:
     moment = parse_internaldate(b" 3-Feb-2021 01:02:03 -0700")
     assert moment == datetime(2021, 2, 3, 8, 2, 3, tzinfo=UTC)

@@ -506,6 +506,20 @@ def _item_name(name: str) -> str:
     return name
 
 
+# One token of a response line: a parenthesis, a quoted string (unterminated: to the end), a literal's place, or
+# the start of an atom, which runs to a space, a parenthesis or a literal. An atom with brackets goes on in
+# `_Parser._bracketed`: inside them those end nothing (BODY[HEADER.FIELDS (A B)]).
+_TOKEN = re.compile(
+    rb"[ \r\n]*+(?:(?P<open>\()|(?P<close>\))"
+    rb'|"(?P<quoted>(?:[^"\\]|\\.|\\\Z)*)"?'
+    rb"|(?P<literal>" + re.escape(_LITERAL_MARK) + rb")"
+    rb"|(?P<atom>[^ ()\[" + re.escape(_LITERAL_MARK) + rb"]*+))",
+    re.DOTALL,
+)
+_ESCAPED = re.compile(rb"\\(.)", re.DOTALL)
+_ATOM_ENDS = (b" ", b"(", b")", _LITERAL_MARK)
+
+
 class _Parser:
     """Tokens of one response line: atoms and strings as bytes, NIL as None, parentheses as lists."""
 
@@ -519,51 +533,35 @@ class _Parser:
 
     def _list(self) -> list[_Value]:
         items: list[_Value] = []
-        while True:
-            while self.text[self.pos : self.pos + 1] in (b" ", b"\r", b"\n") and self.pos < len(self.text):
-                self.pos += 1
-            if self.pos >= len(self.text):
+        while (match := _TOKEN.match(self.text, self.pos)) is not None:
+            self.pos = match.end()
+            kind = match.lastgroup
+            if kind == "close":
                 return items
-            char = self.text[self.pos : self.pos + 1]
-            self.pos += 1
-            if char == b")":
-                return items
-            if char == b"(":
+            if kind == "open":
                 items.append(self._list())
-            elif char == b'"':
-                items.append(self._quoted())
-            elif char == _LITERAL_MARK:
+            elif kind == "quoted":
+                quoted = match.group("quoted")
+                items.append(_ESCAPED.sub(rb"\1", quoted) if b"\\" in quoted else quoted)
+            elif kind == "literal":
                 items.append(next(self.literals, b""))
+            elif (start := match.start("atom")) < len(self.text):
+                items.append(self._atom(start))
             else:
-                self.pos -= 1
-                items.append(self._atom())
+                break  # only blanks were left
+        return items
 
-    def _quoted(self) -> bytes:
-        out = bytearray()
-        while self.pos < len(self.text):
-            char = self.text[self.pos]
-            self.pos += 1
-            if char == ord("\\") and self.pos < len(self.text):
-                out.append(self.text[self.pos])
-                self.pos += 1
-            elif char == ord('"'):
-                break
-            else:
-                out.append(char)
-        return bytes(out)
-
-    def _atom(self) -> bytes | None:
-        start, depth = self.pos, 0
+    def _atom(self, start: int) -> bytes | None:
+        """The atom from `start`: the match ended it unless brackets follow, which it goes on through."""
+        depth = 0
         while self.pos < len(self.text):
             char = self.text[self.pos : self.pos + 1]
             if char == b"[":
                 depth += 1
             elif char == b"]":
                 depth = max(depth - 1, 0)
-            elif depth == 0 and char in (b" ", b"(", b")", _LITERAL_MARK):
+            elif depth == 0 and char in _ATOM_ENDS:
                 break
-            self.pos += 1
-        if self.pos == start:  # a stray character: skip it rather than loop forever
             self.pos += 1
         atom = self.text[start : self.pos]
         return None if atom.upper() == b"NIL" else atom

