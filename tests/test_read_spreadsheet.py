@@ -140,6 +140,19 @@ def test_it_reports_a_truncated_xlsx_as_corrupt() -> None:
     assert result.sheets == ()
 
 
+def test_it_reads_a_workbook_holding_an_empty_member() -> None:
+    # Some writers store empty parts (a blank custom XML item): the checks before calamine have nothing to scan
+    # in them, and once stopped the whole file with an internal error.
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(annex3())) as source, zipfile.ZipFile(buffer, "w") as copy:
+        for info in source.infolist():
+            copy.writestr(info, source.read(info))
+        copy.writestr(zipfile.ZipInfo("customXml/item1.xml"), b"")
+    result = read_part(part(buffer.getvalue()), None)
+    assert result.findings == ()
+    assert result.sheets == read_part(part(annex3()), None).sheets
+
+
 def test_it_reports_a_broken_sheet_xml_as_corrupt() -> None:
     data = replace_member(annex3(), "xl/worksheets/sheet1.xml", lambda xml: xml[: len(xml) // 2])
     result = read_part(part(data), None)

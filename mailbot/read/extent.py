@@ -182,24 +182,28 @@ class _SheetScan:
     """One member through an `_XlsxTarget`, chunk by chunk, if its root element is a sheet."""
 
     def __init__(self, budget: _Budget, name: str) -> None:
-        self.target = _XlsxTarget(budget)
+        self.budget = budget
         self.name = name
+        self.target: _XlsxTarget | None = None
         self.parser: XMLParserType | None = None
+
+    def wants(self, root: str | None) -> bool:
+        return root is None or root in _SHEET_ROOTS  # most members of a workbook are passed by here
 
     def feed(self, chunk: bytes) -> bool:
         if self.parser is None:
-            root = simple_root(chunk)
-            if root is not None and root not in _SHEET_ROOTS:
-                return False  # most members of a workbook: skipped at their first chunk
+            if not self.wants(simple_root(chunk)):
+                return False
+            self.target = _XlsxTarget(self.budget)
             self.parser = _parser(self.target)
         return self._parse(chunk, final=False)
 
     def close(self) -> None:
-        if self._parse(b"", final=True):
-            self.target.budget.close(self.target.grid)
+        if self.target is not None and self._parse(b"", final=True):  # an empty member was never fed
+            self.budget.close(self.target.grid)
 
     def _parse(self, chunk: bytes, final: bool) -> bool:
-        assert self.parser is not None, "feed() makes the parser first"
+        assert self.parser is not None and self.target is not None, "feed() makes the parser first"
         try:
             self.parser.Parse(chunk, final)
         except _NotASheetError:

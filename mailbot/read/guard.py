@@ -62,6 +62,10 @@ class _RefusedError(Exception):
 class MemberScan(Protocol):
     """Something that reads a member's inflated bytes during `check_zip`'s pass."""
 
+    def wants(self, root: str | None) -> bool:
+        """Whether to see a member whose first chunk opens with a plain prolog and this root element (None: any
+        other start). Asked once, so that most members pass by without a scan looking at them."""
+
     def feed(self, chunk: bytes) -> bool:
         """Take the next chunk; False when nothing more of this member is needed."""
 
@@ -170,6 +174,9 @@ def _inflated_size(
         return info.compress_size
     size = 0
     for chunk in _chunks(archive, data, info):
+        if scans and not size:
+            root = simple_root(chunk)
+            scans = [scan for scan in scans if scan.wants(root)]
         size += len(chunk)
         _check_member_size(info.filename, size, info.compress_size, limits)
         scans = [scan for scan in scans if scan.feed(chunk)]
@@ -266,6 +273,9 @@ class _DtdScan:
     def __init__(self) -> None:
         self.parser: DefusedXMLParser | None = None
         self.unsafe = False
+
+    def wants(self, root: str | None) -> bool:
+        return root is None  # nothing but an XML declaration comes before a plain prolog's root: no DTD
 
     def feed(self, chunk: bytes) -> bool:
         if self.parser is None:
