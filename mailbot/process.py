@@ -41,7 +41,7 @@ from mailbot.workers import Analyser, Context, Failure, Job, Result, worker_coun
 log = logging.getLogger(__name__)
 MESSAGES, ATTACHMENTS = core(Message), core(Attachment)
 
-BATCH = 25  # messages per transaction: a crash loses at most this much processing work
+BATCH = 50  # messages per transaction: a crash loses at most this much processing work
 # A message whose processing was started this many times without finishing took the process down with it
 # (a native reader or LibreOffice crashing); it is set aside as failed instead of killing every restart.
 MAX_ATTEMPTS = 3

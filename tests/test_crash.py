@@ -1,4 +1,4 @@
-"""SIGKILL the poller at random points of a 200-message first sync, restart it, and find every message
+"""SIGKILL the poller at random points of a 300-message first sync, restart it, and find every message
 recorded exactly once, archived byte for byte, and processed."""
 
 from __future__ import annotations
@@ -15,16 +15,16 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from mailbot.process import BATCH as PROCESS_BATCH
 from mailbot.store.db import READONLY, make_engine
 
 from dbfixtures import server_section, write_config
 from mailgen import mixed_messages
 from mailservers import MailServer
 
-COUNT = 200
+COUNT = 300
 FETCH_BATCH = 10  # imap.batch_size in the config below
-PROCESS_BATCH = 25  # mailbot.process.BATCH
-STEP = 35
+STEP = 25
 
 
 def _write_config(folder: Path, server: MailServer, database_url: str) -> Path:
@@ -109,7 +109,7 @@ def test_it_records_each_message_once_through_random_kills(
     rng = random.Random(615)
     interrupted: list[tuple[int, int]] = []
     orphans: set[int] = set()
-    for _ in range(20):
+    for _ in range(30):
         counts = _counts(engine)
         if counts[1] >= COUNT - PROCESS_BATCH:
             break  # too little left to interrupt reliably: the final run below finishes it
