@@ -9,7 +9,6 @@ unit's mail with different figures.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import hashlib
 import os
 import sys
@@ -157,7 +156,9 @@ def _load_syncfs() -> Callable[[int], int] | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        # The C library's symbols through the program's own handle: find_library("c") would run `ldconfig -p`,
+        # a subprocess at every start of mailbot and of its fork server.
+        libc = ctypes.CDLL(None, use_errno=True)
         function: Callable[[int], int] = libc.syncfs
     except (OSError, AttributeError):
         return None
