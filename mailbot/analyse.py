@@ -89,9 +89,8 @@ class Opened:
     @property
     def cells(self) -> int:
         """How many cells the tables read so far hold (what reading ahead keeps in memory)."""
-        sheets = (
-            {id(located.table.sheet): located.table.sheet for located in self.reading.tables} if self.reading else {}
-        )
+        tables = self.reading.tables if self.reading is not None else ()
+        sheets = {id(located.table.sheet): located.table.sheet for located in tables}  # two tables, one sheet
         return sum(len(row) for sheet in sheets.values() for row in sheet.rows)
 
 

@@ -39,7 +39,7 @@ from mailbot.store.archive import Archive
 log = logging.getLogger(__name__)
 
 MAX_AUTO_WORKERS = 4  # beyond this the parent, storing one batch at a time, cannot keep up
-# Fewer messages than this are analysed in the parent: a worker's start (≈0.3 s) would cost more.
+# Fewer messages than this are analysed in the parent: starting the fork server (≈0.2 s of CPU) would cost more.
 MIN_PARALLEL_MESSAGES = 100
 GC_THRESHOLD = 7_000  # allocations between young collections in a worker (Python's default: 700)
 STEP_BYTES = 1024 * 1024  # mail parsed before its files are read (see run_jobs)
@@ -283,9 +283,9 @@ class Analyser:
 
 def _new_pool(context: Context, workers: int) -> ProcessPoolExecutor:
     # Workers are forked by a fork server that imported the analysing modules once, when mailbot first needed
-    # workers: each then starts in milliseconds instead of importing them again (0.2 s of CPU each, a tenth of
-    # what a first sync of 2,000 reports costs on two cores). Not a plain fork of mailbot: it may be running
-    # scheduler and database threads, which fork would copy mid-lock.
+    # workers: each then starts in milliseconds instead of importing them again (0.2 s of CPU each; for two
+    # workers, a tenth of what a first sync of 2,000 reports cost). Not a plain fork of mailbot: it may be
+    # running scheduler and database threads, which fork would copy mid-lock.
     server = multiprocessing.get_context("forkserver")
     server.set_forkserver_preload([__name__])
     # The parent's own rules, so that every message of a run is read with the same mapping even if staff

@@ -508,7 +508,7 @@ def _item_name(name: str) -> str:
 
 # One token of a response line: a parenthesis, a quoted string (unterminated: to the end), a literal's place, or
 # the start of an atom, which runs to a space, a parenthesis or a literal. An atom with brackets goes on in
-# `_Parser._bracketed`: inside them those end nothing (BODY[HEADER.FIELDS (A B)]).
+# `_Parser._atom`: inside them those end nothing (BODY[HEADER.FIELDS (A B)]).
 _TOKEN = re.compile(
     rb"[ \r\n]*+(?:(?P<open>\()|(?P<close>\))"
     rb'|"(?P<quoted>(?:[^"\\]|\\.|\\\Z)*)"?'
