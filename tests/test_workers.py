@@ -7,6 +7,7 @@ Real worker processes, real SQLite and PostgreSQL (the `database_url` fixture), 
 from __future__ import annotations
 
 import stat
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
@@ -126,14 +127,30 @@ def test_a_worker_that_dies_costs_only_the_message_that_killed_it(tmp_path: Path
     assert {status for status, _ in rows.values()} == {"processed"} and len(rows) == COUNT
 
 
+@pytest.mark.parametrize("missing", ["semaphores", "processes"])
 def test_without_process_support_everything_is_analysed_in_mailbots_own_process(
-    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    missing: str,
 ) -> None:
-    # What multiprocessing raises where POSIX semaphores are missing (a container without /dev/shm).
+    # What multiprocessing raises where POSIX semaphores are missing (a container without /dev/shm): the pool
+    # cannot even be made. Or the pool is made and its processes cannot start (fork refused for lack of memory),
+    # which is found out in the background, while the first batches download.
     def no_semaphores(*_args: object) -> NoReturn:
         raise OSError(38, "Function not implemented")
 
-    monkeypatch.setattr(workers, "_new_pool", no_semaphores)
+    def no_memory(*_args: object, **_kwargs: object) -> NoReturn:
+        raise OSError(12, "Cannot allocate memory")
+
+    def unstartable_pool(context: workers.Context, count: int) -> ProcessPoolExecutor:
+        pool = real_new_pool(context, count)
+        monkeypatch.setattr(pool, "submit", no_memory)
+        return pool
+
+    real_new_pool = workers._new_pool
+    monkeypatch.setattr(workers, "_new_pool", no_semaphores if missing == "semaphores" else unstartable_pool)
     paths = _mailbox(tmp_path / "mail")
     app = _app(tmp_path / "app", database_url, workers=2)
     try:
